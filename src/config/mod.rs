@@ -1,0 +1,369 @@
+//! Configuration: the YAML file as written (raw) and the checked form the exporter runs on.
+//!
+//! Loading is two-stage. [`raw`] mirrors the file with serde (`deny_unknown_fields`, every
+//! field documented); validation then expands `${VAR}` inside string values, reads token
+//! files, parses durations and enums, fills defaults and checks ranges, producing [`Config`].
+//! Every error names the key path (`pages[1].metrics[0].period`) and, where the YAML parser
+//! gives one, the line. Names Meta does not document become warnings, not errors.
+
+pub mod raw;
+
+mod expand;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use self::validate::Checker;
+
+use std::collections::hash_map::{Entry, HashMap};
+use std::fmt;
+use std::hash::Hash;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use reqwest::Url;
+
+use crate::catalog::{self, PageMetricInfo};
+use crate::secret::{AccessToken, AppSecret};
+
+use self::raw::{
+    RawCampaign, RawConfig, RawGraphApi, RawMetricEntry, RawPage, RawPolling, RawTimeRange, RawWaba,
+};
+
+/// The checked configuration the exporter runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where and how to call the Graph API.
+    pub graph_api: GraphApiConfig,
+    /// Scheduler-wide limits and retry policy.
+    pub polling: PollingConfig,
+    /// Facebook Pages whose messaging insights are polled.
+    pub pages: Vec<PageTarget>,
+    /// Marketing-message campaigns whose insights are polled.
+    pub campaigns: Vec<CampaignTarget>,
+    /// WhatsApp Business Accounts whose analytics are polled.
+    pub whatsapp_business_accounts: Vec<WabaTarget>,
+    /// Non-fatal findings (unknown metric names, short intervals), each naming its key.
+    pub warnings: Vec<String>,
+}
+
+/// Graph API connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphApiConfig {
+    /// Base URL without version, e.g. `https://graph.facebook.com`.
+    pub base_url: String,
+    /// API version path segment, e.g. `v23.0`.
+    pub version: String,
+    /// When set, every request carries `appsecret_proof`.
+    pub app_secret: Option<AppSecret>,
+    /// Limit for establishing a connection.
+    pub connect_timeout: Duration,
+    /// Limit for a whole request, body included.
+    pub request_timeout: Duration,
+    /// Largest response body accepted; a larger one is an error, not an allocation.
+    pub max_response_bytes: usize,
+}
+
+/// Scheduler-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollingConfig {
+    /// Graph API requests in flight at once, across all targets.
+    pub max_concurrent_requests: usize,
+    /// Extra attempts after a transient failure, before the poll counts as failed.
+    pub max_retries: u32,
+    /// First retry delay; later ones double, with jitter, up to `retry_max_backoff`.
+    pub retry_initial_backoff: Duration,
+    /// Cap on the retry delay.
+    pub retry_max_backoff: Duration,
+    /// Default staleness limit, in intervals, for targets without `stale_after`.
+    pub stale_after_intervals: u32,
+}
+
+/// Where a target's token came from, resolved to the token itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credentials {
+    /// The token to send.
+    pub token: AccessToken,
+    /// The file it was read from, when it came from `access_token_file` (watched for rotation).
+    pub file: Option<PathBuf>,
+}
+
+/// Settings every target kind has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Time between the starts of two polls.
+    pub interval: Duration,
+    /// How long the last good values are served after polls start failing.
+    pub stale_after: Duration,
+}
+
+/// A Facebook Page polled at `GET /{page-id}/insights`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageTarget {
+    /// The Page id.
+    pub id: String,
+    /// Token for this Page (its own or the `graph_api` default).
+    pub credentials: Credentials,
+    /// Interval and staleness.
+    pub schedule: Schedule,
+    /// Metrics to request, in config order.
+    pub metrics: Vec<PageMetric>,
+}
+
+/// One metric entry of a Page target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageMetric {
+    /// API metric name.
+    pub name: String,
+    /// Aggregation period.
+    pub period: Period,
+    /// `since = now - window`, `until = now`; `None` lets the API pick its recent values.
+    pub window: Option<Duration>,
+    /// Breakdown dimensions, in config order.
+    pub breakdowns: Vec<String>,
+}
+
+/// Page insights `period` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    /// `day`
+    Day,
+    /// `week`
+    Week,
+    /// `month`
+    Month,
+    /// `days_28`
+    Days28,
+    /// `total_over_range`
+    TotalOverRange,
+}
+
+impl Period {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Days28 => "days_28",
+            Period::TotalOverRange => "total_over_range",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "day" => Some(Period::Day),
+            "week" => Some(Period::Week),
+            "month" => Some(Period::Month),
+            "days_28" => Some(Period::Days28),
+            "total_over_range" => Some(Period::TotalOverRange),
+            _ => None,
+        }
+    }
+}
+
+/// A marketing-message campaign polled at `GET /{campaign-id}/insights`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignTarget {
+    /// The message campaign id.
+    pub id: String,
+    /// Token for this campaign.
+    pub credentials: Credentials,
+    /// Interval and staleness.
+    pub schedule: Schedule,
+    /// Fields to request.
+    pub fields: Vec<String>,
+    /// Dates the insights cover.
+    pub dates: CampaignDates,
+}
+
+/// The dates a campaign's insights cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignDates {
+    /// A relative range such as `last_30d`.
+    Preset(String),
+    /// `time_range={since,until}`, both inclusive calendar dates as Meta defines them.
+    Range {
+        /// First day.
+        since: NaiveDate,
+        /// Last day.
+        until: NaiveDate,
+    },
+}
+
+/// A WhatsApp Business Account polled at `GET /{waba-id}?fields=analytics...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WabaTarget {
+    /// The WhatsApp Business Account id.
+    pub id: String,
+    /// Token for this account.
+    pub credentials: Credentials,
+    /// Interval and staleness.
+    pub schedule: Schedule,
+    /// Bucket size.
+    pub granularity: Granularity,
+    /// When non-empty, one series per phone number (label `phone_number`).
+    pub phone_numbers: Vec<String>,
+    /// When non-empty, one series per country (label `country_code`).
+    pub country_codes: Vec<String>,
+}
+
+/// WhatsApp analytics bucket sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    /// `HALF_HOUR`
+    HalfHour,
+    /// `DAY`
+    Day,
+    /// `MONTH`
+    Month,
+}
+
+impl Granularity {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::HalfHour => "HALF_HOUR",
+            Granularity::Day => "DAY",
+            Granularity::Month => "MONTH",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "HALF_HOUR" => Some(Granularity::HalfHour),
+            "DAY" => Some(Granularity::Day),
+            "MONTH" => Some(Granularity::Month),
+            _ => None,
+        }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        /// The file asked for.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// The text is not YAML of the expected shape: a syntax error, an unknown key, a wrong type.
+    #[error("{source_name}: {message}")]
+    Parse {
+        /// The file, or whatever name the caller gave the text.
+        source_name: String,
+        /// The parser's message, with the key path and, where known, line and column.
+        message: String,
+    },
+    /// The YAML parsed but breaks one or more rules; every problem found is listed.
+    #[error("{source_name}: {}", ProblemList(.problems))]
+    Invalid {
+        /// The file, or whatever name the caller gave the text.
+        source_name: String,
+        /// Every problem, in file order.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One broken rule, at one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Path of the offending value, such as `pages[1].metrics[0].period`.
+    pub key: String,
+    /// What is wrong and what would be accepted; never contains a token.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Displays problems as a count followed by one indented line each.
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        write!(f, "{count} problem{}:", if count == 1 { "" } else { "s" })?;
+        for problem in self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the file; environment variables from the process.
+///
+/// Relative `access_token_file` paths resolve against the file's directory, so a config and
+/// its token files can move together.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // A variable whose value is not UTF-8 counts as unset: no setting can use such a value.
+    let env = |name: &str| std::env::var(name).ok();
+    from_yaml(&text, &path.display().to_string(), &env, base_dir)
+}
+
+/// Validates YAML text. `source` names the file in messages; `env` looks up variables
+/// (tests pass a closure); relative `access_token_file` paths resolve against `base_dir`.
+///
+/// Stops at the first YAML error, since nothing after a parse failure can be trusted; once
+/// the YAML parses, every rule is checked and every problem is reported together. Warnings
+/// come back in [`Config::warnings`] for the caller to log.
+pub fn from_yaml(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
+) -> Result<Config, ConfigError> {
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|error| ConfigError::Parse {
+        source_name: source.to_owned(),
+        message: parse_message(&error),
+    })?;
+    let mut checker = Checker {
+        env,
+        base_dir,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    match checker.config(raw) {
+        Ok(config) if checker.problems.is_empty() => Ok(Config {
+            warnings: checker.warnings,
+            ..config
+        }),
+        _ => Err(ConfigError::Invalid {
+            source_name: source.to_owned(),
+            problems: checker.problems,
+        }),
+    }
+}
+
+/// serde_yaml's message, with the position added where serde_yaml leaves it out: it omits
+/// "line 1 column 1", which is where an unknown key on the file's first line is reported.
+fn parse_message(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    let Some(location) = error.location() else {
+        return message;
+    };
+    let position = format!("line {} column {}", location.line(), location.column());
+    if message.contains(&position) {
+        message
+    } else {
+        format!("{message} at {position}")
+    }
+}

@@ -1,0 +1,227 @@
+//! The config file as written: serde mirrors of the YAML, before any checking.
+//!
+//! This module owns the file's shape and nothing else. Every struct denies unknown fields, so
+//! a misspelt key is an error naming its key path and line instead of a setting silently
+//! ignored. Values stay as written (durations, periods, dates and token references are
+//! strings) because validation needs the original text: `${VAR}` expansion runs on string
+//! values after parsing, and messages quote the bad value. Nothing here has a default either;
+//! an absent key is `None` and validation decides what it means, so the defaults live in one
+//! place next to the rules that check them.
+
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where and how to call the Graph API, and the token targets use by default.
+    pub graph_api: Option<RawGraphApi>,
+    /// Scheduler-wide limits and retry policy.
+    pub polling: Option<RawPolling>,
+    /// Facebook Pages whose messaging insights are polled.
+    pub pages: Option<Vec<RawPage>>,
+    /// Marketing-message campaigns whose insights are polled.
+    pub campaigns: Option<Vec<RawCampaign>>,
+    /// WhatsApp Business Accounts whose analytics are polled.
+    pub whatsapp_business_accounts: Option<Vec<RawWaba>>,
+}
+
+/// The `graph_api` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraphApi {
+    /// Scheme and host (and optional path prefix) without the version; default
+    /// `https://graph.facebook.com`.
+    pub base_url: Option<String>,
+    /// API version such as `v23.0`.
+    pub version: Option<String>,
+    /// Token for every target that does not set its own, usually `${META_ACCESS_TOKEN}`.
+    pub access_token: Option<String>,
+    /// File holding that token instead; re-read when it changes.
+    pub access_token_file: Option<String>,
+    /// App secret; when set, every request is signed with `appsecret_proof`.
+    pub app_secret: Option<String>,
+    /// Limit for establishing a connection, as a humantime duration.
+    pub connect_timeout: Option<String>,
+    /// Limit for a whole request including the body, as a humantime duration.
+    pub request_timeout: Option<String>,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: Option<usize>,
+}
+
+/// The `polling` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolling {
+    /// Graph API requests in flight at once, across all targets.
+    pub max_concurrent_requests: Option<usize>,
+    /// Extra attempts after a transient failure.
+    pub max_retries: Option<u32>,
+    /// First retry delay, as a humantime duration.
+    pub retry_initial_backoff: Option<String>,
+    /// Cap on the retry delay, as a humantime duration.
+    pub retry_max_backoff: Option<String>,
+    /// Staleness limit, in intervals, for targets without `stale_after`.
+    pub stale_after_intervals: Option<u32>,
+}
+
+/// One entry of `pages`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPage {
+    /// The Page id.
+    pub id: StringOrInteger,
+    /// Token for this Page, overriding `graph_api.access_token`.
+    pub access_token: Option<String>,
+    /// File holding the token for this Page instead.
+    pub access_token_file: Option<String>,
+    /// Time between polls, as a humantime duration.
+    pub interval: Option<String>,
+    /// How long values are served after polls start failing, as a humantime duration.
+    pub stale_after: Option<String>,
+    /// Period for metric entries that do not set their own.
+    pub period: Option<String>,
+    /// Metrics to request; absent means every documented metric.
+    pub metrics: Option<Vec<RawMetricEntry>>,
+}
+
+/// One entry of a Page's `metrics`: a bare name, or a map with per-metric settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawMetricEntry {
+    /// `- page_messages_sent`: the metric with the Page's period and no breakdowns.
+    Name(String),
+    /// `- name: page_messages_sent` with optional `period`, `window` and `breakdowns`.
+    Detailed(RawPageMetric),
+}
+
+/// The map form of a Page metric entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPageMetric {
+    /// API metric name.
+    pub name: String,
+    /// Aggregation period; defaults to the Page's.
+    pub period: Option<String>,
+    /// How far back `since` reaches, as a humantime duration.
+    pub window: Option<String>,
+    /// Breakdown dimensions, each becoming a label.
+    pub breakdowns: Option<Vec<String>>,
+}
+
+/// One entry of `campaigns`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCampaign {
+    /// The message campaign id.
+    pub id: StringOrInteger,
+    /// Token for this campaign, overriding `graph_api.access_token`.
+    pub access_token: Option<String>,
+    /// File holding the token for this campaign instead.
+    pub access_token_file: Option<String>,
+    /// Time between polls, as a humantime duration.
+    pub interval: Option<String>,
+    /// How long values are served after polls start failing, as a humantime duration.
+    pub stale_after: Option<String>,
+    /// Insights fields to request; absent means the catalog's default set.
+    pub fields: Option<Vec<String>>,
+    /// A relative range such as `last_30d`; excludes `time_range`.
+    pub date_preset: Option<String>,
+    /// Fixed calendar dates; excludes `date_preset`.
+    pub time_range: Option<RawTimeRange>,
+}
+
+/// A campaign's `time_range`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeRange {
+    /// First day, `YYYY-MM-DD`.
+    pub since: String,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub until: String,
+}
+
+/// One entry of `whatsapp_business_accounts`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaba {
+    /// The WhatsApp Business Account id.
+    pub id: StringOrInteger,
+    /// Token for this account, overriding `graph_api.access_token`.
+    pub access_token: Option<String>,
+    /// File holding the token for this account instead.
+    pub access_token_file: Option<String>,
+    /// Time between polls, as a humantime duration.
+    pub interval: Option<String>,
+    /// How long values are served after polls start failing, as a humantime duration.
+    pub stale_after: Option<String>,
+    /// Bucket size: `HALF_HOUR`, `DAY` or `MONTH`.
+    pub granularity: Option<String>,
+    /// Phone numbers to split the analytics by, digits only.
+    pub phone_numbers: Option<Vec<StringOrInteger>>,
+    /// Countries to split the analytics by, ISO 3166 alpha-2.
+    pub country_codes: Option<Vec<String>>,
+}
+
+/// A string that may also be written as an unquoted non-negative integer.
+///
+/// Ids and phone numbers look like numbers, so `id: 123456` is the natural way to write one;
+/// YAML reads that as an integer, and a plain `String` field would reject it. The integer is
+/// turned back into its decimal digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringOrInteger(pub String);
+
+impl<'de> Deserialize<'de> for StringOrInteger {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl Visitor<'_> for TextVisitor {
+            type Value = StringOrInteger;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a non-negative integer")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(StringOrInteger(text.to_owned()))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+                Ok(StringOrInteger(number.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMetricEntry {
+    /// Dispatches on the YAML node's kind by hand rather than with `#[serde(untagged)]`:
+    /// untagged buffers the node and, when no variant fits, reports only "did not match any
+    /// variant", losing the unknown key and its position inside a map entry. Here the map
+    /// goes straight to [`RawPageMetric`]'s derived impl, whose errors keep both.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = RawMetricEntry;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a metric name or a map with name, period, window and breakdowns")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(RawMetricEntry::Name(name.to_owned()))
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                RawPageMetric::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawMetricEntry::Detailed)
+            }
+        }
+
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}

@@ -1,0 +1,124 @@
+//! Marketing-message campaign insights (`GET /{campaign-id}/insights`) to gauges.
+//!
+//! The body is `{"data":[{<field>: "<decimal string>", ..., "date_start", "date_stop"}]}`.
+//! Each requested field present in the row becomes `meta_<field>` with label `campaign_id`
+//! and the date selection (`date_preset`, or `since` and `until`), so two targets for one
+//! campaign over different dates do not collide. Rates stay in percent, as the API gives them.
+//! An empty `data` array means no activity in the range: no series, and not an error.
+
+use serde_json::Value;
+
+use super::{parse_number, Converted, ShapeError, ValueProblem};
+use crate::catalog;
+use crate::config::CampaignDates;
+use crate::exposition::{Family, Sample};
+
+/// Converts one campaign insights response for the `fields` that were requested.
+pub fn convert(
+    campaign_id: &str,
+    dates: &CampaignDates,
+    fields: &[String],
+    body: &Value,
+) -> Result<Converted, ShapeError> {
+    let rows = body
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ShapeError("campaign insights body has no `data` array".into()))?;
+    // Several rows appear only with a time increment; the most recent one is the current value.
+    let row = rows.iter().filter_map(Value::as_object).max_by(|a, b| {
+        let stop = |row: &serde_json::Map<String, Value>| {
+            row.get("date_stop")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        stop(a).cmp(&stop(b))
+    });
+    let mut converted = Converted::default();
+    let Some(row) = row else {
+        return Ok(converted);
+    };
+
+    let mut labels = vec![("campaign_id".to_owned(), campaign_id.to_owned())];
+    match dates {
+        CampaignDates::Preset(preset) => labels.push(("date_preset".to_owned(), preset.clone())),
+        CampaignDates::Range { since, until } => {
+            labels.push(("since".to_owned(), since.to_string()));
+            labels.push(("until".to_owned(), until.to_string()));
+        }
+    }
+    for field in fields {
+        let Some(value) = row.get(field) else {
+            continue;
+        };
+        match parse_number(value) {
+            Ok(number) => converted.families.push(Family {
+                name: format!("meta_{field}"),
+                help: catalog::campaign_field_help(field),
+                samples: vec![Sample {
+                    labels: labels.clone(),
+                    value: number,
+                }],
+            }),
+            Err(reason) => converted.problems.push(ValueProblem {
+                reason,
+                detail: format!("field {field}"),
+            }),
+        }
+    }
+    Ok(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_requested_fields_are_exported_with_the_date_labels() {
+        let body = json!({"data": [{"marketing_messages_spend": "38.87", "marketing_messages_delivered": "2755", "date_start": "2024-05-01", "date_stop": "2025-07-29"}]});
+        let dates = CampaignDates::Range {
+            since: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).expect("date"),
+            until: chrono::NaiveDate::from_ymd_opt(2025, 7, 29).expect("date"),
+        };
+        let converted =
+            convert("7", &dates, &["marketing_messages_spend".into()], &body).expect("shape");
+        assert_eq!(converted.families.len(), 1);
+        let sample = &converted.families[0].samples[0];
+        assert_eq!(sample.value, 38.87);
+        assert_eq!(
+            sample.labels,
+            vec![
+                ("campaign_id".to_owned(), "7".to_owned()),
+                ("since".to_owned(), "2024-05-01".to_owned()),
+                ("until".to_owned(), "2025-07-29".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_rows_means_no_series_and_no_error() {
+        let converted = convert(
+            "7",
+            &CampaignDates::Preset("last_30d".into()),
+            &["marketing_messages_spend".into()],
+            &json!({"data": []}),
+        )
+        .expect("shape");
+        assert!(converted.families.is_empty());
+        assert!(converted.problems.is_empty());
+    }
+
+    #[test]
+    fn an_empty_string_value_is_a_problem_not_a_zero() {
+        let converted = convert(
+            "7",
+            &CampaignDates::Preset("last_30d".into()),
+            &["marketing_messages_spend".into()],
+            &json!({"data": [{"marketing_messages_spend": ""}]}),
+        )
+        .expect("shape");
+        assert!(converted.families.is_empty());
+        assert_eq!(converted.problems[0].reason, "empty_string");
+    }
+}

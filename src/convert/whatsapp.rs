@@ -1,0 +1,246 @@
+//! WhatsApp Business Account analytics (`GET /{waba-id}?fields=analytics...`) to gauges.
+//!
+//! The API returns buckets (`data_points`) of the chosen granularity and omits buckets with no
+//! traffic. The exported value is the count in the most recent complete bucket, the one that
+//! ended at or before now; the bucket containing now is partial and never the value. An omitted
+//! bucket counts 0, not the last value seen. Bucket boundaries follow Meta's Pacific-time days
+//! and months (America/Los_Angeles); half hours are aligned to UTC half hours.
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono_tz::America::Los_Angeles;
+use serde_json::Value;
+
+use super::{parse_number, parse_time, Converted, ShapeError, ValueProblem};
+use crate::config::Granularity;
+use crate::exposition::{Family, Sample};
+
+/// A bucket as `[start, end)` in unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// First second of the bucket.
+    pub start: i64,
+    /// First second after the bucket.
+    pub end: i64,
+}
+
+/// The bucket that contains `time`.
+pub fn bucket_containing(granularity: Granularity, time: i64) -> Bucket {
+    const HALF_HOUR: i64 = 1800;
+    match granularity {
+        Granularity::HalfHour => {
+            let start = time.div_euclid(HALF_HOUR) * HALF_HOUR;
+            Bucket {
+                start,
+                end: start + HALF_HOUR,
+            }
+        }
+        Granularity::Day => {
+            let day = pacific_date(time);
+            Bucket {
+                start: pacific_midnight(day),
+                end: pacific_midnight(day.succ_opt().unwrap_or(day)),
+            }
+        }
+        Granularity::Month => {
+            let day = pacific_date(time);
+            let first = day.with_day(1).unwrap_or(day);
+            let next = if first.month() == 12 {
+                NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+            }
+            .unwrap_or(first);
+            Bucket {
+                start: pacific_midnight(first),
+                end: pacific_midnight(next),
+            }
+        }
+    }
+}
+
+/// The most recent bucket that ended at or before `now`.
+pub fn last_complete_bucket(granularity: Granularity, now: i64) -> Bucket {
+    let current = bucket_containing(granularity, now);
+    bucket_containing(granularity, current.start - 1)
+}
+
+fn pacific_date(time: i64) -> NaiveDate {
+    Los_Angeles
+        .timestamp_opt(time, 0)
+        .single()
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+fn pacific_midnight(day: NaiveDate) -> i64 {
+    // Pacific DST switches at 02:00, so local midnight always exists exactly once.
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|midnight| Los_Angeles.from_local_datetime(&midnight).earliest())
+        .map(|t| t.timestamp())
+        .unwrap_or_default()
+}
+
+/// The series one analytics request is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    /// WABA id.
+    pub waba_id: &'a str,
+    /// Bucket size.
+    pub granularity: Granularity,
+    /// The phone number filter of this request, if any.
+    pub phone_number: Option<&'a str>,
+    /// The country filter of this request, if any.
+    pub country_code: Option<&'a str>,
+}
+
+/// Converts one analytics response as of `now` (unix seconds).
+pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Converted, ShapeError> {
+    if !body.is_object() {
+        return Err(ShapeError(
+            "WhatsApp analytics body is not an object".into(),
+        ));
+    }
+    // A WABA with no traffic at all in the window answers without `analytics`.
+    let points = match body.get("analytics") {
+        None | Some(Value::Null) => &[][..],
+        Some(analytics) => match analytics.get("data_points") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(points)) => points.as_slice(),
+            Some(_) => {
+                return Err(ShapeError("analytics.data_points is not an array".into()));
+            }
+        },
+    };
+
+    let mut converted = Converted::default();
+    let wanted = last_complete_bucket(selection.granularity, now);
+    let mut found: Option<(f64, f64)> = None;
+    for point in points {
+        let (Some(start), Some(end)) = (
+            point.get("start").and_then(parse_time),
+            point.get("end").and_then(parse_time),
+        ) else {
+            converted.problems.push(ValueProblem {
+                reason: "invalid_bucket_time",
+                detail: "a data point has a missing or unreadable start or end".into(),
+            });
+            continue;
+        };
+        if start != wanted.start && end != wanted.end {
+            continue;
+        }
+        let count = |name: &str| match point.get(name).map(parse_number) {
+            None => Ok(0.0),
+            Some(result) => result,
+        };
+        match (count("sent"), count("delivered")) {
+            (Ok(sent), Ok(delivered)) => found = Some((sent, delivered)),
+            (Err(reason), _) | (_, Err(reason)) => converted.problems.push(ValueProblem {
+                reason,
+                detail: format!("data point starting {start}"),
+            }),
+        }
+    }
+    let (sent, delivered) = found.unwrap_or((0.0, 0.0));
+
+    let mut labels = vec![
+        ("waba_id".to_owned(), selection.waba_id.to_owned()),
+        (
+            "granularity".to_owned(),
+            selection.granularity.as_str().to_owned(),
+        ),
+    ];
+    if let Some(phone) = selection.phone_number {
+        labels.push(("phone_number".to_owned(), phone.to_owned()));
+    }
+    if let Some(country) = selection.country_code {
+        labels.push(("country_code".to_owned(), country.to_owned()));
+    }
+    let family = |name: &str, help: &str, value: f64| Family {
+        name: name.to_owned(),
+        help: help.to_owned(),
+        samples: vec![Sample {
+            labels: labels.clone(),
+            value,
+        }],
+    };
+    converted.families.push(family(
+        "meta_whatsapp_analytics_sent",
+        "WhatsApp messages sent in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
+        sent,
+    ));
+    converted.families.push(family(
+        "meta_whatsapp_analytics_delivered",
+        "WhatsApp messages delivered in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
+        delivered,
+    ));
+    converted.families.push(family(
+        "meta_whatsapp_analytics_bucket_end_timestamp_seconds",
+        "End of the analytics bucket the meta_whatsapp_analytics_sent and _delivered values cover (unix seconds).",
+        wanted.end as f64,
+    ));
+    Ok(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn day_buckets_start_at_pacific_midnight_across_dst() {
+        // 2022-03-15 12:00 UTC: PDT, midnight is 07:00 UTC.
+        let bucket = bucket_containing(Granularity::Day, 1_647_345_600);
+        assert_eq!(
+            bucket,
+            Bucket {
+                start: 1_647_327_600,
+                end: 1_647_414_000
+            }
+        );
+        // 2022-03-13, the spring-forward day, is 23 hours long.
+        let short = bucket_containing(Granularity::Day, 1_647_180_000);
+        assert_eq!(short.end - short.start, 23 * 3600);
+        // 2022-01-10 is PST: midnight is 08:00 UTC.
+        assert_eq!(
+            bucket_containing(Granularity::Day, 1_641_830_400).start % 86_400,
+            8 * 3600
+        );
+    }
+
+    #[test]
+    fn month_and_half_hour_buckets() {
+        let month = bucket_containing(Granularity::Month, 1_647_345_600);
+        assert_eq!(month.start, 1_646_121_600); // 2022-03-01 00:00 PST
+        assert_eq!(month.end, 1_648_796_400); // 2022-04-01 00:00 PDT
+        let half = bucket_containing(Granularity::HalfHour, 1_800 * 10 + 5);
+        assert_eq!(
+            half,
+            Bucket {
+                start: 18_000,
+                end: 19_800
+            }
+        );
+    }
+
+    #[test]
+    fn the_partial_bucket_is_not_the_value_and_an_omitted_bucket_is_zero() {
+        let selection = Selection {
+            waba_id: "w",
+            granularity: Granularity::HalfHour,
+            phone_number: None,
+            country_code: None,
+        };
+        let body = json!({"analytics": {"data_points": [
+            {"start": 0, "end": 1800, "sent": 5, "delivered": 4},
+            {"start": 3600, "end": 5400, "sent": 9, "delivered": 9}
+        ]}});
+        // now = 4000: the current bucket [3600,5400) is partial, [1800,3600) is omitted.
+        let converted = convert(selection, 4000, &body).expect("shape");
+        assert_eq!(converted.families[0].samples[0].value, 0.0);
+        // now = 2000: [0,1800) is the last complete one.
+        let converted = convert(selection, 2000, &body).expect("shape");
+        assert_eq!(converted.families[0].samples[0].value, 5.0);
+        assert_eq!(converted.families[1].samples[0].value, 4.0);
+    }
+}

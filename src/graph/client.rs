@@ -1,0 +1,400 @@
+//! The HTTP side of talking to the Graph API.
+//!
+//! [`GraphClient`] owns the connection pool, the global bound on requests in flight, the
+//! retry policy for transient failures and the request metrics. It sends the token only in
+//! the `Authorization` header (marked sensitive so HTTP tracing never prints it), adds
+//! `appsecret_proof` when an app secret is configured, caps response bodies, and turns every
+//! answer into JSON or a classified [`GraphError`]. Pollers hand it [`GraphRequest`]s and
+//! never see URLs, status codes or retries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::Url;
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use super::error::{ErrorBody, ErrorClass, GraphError};
+use super::request::GraphRequest;
+use crate::config::{GraphApiConfig, PollingConfig};
+use crate::secret::{AccessToken, AppSecret};
+use crate::self_metrics::ExporterMetrics;
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first.
+    pub max_retries: u32,
+    /// First delay.
+    pub initial_backoff: Duration,
+    /// Cap on any delay.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    fn delays(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_max_times(self.max_retries as usize)
+            .with_jitter()
+            .build()
+    }
+}
+
+/// A Graph API client shared by every poller.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    api_root: Url,
+    app_secret: Option<AppSecret>,
+    max_response_bytes: usize,
+    request_timeout: Duration,
+    in_flight: Arc<Semaphore>,
+    retry: RetryPolicy,
+    metrics: ExporterMetrics,
+}
+
+impl GraphClient {
+    /// Builds a client for `{base_url}/{version}/`.
+    pub fn new(
+        api: &GraphApiConfig,
+        polling: &PollingConfig,
+        metrics: ExporterMetrics,
+    ) -> Result<Self, GraphError> {
+        let api_root = Url::parse(&format!("{}/{}/", api.base_url, api.version))
+            .map_err(|e| GraphError::Transport(format!("invalid base_url: {e}")))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(api.connect_timeout)
+            .timeout(api.request_timeout)
+            .user_agent(concat!(
+                "meta-messaging-exporter/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| GraphError::Transport(error_chain(&e)))?;
+        Ok(Self {
+            http,
+            api_root,
+            app_secret: api.app_secret.clone(),
+            max_response_bytes: api.max_response_bytes,
+            request_timeout: api.request_timeout,
+            in_flight: Arc::new(Semaphore::new(polling.max_concurrent_requests)),
+            retry: RetryPolicy {
+                max_retries: polling.max_retries,
+                initial_backoff: polling.retry_initial_backoff,
+                max_backoff: polling.retry_max_backoff,
+            },
+            metrics,
+        })
+    }
+
+    /// Sends several requests with one token and answers in the same order.
+    ///
+    /// Today they go out concurrently (each bounded by the global limit); this is the seam
+    /// where a Graph batch call (`POST /{version}/`, up to 50 entries) slots in later.
+    pub async fn get_all(
+        &self,
+        requests: &[GraphRequest],
+        token: &AccessToken,
+    ) -> Vec<Result<Value, GraphError>> {
+        futures::future::join_all(requests.iter().map(|request| self.get(request, token))).await
+    }
+
+    /// Sends one request, retrying transient failures with jittered exponential backoff.
+    pub async fn get(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        let mut delays = self.retry.delays();
+        loop {
+            let result = self.send_once(request, token).await;
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if error.class() != ErrorClass::Transient {
+                return Err(error);
+            }
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            self.metrics
+                .api_retries
+                .with_label_values(&[request.endpoint.as_str()])
+                .inc();
+            tracing::debug!(
+                endpoint = request.endpoint.as_str(),
+                object_id = %request.object_id,
+                error = %error,
+                retry_in = ?delay,
+                "transient Graph API failure, retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        // Wait for a slot outside any timeout: queueing behind other targets is not the
+        // Graph API being slow.
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
+        self.metrics.requests_in_flight.inc();
+        let started = Instant::now();
+        let result = self.exchange(request, token).await;
+        self.metrics.requests_in_flight.dec();
+        let endpoint = request.endpoint.as_str();
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(error) => error.outcome(),
+        };
+        self.metrics
+            .api_requests
+            .with_label_values(&[endpoint, outcome])
+            .inc();
+        if let Err(GraphError::Api { error, .. }) = &result {
+            let subcode = error
+                .error_subcode
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            self.metrics
+                .api_errors
+                .with_label_values(&[endpoint, &error.code.to_string(), &subcode])
+                .inc();
+        }
+        tracing::debug!(
+            endpoint,
+            object_id = %request.object_id,
+            outcome,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Graph API request finished"
+        );
+        result.map_err(|error| redact(error, token))
+    }
+
+    async fn exchange(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        let mut url = request
+            .url(&self.api_root)
+            .map_err(|e| GraphError::Transport(e.to_string()))?;
+        if let Some(secret) = &self.app_secret {
+            url.query_pairs_mut()
+                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
+        }
+        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+            .map_err(|_| {
+                GraphError::Transport(
+                    "the access token contains characters not allowed in an HTTP header".into(),
+                )
+            })?;
+        authorization.set_sensitive(true);
+
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let body = self.read_capped(response).await?;
+        decode(status.as_u16(), status.is_success(), &body)
+    }
+
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, GraphError> {
+        let limit = self.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(GraphError::TooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(GraphError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> GraphError {
+        if error.is_timeout() {
+            GraphError::Timeout(self.request_timeout)
+        } else if error.is_decode() || error.is_body() {
+            // A body cut off mid-way: worth a retry, like a reset.
+            GraphError::Transport(format!(
+                "response body incomplete: {}",
+                error_chain(&error.without_url())
+            ))
+        } else {
+            // Without the URL: it carries appsecret_proof, which is derived from the token.
+            GraphError::Transport(error_chain(&error.without_url()))
+        }
+    }
+}
+
+/// Turns a response into JSON or the error it reports.
+fn decode(status: u16, success: bool, body: &[u8]) -> Result<Value, GraphError> {
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    match parsed {
+        Ok(value) => {
+            // Graph sometimes answers 200 with an error body; treat it by its content.
+            if value.get("error").is_some_and(Value::is_object) {
+                let ErrorBody { error } = serde_json::from_value(value)
+                    .map_err(|e| GraphError::Decode(format!("malformed error body: {e}")))?;
+                return Err(GraphError::Api { status, error });
+            }
+            if success {
+                Ok(value)
+            } else {
+                Err(GraphError::Http {
+                    status,
+                    snippet: snippet(body),
+                })
+            }
+        }
+        Err(_) if !success => Err(GraphError::Http {
+            status,
+            snippet: snippet(body),
+        }),
+        Err(e) => Err(GraphError::Decode(format!(
+            "HTTP {status} body is not JSON ({e}): {}",
+            snippet(body)
+        ))),
+    }
+}
+
+/// The start of a body on one line, for logs and the status page.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(160)]);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `appsecret_proof`: hex HMAC-SHA256 of the token, keyed with the app secret.
+pub fn appsecret_proof(secret: &AppSecret, token: &AccessToken) -> String {
+    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty proof
+    // (which Meta rejects with a clear error) rather than panicking.
+    match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(token.expose().as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Removes the token from anything the API or the transport echoed back.
+fn redact(error: GraphError, token: &AccessToken) -> GraphError {
+    let secret = token.expose();
+    if secret.is_empty() {
+        return error;
+    }
+    let clean = |text: String| text.replace(secret, "[redacted]");
+    match error {
+        GraphError::Transport(text) => GraphError::Transport(clean(text)),
+        GraphError::Http { status, snippet } => GraphError::Http {
+            status,
+            snippet: clean(snippet),
+        },
+        GraphError::Decode(text) => GraphError::Decode(clean(text)),
+        GraphError::Api { status, mut error } => {
+            error.message = clean(error.message);
+            GraphError::Api { status, error }
+        }
+        other => other,
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appsecret_proof_is_the_hex_hmac_sha256_of_the_token() {
+        // Reference value from `echo -n token | openssl dgst -sha256 -hmac secret`.
+        let proof = appsecret_proof(&AppSecret::new("secret"), &AccessToken::new("token"));
+        assert_eq!(
+            proof,
+            "e941110e3d2bfe82621f0e3e1434730d7305d106c5f68c87165d0b27a4611a4a"
+        );
+    }
+
+    #[test]
+    fn an_error_body_with_status_200_is_an_api_error() {
+        let body = br#"{"error":{"message":"(#100) bad","type":"OAuthException","code":100,"fbtrace_id":"x"}}"#;
+        let error = decode(200, true, body).expect_err("error body");
+        assert_eq!(error.api_error().map(|e| e.code), Some(100));
+    }
+
+    #[test]
+    fn an_html_error_page_is_an_http_error_with_a_one_line_snippet() {
+        let body = b"<html>\n<body>502 Bad Gateway</body>\n</html>";
+        match decode(502, false, body) {
+            Err(GraphError::Http {
+                status: 502,
+                snippet,
+            }) => {
+                assert_eq!(snippet, "<html> <body>502 Bad Gateway</body> </html>");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_json_with_status_200_is_a_decode_error() {
+        assert!(matches!(
+            decode(200, true, b"{\"data\":["),
+            Err(GraphError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn echoed_tokens_are_redacted_from_errors() {
+        let token = AccessToken::new("EAAsecret123");
+        let error = GraphError::Api {
+            status: 400,
+            error: crate::graph::ApiError {
+                message: "Invalid token EAAsecret123".into(),
+                kind: None,
+                code: 190,
+                error_subcode: None,
+                is_transient: None,
+                fbtrace_id: None,
+            },
+        };
+        assert!(!redact(error, &token).to_string().contains("EAAsecret123"));
+    }
+}

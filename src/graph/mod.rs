@@ -1,0 +1,13 @@
+//! The Graph API client: requests as data, one HTTP client, classified errors.
+//!
+//! - [`request`]: [`GraphRequest`], a read relative to the versioned root (batch-ready).
+//! - [`client`]: [`GraphClient`], auth header, `appsecret_proof`, limits, retries, metrics.
+//! - [`error`]: [`GraphError`] and [`ErrorClass`], Meta's error codes mapped to reactions.
+
+pub mod client;
+pub mod error;
+pub mod request;
+
+pub use client::{GraphClient, RetryPolicy};
+pub use error::{ApiError, ErrorClass, GraphError};
+pub use request::{Endpoint, GraphRequest};

@@ -1,0 +1,140 @@
+//! One Graph API read, described as data.
+//!
+//! A [`GraphRequest`] is a path relative to the versioned API root plus query parameters,
+//! without any token. Keeping it as data (rather than a built URL) is what lets the client
+//! send it alone today and inside a `POST /{version}/` batch call later, where each entry
+//! is exactly a `relative_url`, without the pollers knowing the difference.
+
+use reqwest::Url;
+
+/// Which read path a request belongs to; a label on the request metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /{page-id}/insights`
+    PageInsights,
+    /// `GET /{campaign-id}/insights`
+    CampaignInsights,
+    /// `GET /{waba-id}?fields=analytics...`
+    WhatsappAnalytics,
+}
+
+impl Endpoint {
+    /// Stable label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::PageInsights => "page_insights",
+            Endpoint::CampaignInsights => "campaign_insights",
+            Endpoint::WhatsappAnalytics => "whatsapp_analytics",
+        }
+    }
+}
+
+/// A GET relative to `{base_url}/{version}/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRequest {
+    /// Which read path this is.
+    pub endpoint: Endpoint,
+    /// The object the request is about, for logs.
+    pub object_id: String,
+    /// Path below the version, e.g. `1234/insights`.
+    pub path: String,
+    /// Query parameters in order; never a token.
+    pub query: Vec<(&'static str, String)>,
+}
+
+impl GraphRequest {
+    /// `GET /{page-id}/insights` with the given parameters.
+    pub fn page_insights(page_id: &str, query: Vec<(&'static str, String)>) -> Self {
+        Self {
+            endpoint: Endpoint::PageInsights,
+            object_id: page_id.to_owned(),
+            path: format!("{page_id}/insights"),
+            query,
+        }
+    }
+
+    /// `GET /{campaign-id}/insights` with the given parameters.
+    pub fn campaign_insights(campaign_id: &str, query: Vec<(&'static str, String)>) -> Self {
+        Self {
+            endpoint: Endpoint::CampaignInsights,
+            object_id: campaign_id.to_owned(),
+            path: format!("{campaign_id}/insights"),
+            query,
+        }
+    }
+
+    /// `GET /{waba-id}?fields=<analytics field expression>`.
+    pub fn whatsapp_analytics(waba_id: &str, fields: String) -> Self {
+        Self {
+            endpoint: Endpoint::WhatsappAnalytics,
+            object_id: waba_id.to_owned(),
+            path: waba_id.to_owned(),
+            query: vec![("fields", fields)],
+        }
+    }
+
+    /// The full URL below `api_root` (which ends with the version).
+    pub fn url(&self, api_root: &Url) -> Result<Url, url_error::UrlError> {
+        let mut url = api_root
+            .join(&self.path)
+            .map_err(|e| url_error::UrlError(format!("path {:?}: {e}", self.path)))?;
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
+        Ok(url)
+    }
+
+    /// The `relative_url` of this request inside a batch call.
+    pub fn relative_url(&self) -> String {
+        let mut query = Url::parse("http://batch.invalid/").map_or_else(
+            |_| String::new(),
+            |mut url| {
+                url.query_pairs_mut().extend_pairs(&self.query);
+                url.query().unwrap_or_default().to_owned()
+            },
+        );
+        if query.is_empty() {
+            self.path.clone()
+        } else {
+            query.insert(0, '?');
+            format!("{}{query}", self.path)
+        }
+    }
+}
+
+/// Error type for URL building, kept separate so it can be turned into a `GraphError`.
+pub mod url_error {
+    /// A request path that does not form a URL.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot build the request URL: {0}")]
+    pub struct UrlError(pub String);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded_and_appended_after_the_version() {
+        let request = GraphRequest::page_insights(
+            "123",
+            vec![("metric", "a,b".into()), ("breakdown", "x y".into())],
+        );
+        let root = Url::parse("https://graph.facebook.com/v23.0/").expect("static url");
+        let url = request.url(&root).expect("valid");
+        assert_eq!(
+            url.as_str(),
+            "https://graph.facebook.com/v23.0/123/insights?metric=a%2Cb&breakdown=x+y"
+        );
+        assert_eq!(
+            request.relative_url(),
+            "123/insights?metric=a%2Cb&breakdown=x+y"
+        );
+    }
+
+    #[test]
+    fn whatsapp_requests_read_the_account_node() {
+        let request = GraphRequest::whatsapp_analytics("999", "analytics.start(1)".into());
+        assert_eq!(request.relative_url(), "999?fields=analytics.start%281%29");
+    }
+}

@@ -1,0 +1,38 @@
+//! meta-messaging-exporter: Meta messaging analytics from the Graph API as Prometheus metrics.
+//!
+//! # Layout
+//! The modules follow the data, from the config file to a scrape:
+//!
+//! - [`config`]: the YAML file, raw and validated; [`catalog`]: the names Meta documents.
+//! - [`target`]: one enum over Pages, campaigns and WhatsApp accounts.
+//! - [`scheduler`]: one background task per target, on its own interval.
+//! - [`poller`]: what each target asks for, including dropping metrics Meta retired.
+//! - [`graph`]: the Graph API client (auth, limits, retries) and its classified errors.
+//! - [`convert`]: response bodies to gauge families; [`exposition`]: their text encoding.
+//! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
+//! - [`status`]: per-target state for the landing page and the per-target series.
+//! - [`http`]: the axum routes; [`app`]: wiring and shutdown; [`cli`], [`logging`], [`check`].
+//! - [`simulator`]: a fake Graph API for `--demo` and the tests; [`demo`]: demo mode.
+//! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
+//!   [`clock`]: injectable wall-clock time.
+
+pub mod app;
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod convert;
+pub mod demo;
+pub mod exposition;
+pub mod graph;
+pub mod http;
+pub mod logging;
+pub mod poller;
+pub mod scheduler;
+pub mod secret;
+pub mod self_metrics;
+pub mod simulator;
+pub mod status;
+pub mod store;
+pub mod target;

@@ -1,0 +1,117 @@
+//! meta-messaging-exporter: parses flags, loads the config, starts logging, wires the parts
+//! and waits for a shutdown signal. Everything else lives in the library.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use meta_messaging_exporter::app::{self, Options};
+use meta_messaging_exporter::cli::Flags;
+use meta_messaging_exporter::{check, config, demo, logging};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    if let Err(error) = logging::init(flags.log_level, flags.log_format) {
+        eprintln!("error: setting up logging: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(flags)) {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the whole context chain: "loading config.yaml: pages[0].interval: ...".
+            tracing::error!(error = format!("{error:#}"), "exiting");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
+    let (simulator, config) = if flags.demo {
+        let (fake, config) = demo::start().await?;
+        tracing::info!(graph_api = %fake.base_url(), "demo mode: polling the built-in simulated Graph API");
+        (Some(fake), config)
+    } else {
+        let path = &flags.config_file;
+        let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
+        (None, config)
+    };
+
+    if flags.config_check {
+        print_check(&flags, &config);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !flags.demo {
+        for warning in &config.warnings {
+            tracing::warn!(warning = %warning, "config");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(flags.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen_address))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let options = Options {
+        telemetry_path: flags.telemetry_path.clone(),
+        ..Options::default()
+    };
+    let result = app::run(listener, config, options, shutdown).await;
+    // The simulator lives as long as the exporter that polls it.
+    drop(simulator);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the check's report is the command's output"
+)]
+fn print_check(flags: &Flags, config: &config::Config) {
+    let source = if flags.demo {
+        "demo config".to_owned()
+    } else {
+        flags.config_file.display().to_string()
+    };
+    println!("{source}: valid");
+    print!("{}", check::describe(config));
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,178 @@
+//! Page insights: one request per group of metrics that share period, window and breakdowns.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{fetch_dropping_invalid, PollContext, PollError};
+use crate::config::{PageMetric, PageTarget, Period};
+use crate::convert::{page, Converted};
+use crate::graph::GraphRequest;
+
+/// Metrics that can share one request: the API takes one period, range and breakdown list
+/// per call but a comma-separated list of metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Group {
+    period: Period,
+    window: Option<Duration>,
+    breakdowns: Vec<String>,
+    metrics: Vec<String>,
+}
+
+/// Poll plan of one Page.
+pub struct PagePoller {
+    target: PageTarget,
+    dropped: BTreeSet<String>,
+}
+
+impl PagePoller {
+    pub(super) fn new(target: PageTarget) -> Self {
+        Self {
+            target,
+            dropped: BTreeSet::new(),
+        }
+    }
+
+    pub(super) fn dropped(&self) -> Vec<String> {
+        self.dropped.iter().cloned().collect()
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
+        for metric in &self.target.metrics {
+            if self.dropped.contains(&dropped_name(metric)) {
+                continue;
+            }
+            match groups.iter_mut().find(|g| {
+                g.period == metric.period
+                    && g.window == metric.window
+                    && g.breakdowns == metric.breakdowns
+            }) {
+                Some(group) => group.metrics.push(metric.name.clone()),
+                None => groups.push(Group {
+                    period: metric.period,
+                    window: metric.window,
+                    breakdowns: metric.breakdowns.clone(),
+                    metrics: vec![metric.name.clone()],
+                }),
+            }
+        }
+        groups
+    }
+
+    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+        let now = context.clock.now_unix();
+        let groups = self.groups();
+        if groups.is_empty() {
+            return Err(PollError::NothingValid(self.dropped()));
+        }
+        let token = &self.target.credentials.token;
+        let page_id = self.target.id.clone();
+        let mut converted = Converted::default();
+        for group in groups {
+            let mut newly_dropped = BTreeSet::new();
+            let answers = fetch_dropping_invalid(
+                context.client,
+                token,
+                group.metrics.clone(),
+                |name: &String| name.as_str(),
+                |metrics: &[String]| request(&page_id, &group, metrics, now),
+                &mut newly_dropped,
+            )
+            .await?;
+            for name in newly_dropped {
+                self.dropped.insert(dropped_name(&PageMetric {
+                    name,
+                    period: group.period,
+                    window: group.window,
+                    breakdowns: group.breakdowns.clone(),
+                }));
+            }
+            for (_, body) in answers {
+                let part = page::convert(&page_id, group.period.as_str(), &body)
+                    .map_err(|e| crate::graph::GraphError::Decode(e.to_string()))?;
+                converted.families.extend(part.families);
+                converted.problems.extend(part.problems);
+            }
+        }
+        if self.groups().is_empty() {
+            return Err(PollError::NothingValid(self.dropped()));
+        }
+        Ok(converted)
+    }
+}
+
+/// How a dropped Page metric entry is named in status and metrics: the metric name, plus the
+/// period and breakdowns when they are not the plain default, so two entries of one metric
+/// stay apart.
+fn dropped_name(metric: &PageMetric) -> String {
+    let mut name = metric.name.clone();
+    if metric.period != Period::Day || !metric.breakdowns.is_empty() {
+        name.push_str(&format!(" (period {}", metric.period.as_str()));
+        if !metric.breakdowns.is_empty() {
+            name.push_str(&format!(", breakdown {}", metric.breakdowns.join(",")));
+        }
+        name.push(')');
+    }
+    name
+}
+
+fn request(page_id: &str, group: &Group, metrics: &[String], now: i64) -> GraphRequest {
+    let mut query = vec![
+        ("metric", metrics.join(",")),
+        ("period", group.period.as_str().to_owned()),
+    ];
+    if let Some(window) = group.window {
+        // `since` is inclusive and `until` exclusive, so this covers exactly the window.
+        query.push(("since", (now - window.as_secs() as i64).to_string()));
+        query.push(("until", now.to_string()));
+    }
+    if !group.breakdowns.is_empty() {
+        query.push(("breakdown", group.breakdowns.join(",")));
+    }
+    GraphRequest::page_insights(page_id, query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Credentials, Schedule};
+    use crate::secret::AccessToken;
+
+    fn metric(name: &str, period: Period, breakdowns: &[&str]) -> PageMetric {
+        PageMetric {
+            name: name.into(),
+            period,
+            window: None,
+            breakdowns: breakdowns.iter().map(|b| (*b).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn metrics_sharing_period_window_and_breakdowns_share_a_request() {
+        let poller = PagePoller::new(PageTarget {
+            id: "1".into(),
+            credentials: Credentials {
+                token: AccessToken::new("t"),
+                file: None,
+            },
+            schedule: Schedule {
+                interval: Duration::from_secs(60),
+                stale_after: Duration::from_secs(180),
+            },
+            metrics: vec![
+                metric("a", Period::Day, &[]),
+                metric("b", Period::Week, &[]),
+                metric("c", Period::Day, &[]),
+                metric("d", Period::Day, &["messaging_channel"]),
+            ],
+        });
+        let groups = poller.groups();
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups[0].metrics, vec!["a", "c"]);
+        let request = request("1", &groups[2], &groups[2].metrics, 1000);
+        assert_eq!(
+            request.relative_url(),
+            "1/insights?metric=d&period=day&breakdown=messaging_channel"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The exporter's own metrics: how polling and the Graph API calls are going.
+//!
+//! These are few and bounded in cardinality (labels are endpoints, kinds and error codes, never
+//! target ids), so they live in an explicit `prometheus::Registry` and are encoded at scrape
+//! time. Per-target state (up, last success, ...) scales with the number of targets, so it is
+//! not here: pollers publish it into the snapshot store like any other poll result.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Prefix of every metric about the exporter itself.
+pub const PREFIX: &str = "meta_messaging_exporter";
+
+/// Counters and histograms the client, pollers and HTTP layer update.
+#[derive(Clone)]
+pub struct ExporterMetrics {
+    registry: Registry,
+    /// Graph API requests by endpoint and outcome (every attempt, retries included).
+    pub api_requests: IntCounterVec,
+    /// Graph API error bodies by endpoint, code and subcode.
+    pub api_errors: IntCounterVec,
+    /// Retries after a transient failure, by endpoint.
+    pub api_retries: IntCounterVec,
+    /// Whole target polls by kind and result.
+    pub polls: IntCounterVec,
+    /// Duration of whole target polls by kind, retries included.
+    pub poll_duration: HistogramVec,
+    /// Values in API responses that could not be used, by kind and reason.
+    pub value_errors: IntCounterVec,
+    /// Metrics or fields dropped because the API rejected them (code 100), by kind.
+    pub dropped_items: IntCounterVec,
+    /// Configured targets by kind.
+    pub targets: IntGaugeVec,
+    /// Graph API requests in flight.
+    pub requests_in_flight: IntGauge,
+}
+
+impl ExporterMetrics {
+    /// Creates the metrics in a fresh registry, with `build_info` and process metrics.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let name = |suffix: &str| format!("{PREFIX}_{suffix}");
+
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                name("api_requests_total"),
+                "Graph API requests sent, by endpoint and outcome (success, api_error, http_error, timeout, transport_error, decode_error, too_large); retries count separately.",
+            ),
+            &["endpoint", "outcome"],
+        )?;
+        let api_errors = IntCounterVec::new(
+            Opts::new(
+                name("api_errors_total"),
+                "Graph API error bodies received, by endpoint, error code and subcode (empty when absent).",
+            ),
+            &["endpoint", "code", "subcode"],
+        )?;
+        let api_retries = IntCounterVec::new(
+            Opts::new(
+                name("api_retries_total"),
+                "Graph API requests retried after a transient failure, by endpoint.",
+            ),
+            &["endpoint"],
+        )?;
+        let polls = IntCounterVec::new(
+            Opts::new(
+                name("polls_total"),
+                "Target polls finished, by target kind and result (success or the failure class).",
+            ),
+            &["kind", "result"],
+        )?;
+        let poll_duration = HistogramVec::new(
+            HistogramOpts::new(
+                name("poll_duration_seconds"),
+                "Time a whole target poll took, retries included, by target kind.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ]),
+            &["kind"],
+        )?;
+        let value_errors = IntCounterVec::new(
+            Opts::new(
+                name("value_errors_total"),
+                "Values in Graph API responses that could not be turned into samples, by target kind and reason; the rest of the response is still used.",
+            ),
+            &["kind", "reason"],
+        )?;
+        let dropped_items = IntCounterVec::new(
+            Opts::new(
+                name("dropped_items_total"),
+                "Metrics or fields removed from a target's requests because the API rejected them as invalid (code 100), by target kind.",
+            ),
+            &["kind"],
+        )?;
+        let targets = IntGaugeVec::new(
+            Opts::new(name("targets"), "Configured targets, by kind."),
+            &["kind"],
+        )?;
+        let requests_in_flight = IntGauge::new(
+            name("api_requests_in_flight"),
+            "Graph API requests currently in flight (bounded by polling.max_concurrent_requests).",
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                name("build_info"),
+                "Build information of the running exporter; always 1.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("GIT_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
+
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_errors.clone()))?;
+        registry.register(Box::new(api_retries.clone()))?;
+        registry.register(Box::new(polls.clone()))?;
+        registry.register(Box::new(poll_duration.clone()))?;
+        registry.register(Box::new(value_errors.clone()))?;
+        registry.register(Box::new(dropped_items.clone()))?;
+        registry.register(Box::new(targets.clone()))?;
+        registry.register(Box::new(requests_in_flight.clone()))?;
+        registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
+        Ok(Self {
+            registry,
+            api_requests,
+            api_errors,
+            api_retries,
+            polls,
+            poll_duration,
+            value_errors,
+            dropped_items,
+            targets,
+            requests_in_flight,
+        })
+    }
+
+    /// Encodes every family in the text exposition format.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,308 @@
+//! The HTTP face of the simulator: routing, authentication and dispatch to the read paths.
+//!
+//! Every request goes through one handler, so all of them pass the same checks in the same
+//! order: record the request, apply any injected fault, then check the path, the token and the
+//! object, and finally let the object's read path build the body. Paths are parsed by hand
+//! rather than by axum's router because Graph answers any path shape, including unknown
+//! ones, with a Graph error body, never a bare 404 or 405. Unversioned paths (which the real
+//! API would serve with a default version) are rejected, so an exporter that forgets to pin
+//! the version fails its tests.
+//!
+//! The registry lock is taken only to record the request and to copy out what the read needs;
+//! it is never held across an `.await` (a `Delay` fault sleeps outside it) or while numbers
+//! are generated.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use super::faults::{json_response, Effect, GraphError};
+use super::{campaign, fields, page, waba};
+use super::{ObjectKind, RecordedRequest, Shared, Simulated};
+
+/// The router serving every path with [`serve`].
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(serve).with_state(shared)
+}
+
+/// The decoded query parameters of one request, in order; duplicates are kept and the first
+/// occurrence wins on lookup.
+#[derive(Debug, Default)]
+pub(crate) struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    /// Decodes the query string of `uri`.
+    pub(crate) fn parse(uri: &Uri) -> Result<QueryParams, GraphError> {
+        Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map(|Query(pairs)| QueryParams(pairs))
+            .map_err(|rejection| {
+                GraphError::invalid_parameter(format_args!("Malformed query string: {rejection}"))
+            })
+    }
+
+    /// The value of parameter `name`, if present.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// What a read path needs to know about one request.
+#[derive(Debug)]
+pub(crate) struct ReadContext<'a> {
+    /// The object read, from the path.
+    pub(crate) object_id: &'a str,
+    /// The version segment of the path, e.g. `v21.0`, for paging links.
+    pub(crate) version: &'a str,
+    /// The server's base URL, for paging links.
+    pub(crate) base_url: &'a str,
+    /// The simulated now, unix seconds.
+    pub(crate) now: i64,
+    /// The request's query parameters.
+    pub(crate) query: &'a QueryParams,
+    /// Metric or field names retired for this object.
+    pub(crate) retired: &'a HashSet<String>,
+    /// Metric names outside the catalog this object serves anyway.
+    pub(crate) extra_metrics: &'a BTreeSet<String>,
+}
+
+/// Where a path points: `/{version}/{object_id}` or `/{version}/{object_id}/{edge}`.
+#[derive(Debug)]
+struct Route {
+    version: String,
+    object_id: String,
+    edge: Option<String>,
+}
+
+impl Route {
+    /// Splits a path; `None` for any other shape. One trailing slash is allowed, as Graph
+    /// allows it (the reference's own examples use `/insights/`).
+    fn parse(path: &str) -> Option<Route> {
+        let path = path.strip_prefix('/')?;
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let mut segments = path.split('/');
+        let version = segments.next()?;
+        let object_id = segments.next().filter(|id| !id.is_empty())?;
+        let edge = segments.next();
+        if segments.next().is_some() || !is_version(version) || edge == Some("") {
+            return None;
+        }
+        Some(Route {
+            version: version.to_owned(),
+            object_id: object_id.to_owned(),
+            edge: edge.map(str::to_owned),
+        })
+    }
+}
+
+/// `v` followed by `digits.digits`, e.g. `v21.0`.
+fn is_version(segment: &str) -> bool {
+    let Some((major, minor)) = segment.strip_prefix('v').and_then(|v| v.split_once('.')) else {
+        return false;
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+/// Answers any request the way Graph would.
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let route = Route::parse(uri.path());
+    let recorded = RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        authorization: headers
+            .get(AUTHORIZATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        object_id: route.as_ref().map(|route| route.object_id.clone()),
+    };
+    tracing::debug!(method = %recorded.method, path = %recorded.path, "simulated Graph API request");
+    let (fault, app_usage) = shared.admit(recorded);
+    if let Some(fault) = fault {
+        match fault.effect(&app_usage) {
+            Effect::Answer(response) => return response,
+            Effect::Wait(pause) => tokio::time::sleep(pause).await,
+        }
+    }
+    match answer(&shared, route, &method, &uri, &headers) {
+        Ok(body) => json_response(StatusCode::OK, body.to_string(), &app_usage),
+        Err(error) => error.into_response(&app_usage),
+    }
+}
+
+/// The body of a successful answer, or the Graph error to answer with.
+fn answer(
+    shared: &Shared,
+    route: Option<Route>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Value, GraphError> {
+    let route = route.ok_or_else(|| GraphError::unknown_path(uri.path()))?;
+    let query = QueryParams::parse(uri)?;
+    // The header wins if both are sent; the query parameter is accepted as Graph accepts it.
+    let token = bearer_token(headers)
+        .or_else(|| query.get("access_token").filter(|token| !token.is_empty()))
+        .ok_or_else(GraphError::missing_token)?;
+    let object = shared
+        .snapshot(&route.object_id)
+        .ok_or_else(|| GraphError::unsupported_request(method.as_str(), &route.object_id))?;
+    if object.token != token {
+        return Err(GraphError::invalid_token());
+    }
+    if method != Method::GET {
+        return Err(GraphError::unsupported_request(
+            method.as_str(),
+            &route.object_id,
+        ));
+    }
+    let kind = match object.kind {
+        ObjectKind::Fixed(body) => return Ok(body),
+        ObjectKind::Simulated(kind) => kind,
+    };
+    let context = ReadContext {
+        object_id: &route.object_id,
+        version: &route.version,
+        base_url: &shared.base_url,
+        now: object.now,
+        query: &query,
+        retired: &object.retired,
+        extra_metrics: &object.extra_metrics,
+    };
+    match (kind, route.edge.as_deref()) {
+        (Simulated::Page, Some("insights")) => page::insights(&context),
+        (Simulated::Campaign, Some("insights")) => campaign::insights(&context),
+        (kind, None) => read_node(kind, &context),
+        (kind, Some(edge)) => Err(GraphError::nonexisting_field(edge, kind.node_type())),
+    }
+}
+
+/// The token from an `Authorization: Bearer <token>` header (Graph also takes `OAuth
+/// <token>`). A header in any other form is passed on whole, so that it fails the token
+/// comparison like an unparsable token.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let token = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
+        rest.trim()
+    } else {
+        value
+    };
+    Some(token).filter(|token| !token.is_empty())
+}
+
+/// A read of the node itself: `id`, `name` and, on a WhatsApp Business Account, `analytics`.
+fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphError> {
+    let requested = match context.query.get("fields").map(str::trim) {
+        Some(text) if !text.is_empty() => fields::parse(text).map_err(|problem| {
+            GraphError::invalid_parameter(format_args!("Syntax error in fields: {problem}"))
+        })?,
+        // Graph's default fields for these nodes.
+        _ => ["id", "name"]
+            .map(|name| fields::Field {
+                name: name.to_owned(),
+                modifiers: Vec::new(),
+            })
+            .to_vec(),
+    };
+    let mut body = Map::new();
+    // Graph includes the id in every node read, asked for or not.
+    body.insert("id".to_owned(), json!(context.object_id));
+    for field in &requested {
+        let value = match (field.name.as_str(), kind) {
+            ("id", _) => json!(context.object_id),
+            ("name", _) => json!(kind.display_name(context.object_id)),
+            ("analytics", Simulated::Waba) => waba::analytics(context, field)?,
+            (name, kind) => return Err(GraphError::nonexisting_field(name, kind.node_type())),
+        };
+        body.insert(field.name.clone(), value);
+    }
+    Ok(Value::Object(body))
+}
+
+/// Runs `read` with a context for object `object_id` at `now`, with the query string `query`;
+/// the read paths' unit tests use it.
+#[cfg(test)]
+pub(crate) fn with_context<T>(
+    object_id: &str,
+    query: &str,
+    now: i64,
+    read: impl FnOnce(&ReadContext<'_>) -> T,
+) -> T {
+    // Tests write queries readably; percent-encode what a URI cannot carry (quotes, braces).
+    let encoded: String = query
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'=' | b'&' | b',' | b'.' | b'_' | b'-' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    let uri = Uri::try_from(format!("/?{encoded}")).expect("valid test query");
+    let query = QueryParams::parse(&uri).expect("decodable test query");
+    let none = HashSet::new();
+    let context = ReadContext {
+        object_id,
+        version: "v21.0",
+        base_url: "http://127.0.0.1:9",
+        now,
+        query: &query,
+        retired: &none,
+        extra_metrics: &BTreeSet::new(),
+    };
+    read(&context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_paths_split_into_version_object_and_edge() {
+        let route = Route::parse("/v21.0/1234/insights/").expect("a Graph path");
+        assert_eq!(
+            (
+                route.version.as_str(),
+                route.object_id.as_str(),
+                route.edge.as_deref()
+            ),
+            ("v21.0", "1234", Some("insights"))
+        );
+        assert!(Route::parse("/v21.0/1234").is_some_and(|route| route.edge.is_none()));
+        for path in [
+            "/",
+            "/1234/insights",
+            "/v21/1234",
+            "/vX.0/1",
+            "/v21.0/1/insights/x",
+            "/v21.0//insights",
+        ] {
+            assert!(Route::parse(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn bearer_and_oauth_schemes_both_carry_the_token() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, "Bearer abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(AUTHORIZATION, "OAuth abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(AUTHORIZATION, "Bearer ".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), None);
+    }
+}

@@ -1,0 +1,435 @@
+//! A simulated Meta Graph API, for `--demo` mode and for the integration tests.
+//!
+//! [`FakeGraphApi`] serves, on a loopback port, the three read paths the exporter uses, shaped
+//! like `graph.facebook.com` shapes them:
+//!
+//! - `GET /{version}/{page-id}/insights?metric=..`: Page messaging insights,
+//! - `GET /{version}/{campaign-id}/insights?fields=..`: marketing-message campaign insights,
+//! - `GET /{version}/{waba-id}?fields=analytics.start(..).end(..).granularity(..)`: WhatsApp
+//!   Business Account analytics.
+//!
+//! `{version}` is any `vX.Y`. Each object is registered by id with the one token it accepts
+//! (`Authorization: Bearer <token>`, or an `access_token` query parameter, which is accepted
+//! but recorded so tests can assert the exporter never sends one). A simulated object answers
+//! with generated numbers that are deterministic for a given simulated instant and drift
+//! slowly over time ([`FakeGraphApi::set_now`] freezes the clock); a fixed object answers with a
+//! scripted body. Tests can retire metrics and fields, inject faults, rotate tokens and inspect
+//! every request received.
+//!
+//! This module owns the public handle and the registry behind it: the objects and their tokens,
+//! the retired and extra metric names, the scripted faults, the request log and the reported
+//! app usage. The submodules are private: `http` (routing, authentication, dispatch), `faults`
+//! (Graph error bodies and injected failures), `fields` (the `fields` expression parser),
+//! `calendar` (Pacific-time day and month boundaries), `generate` (deterministic numbers), and
+//! the read paths `page`, `campaign` and `waba`.
+
+mod calendar;
+mod campaign;
+mod faults;
+mod fields;
+mod generate;
+mod http;
+mod page;
+mod waba;
+
+#[cfg(test)]
+mod tests;
+
+pub use faults::Fault;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running simulated Graph API. Dropping the handle (or calling [`FakeGraphApi::shutdown`])
+/// stops the server: it stops accepting, closes idle connections and finishes requests in
+/// flight.
+#[derive(Debug)]
+pub struct FakeGraphApi {
+    shared: Arc<Shared>,
+    /// The server task stops when this sender is dropped along with the handle.
+    _stop: oneshot::Sender<()>,
+}
+
+/// One request the simulator received, as it arrived.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The HTTP method, e.g. `GET`.
+    pub method: String,
+    /// The path as received (still percent-encoded), e.g. `/v21.0/1234/insights`.
+    pub path: String,
+    /// The raw query string as received: still percent-encoded, without the leading `?`, empty
+    /// if there was none. Parameter names are plain ASCII, so a test can look for
+    /// `access_token=` directly.
+    pub query: String,
+    /// The `Authorization` header, verbatim (e.g. `Bearer abc`), if one was sent.
+    pub authorization: Option<String>,
+    /// The object id from a `/{version}/{id}[/{edge}]` path; `None` for other paths.
+    pub object_id: Option<String>,
+}
+
+/// App-level rate-limit usage as Graph reports it in the `X-App-Usage` header, each in percent
+/// of the app's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppUsage {
+    /// Share of the call budget used.
+    pub call_count: u32,
+    /// Share of the CPU-time budget used.
+    pub total_cputime: u32,
+    /// Share of the total-time budget used.
+    pub total_time: u32,
+}
+
+impl AppUsage {
+    /// The header value, e.g. `{"call_count":28,"total_cputime":25,"total_time":25}`.
+    fn header_value(self) -> String {
+        format!(
+            r#"{{"call_count":{},"total_cputime":{},"total_time":{}}}"#,
+            self.call_count, self.total_cputime, self.total_time
+        )
+    }
+}
+
+impl FakeGraphApi {
+    /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
+    pub async fn start() -> std::io::Result<FakeGraphApi> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            base_url: format!("http://{address}"),
+            registry: Mutex::new(Registry::default()),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = http::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // Resolves when the handle, and with it the sender, is dropped.
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "simulated Graph API server failed");
+            }
+        });
+        tracing::debug!(%address, "simulated Graph API listening");
+        Ok(FakeGraphApi {
+            shared,
+            _stop: stop,
+        })
+    }
+
+    /// The server's base URL, e.g. `http://127.0.0.1:41234` (no trailing slash, no version).
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// Freezes the simulator's notion of now (unix seconds); `None` follows the system clock.
+    pub fn set_now(&self, unix_seconds: Option<i64>) {
+        self.shared.registry().now = unix_seconds;
+    }
+
+    /// Registers (or replaces) a Page answering Page insights with generated data, accepting
+    /// `token`.
+    pub fn simulate_page(&self, id: &str, token: &str) {
+        self.register(id, token, ObjectKind::Simulated(Simulated::Page));
+    }
+
+    /// Registers (or replaces) a marketing-message campaign answering campaign insights with
+    /// generated data, accepting `token`.
+    pub fn simulate_campaign(&self, id: &str, token: &str) {
+        self.register(id, token, ObjectKind::Simulated(Simulated::Campaign));
+    }
+
+    /// Registers (or replaces) a WhatsApp Business Account answering `analytics` with
+    /// generated data, accepting `token`.
+    pub fn simulate_waba(&self, id: &str, token: &str) {
+        self.register(id, token, ObjectKind::Simulated(Simulated::Waba));
+    }
+
+    /// Registers (or replaces) an object that answers every GET, on any edge, with exactly
+    /// `body` (HTTP 200), accepting `token`.
+    pub fn fixed_response(&self, id: &str, token: &str, body: Value) {
+        self.register(id, token, ObjectKind::Fixed(body));
+    }
+
+    /// Makes Page insights requests whose `metric` list contains `metric` fail, for the whole
+    /// request, with code 100 ("(#100) The value must be a valid insights metric"), as the real
+    /// API does for a retired metric.
+    pub fn retire_metric(&self, page_id: &str, metric: &str) {
+        self.retire(page_id, metric);
+    }
+
+    /// Makes campaign insights requests whose `fields` list contains `field` fail with code 100
+    /// and Graph's message naming the field (`(#100) <field> is not valid for fields param. ...`).
+    pub fn retire_field(&self, campaign_id: &str, field: &str) {
+        self.retire(campaign_id, field);
+    }
+
+    /// Makes a Page serve `metric`, a name the catalog does not list, as a generated count (a
+    /// metric Meta added after the exporter's release). Unlisted names are otherwise rejected
+    /// with code 100 like retired ones.
+    pub fn simulate_metric(&self, page_id: &str, metric: &str) {
+        self.shared
+            .registry()
+            .extra_metrics
+            .entry(page_id.to_owned())
+            .or_default()
+            .insert(metric.to_owned());
+    }
+
+    /// Makes the next `times` requests for object `id` fail with `fault`; after them behaviour
+    /// returns to normal. Calls queue up: a second call's faults follow the first call's.
+    pub fn fail_next(&self, id: &str, times: usize, fault: Fault) {
+        if times == 0 {
+            return;
+        }
+        let mut registry = self.shared.registry();
+        let plan = registry.faults.entry(id.to_owned()).or_default();
+        plan.scripted.push_back((fault, times));
+    }
+
+    /// Makes every request for object `id` fail with `fault` until [`FakeGraphApi::clear_faults`]
+    /// (faults queued by [`FakeGraphApi::fail_next`] still come first).
+    pub fn fail_always(&self, id: &str, fault: Fault) {
+        self.shared
+            .registry()
+            .faults
+            .entry(id.to_owned())
+            .or_default()
+            .always = Some(fault);
+    }
+
+    /// Removes every fault queued or set for object `id`.
+    pub fn clear_faults(&self, id: &str) {
+        self.shared.registry().faults.remove(id);
+    }
+
+    /// Changes the token object `id` accepts (a rotated or revoked token). No effect for an id
+    /// that was never registered.
+    pub fn set_token(&self, id: &str, token: &str) {
+        if let Some(object) = self.shared.registry().objects.get_mut(id) {
+            token.clone_into(&mut object.token);
+        }
+    }
+
+    /// Fixes the usage reported in `X-App-Usage`; `None` returns to the default, which
+    /// pretends the app may make 200 calls an hour and counts the calls of the last hour.
+    pub fn set_app_usage(&self, usage: Option<AppUsage>) {
+        self.shared.registry().app_usage = usage;
+    }
+
+    /// Every request received, in order of arrival.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.registry().requests.clone()
+    }
+
+    /// The number of requests received for object `id`.
+    pub fn request_count(&self, id: &str) -> usize {
+        self.shared
+            .registry()
+            .requests
+            .iter()
+            .filter(|request| request.object_id.as_deref() == Some(id))
+            .count()
+    }
+
+    /// Stops the server (the same as dropping the handle).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    fn register(&self, id: &str, token: &str, kind: ObjectKind) {
+        let object = SimObject {
+            token: token.to_owned(),
+            kind,
+        };
+        self.shared.registry().objects.insert(id.to_owned(), object);
+    }
+
+    fn retire(&self, id: &str, name: &str) {
+        self.shared
+            .registry()
+            .retired
+            .entry(id.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+    }
+}
+
+/// State shared by the handle and the server task.
+#[derive(Debug)]
+struct Shared {
+    base_url: String,
+    registry: Mutex<Registry>,
+}
+
+impl Shared {
+    /// Locks the registry. Critical sections are short and never span an `.await`; a panic in
+    /// one (a test assertion, say) cannot leave the registry half-updated in a way that
+    /// matters, so a poisoned lock is simply taken over.
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records an arriving request and decides its fate: the fault to apply, if any, and the
+    /// `X-App-Usage` value to report.
+    fn admit(&self, request: RecordedRequest) -> (Option<Fault>, String) {
+        let mut registry = self.registry();
+        let fault = request
+            .object_id
+            .as_deref()
+            .and_then(|id| registry.faults.get_mut(id))
+            .and_then(FaultPlan::take);
+        registry.requests.push(request);
+        let usage = registry.app_usage(Instant::now());
+        (fault, usage.header_value())
+    }
+
+    /// What a read of object `id` needs from the registry, copied out so that the lock is
+    /// released before any numbers are generated.
+    fn snapshot(&self, id: &str) -> Option<ObjectSnapshot> {
+        let registry = self.registry();
+        let object = registry.objects.get(id)?;
+        Some(ObjectSnapshot {
+            kind: object.kind.clone(),
+            token: object.token.clone(),
+            retired: registry.retired.get(id).cloned().unwrap_or_default(),
+            extra_metrics: registry.extra_metrics.get(id).cloned().unwrap_or_default(),
+            now: registry.now(),
+        })
+    }
+}
+
+/// Everything tests and the demo have told the simulator, and what it has seen.
+///
+/// Retired names, extra metrics and faults are keyed by id separately from the objects, so
+/// they can be set before or after the object is registered and survive its replacement.
+#[derive(Debug, Default)]
+struct Registry {
+    now: Option<i64>,
+    objects: HashMap<String, SimObject>,
+    retired: HashMap<String, HashSet<String>>,
+    extra_metrics: HashMap<String, BTreeSet<String>>,
+    faults: HashMap<String, FaultPlan>,
+    requests: Vec<RecordedRequest>,
+    /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
+    recent: VecDeque<Instant>,
+    app_usage: Option<AppUsage>,
+}
+
+impl Registry {
+    /// The simulated now, in unix seconds.
+    fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
+    /// The usage to report for a request arriving at `arrival`.
+    fn app_usage(&mut self, arrival: Instant) -> AppUsage {
+        /// Platform limits are roughly 200 calls per user per hour.
+        const CALLS_PER_HOUR: usize = 200;
+        const HOUR: Duration = Duration::from_secs(3600);
+        self.recent.push_back(arrival);
+        while self
+            .recent
+            .front()
+            .is_some_and(|&earlier| arrival.duration_since(earlier) > HOUR)
+        {
+            self.recent.pop_front();
+        }
+        if let Some(fixed) = self.app_usage {
+            return fixed;
+        }
+        let percent = (self.recent.len() * 100).div_ceil(CALLS_PER_HOUR).min(100);
+        let call_count = u32::try_from(percent).unwrap_or(100);
+        // CPU and wall time run a little below the call count, as they do for light reads.
+        AppUsage {
+            call_count,
+            total_cputime: call_count * 3 / 4,
+            total_time: call_count * 9 / 10,
+        }
+    }
+}
+
+/// A registered object.
+#[derive(Debug)]
+struct SimObject {
+    token: String,
+    kind: ObjectKind,
+}
+
+/// How an object answers.
+#[derive(Clone, Debug)]
+enum ObjectKind {
+    /// With generated data for its kind.
+    Simulated(Simulated),
+    /// With this body, whatever was asked.
+    Fixed(Value),
+}
+
+/// The kinds of object whose answers the simulator generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simulated {
+    Page,
+    Campaign,
+    Waba,
+}
+
+impl Simulated {
+    /// The node type Graph names in "nonexisting field" errors.
+    fn node_type(self) -> &'static str {
+        match self {
+            Simulated::Page => "Page",
+            Simulated::Campaign => "AdCampaignGroup",
+            Simulated::Waba => "WhatsAppBusinessAccount",
+        }
+    }
+
+    /// The object's `name` field.
+    fn display_name(self, id: &str) -> String {
+        match self {
+            Simulated::Page => format!("Simulated Page {id}"),
+            Simulated::Campaign => format!("Simulated campaign {id}"),
+            Simulated::Waba => format!("Simulated WhatsApp Business Account {id}"),
+        }
+    }
+}
+
+/// A copy of one object's registry entry, taken for one request.
+#[derive(Debug)]
+struct ObjectSnapshot {
+    kind: ObjectKind,
+    token: String,
+    retired: HashSet<String>,
+    extra_metrics: BTreeSet<String>,
+    now: i64,
+}
+
+/// The faults scripted for one object.
+#[derive(Debug, Default)]
+struct FaultPlan {
+    /// Faults for the next requests, each with how many requests it still applies to (never 0).
+    scripted: VecDeque<(Fault, usize)>,
+    /// The fault for every request once the scripted ones are used up.
+    always: Option<Fault>,
+}
+
+impl FaultPlan {
+    /// The fault for the next request, using one up if it is scripted.
+    fn take(&mut self) -> Option<Fault> {
+        let Some((fault, remaining)) = self.scripted.front_mut() else {
+            return self.always.clone();
+        };
+        let fault = fault.clone();
+        *remaining = remaining.saturating_sub(1);
+        if *remaining == 0 {
+            self.scripted.pop_front();
+        }
+        Some(fault)
+    }
+}

@@ -1,0 +1,562 @@
+//! End-to-end tests of the simulator over HTTP, as the exporter and the integration tests use it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{AppUsage, FakeGraphApi, Fault};
+
+const PAGE: &str = "1001";
+const CAMPAIGN: &str = "23850001";
+const WABA: &str = "102290129340398";
+const TOKEN: &str = "EAAGsimulated";
+/// 2024-06-15 19:00 UTC, noon in Los Angeles.
+const NOW: i64 = 1_718_478_000;
+
+/// One answer, read whole.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    content_type: String,
+    app_usage: Option<String>,
+    www_authenticate: Option<String>,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|error| panic!("{error}: {}", self.text))
+    }
+
+    /// `(code, subcode)` of a Graph error body.
+    fn error_codes(&self) -> (i64, Option<i64>) {
+        let error = &self.json()["error"];
+        (
+            error["code"].as_i64().expect("an error code"),
+            error["error_subcode"].as_i64(),
+        )
+    }
+}
+
+/// A simulator with one object of each kind, all accepting [`TOKEN`], frozen at [`NOW`].
+async fn simulator() -> FakeGraphApi {
+    let api = FakeGraphApi::start().await.expect("the simulator starts");
+    api.set_now(Some(NOW));
+    api.simulate_page(PAGE, TOKEN);
+    api.simulate_campaign(CAMPAIGN, TOKEN);
+    api.simulate_waba(WABA, TOKEN);
+    api
+}
+
+async fn get(api: &FakeGraphApi, path_and_query: &str, token: Option<&str>) -> Reply {
+    send(api, reqwest::Method::GET, path_and_query, token).await
+}
+
+async fn send(
+    api: &FakeGraphApi,
+    method: reqwest::Method,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> Reply {
+    let mut request =
+        reqwest::Client::new().request(method, format!("{}{path_and_query}", api.base_url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the simulator answers");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    Reply {
+        status: response.status().as_u16(),
+        content_type: header("content-type").unwrap_or_default(),
+        app_usage: header("x-app-usage"),
+        www_authenticate: header("www-authenticate"),
+        text: response.text().await.expect("a readable body"),
+    }
+}
+
+#[tokio::test]
+async fn page_insights_are_served_on_the_insights_edge_of_a_page() {
+    let api = simulator().await;
+    let reply = get(&api, &format!("/v21.0/{PAGE}/insights?metric=page_messages_new_conversations_unique,page_messages_blocked_conversations_unique"), Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    let names: Vec<&Value> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|entry| &entry["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "page_messages_new_conversations_unique",
+            "page_messages_blocked_conversations_unique"
+        ]
+    );
+    let values = body["data"][0]["values"].as_array().expect("values");
+    assert_eq!(values.len(), 2);
+    assert_eq!(values[1]["end_time"], "2024-06-15T07:00:00+0000");
+    assert!(
+        values[1]["value"].is_string(),
+        "new conversations come as a numeric string"
+    );
+    let next = body["paging"]["next"].as_str().expect("a next link");
+    assert!(
+        next.starts_with(&format!("{}/v21.0/{PAGE}/insights?", api.base_url()))
+            && !next.contains(TOKEN)
+    );
+}
+
+#[tokio::test]
+async fn campaign_insights_are_served_on_the_insights_edge_of_a_campaign() {
+    let api = simulator().await;
+    let reply = get(&api, &format!("/v21.0/{CAMPAIGN}/insights?fields=marketing_messages_delivered,marketing_messages_read_rate&date_preset=last_7d"), Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    let row = &body["data"][0];
+    assert!(row["marketing_messages_delivered"]
+        .as_str()
+        .is_some_and(|s| s.parse::<u64>().is_ok()));
+    assert!(row["marketing_messages_read_rate"]
+        .as_str()
+        .is_some_and(|s| s.parse::<f64>().is_ok()));
+    assert_eq!(
+        (row["date_start"].as_str(), row["date_stop"].as_str()),
+        (Some("2024-06-08"), Some("2024-06-14"))
+    );
+    assert_eq!(body["paging"]["cursors"]["before"], "MAZDZD");
+}
+
+#[tokio::test]
+async fn waba_analytics_are_served_on_the_node_itself() {
+    let api = simulator().await;
+    let fields = "analytics.start(1717225200).end(1718478000).granularity(DAY).phone_numbers([%2216315551000%22])";
+    let reply = get(&api, &format!("/v21.0/{WABA}?fields={fields}"), Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["id"], WABA);
+    assert_eq!(body["analytics"]["phone_numbers"], json!(["16315551000"]));
+    assert_eq!(body["analytics"]["granularity"], "DAY");
+    let points = body["analytics"]["data_points"]
+        .as_array()
+        .expect("data points");
+    assert!(
+        !points.is_empty() && points.len() < 15,
+        "{} of 15 days have traffic",
+        points.len()
+    );
+    // A WABA has no insights edge, and a Page no analytics field.
+    let reply = get(
+        &api,
+        &format!("/v21.0/{WABA}/insights?metric=page_messages_sent"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.error_codes(), (100, None));
+    let reply = get(
+        &api,
+        &format!("/v21.0/{PAGE}?fields=analytics.start(1).end(2).granularity(DAY)"),
+        Some(TOKEN),
+    )
+    .await;
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("nonexisting field (analytics) on node type (Page)")));
+}
+
+#[tokio::test]
+async fn a_malformed_analytics_expression_is_code_100() {
+    let api = simulator().await;
+    let reply = get(
+        &api,
+        &format!(
+            "/v21.0/{WABA}?fields=analytics.start(1717225200).end(1718478000.granularity(DAY)"
+        ),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+}
+
+#[tokio::test]
+async fn a_token_the_object_does_not_accept_is_code_190() {
+    let api = simulator().await;
+    let reply = get(
+        &api,
+        &format!("/v21.0/{PAGE}/insights?metric=page_messages_sent"),
+        Some("EAAGsomeone-else"),
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (190, Some(467))));
+    assert_eq!(reply.json()["error"]["type"], "OAuthException");
+    assert!(reply
+        .www_authenticate
+        .is_some_and(|challenge| challenge.contains("invalid_token")));
+    assert!(
+        !reply.text.contains("someone-else"),
+        "the token is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_code_2500() {
+    let api = simulator().await;
+    let reply = get(
+        &api,
+        &format!("/v21.0/{PAGE}/insights?metric=page_messages_sent"),
+        None,
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (2500, None)));
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("An active access token must be used")));
+}
+
+#[tokio::test]
+async fn an_access_token_query_parameter_is_accepted_and_recorded() {
+    let api = simulator().await;
+    let reply = get(&api, &format!("/v21.0/{PAGE}/insights?metric=page_messages_sent&access_token={TOKEN}&appsecret_proof=00ff"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let recorded = api.requests();
+    assert!(
+        recorded[0].query.contains("access_token="),
+        "{:?}",
+        recorded[0]
+    );
+    assert_eq!(recorded[0].authorization, None);
+}
+
+#[tokio::test]
+async fn an_unknown_object_is_code_100_subcode_33() {
+    let api = simulator().await;
+    let reply = get(
+        &api,
+        "/v21.0/999/insights?metric=page_messages_sent",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, Some(33))));
+    let body = reply.json();
+    assert_eq!(body["error"]["type"], "GraphMethodException");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with(
+        "Unsupported get request. Object with ID '999' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+    )));
+    assert_eq!(api.request_count("999"), 1);
+}
+
+#[tokio::test]
+async fn a_retired_metric_fails_the_whole_request_with_code_100() {
+    let api = simulator().await;
+    api.retire_metric(PAGE, "page_messages_engagement");
+    let path = |metrics: &str| format!("/v21.0/{PAGE}/insights?metric={metrics}");
+    let reply = get(
+        &api,
+        &path("page_messages_sent,page_messages_engagement"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "(#100) The value must be a valid insights metric"
+    );
+    assert_eq!(
+        get(&api, &path("page_messages_sent"), Some(TOKEN))
+            .await
+            .status,
+        200
+    );
+    // A name the catalog does not list fails the same way, unless the Page is told to serve it.
+    assert_eq!(
+        get(
+            &api,
+            &path("page_messages_sent,page_messages_mood"),
+            Some(TOKEN)
+        )
+        .await
+        .error_codes(),
+        (100, None)
+    );
+    api.simulate_metric(PAGE, "page_messages_mood");
+    assert_eq!(
+        get(
+            &api,
+            &path("page_messages_sent,page_messages_mood"),
+            Some(TOKEN)
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_retired_campaign_field_is_named_in_the_error() {
+    let api = simulator().await;
+    api.retire_field(CAMPAIGN, "marketing_messages_spend");
+    let reply = get(&api, &format!("/v21.0/{CAMPAIGN}/insights?fields=marketing_messages_delivered,marketing_messages_spend"), Some(TOKEN)).await;
+    assert_eq!(reply.error_codes(), (100, None));
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "(#100) marketing_messages_spend is not valid for fields param. please check"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn fail_next_fails_that_many_requests_then_recovers() {
+    let api = simulator().await;
+    api.fail_next(PAGE, 2, Fault::transient());
+    let path = format!("/v21.0/{PAGE}/insights?metric=page_messages_sent");
+    for _ in 0..2 {
+        let reply = get(&api, &path, Some(TOKEN)).await;
+        assert_eq!((reply.status, reply.error_codes()), (500, (2, None)));
+        assert_eq!(reply.json()["error"]["is_transient"], true);
+    }
+    assert_eq!(get(&api, &path, Some(TOKEN)).await.status, 200);
+    assert_eq!(api.request_count(PAGE), 3);
+}
+
+#[tokio::test]
+async fn fail_always_fails_until_the_faults_are_cleared() {
+    let api = simulator().await;
+    api.fail_always(CAMPAIGN, Fault::throttled(80004));
+    let path = format!("/v21.0/{CAMPAIGN}/insights");
+    for _ in 0..3 {
+        assert_eq!(
+            get(&api, &path, Some(TOKEN)).await.error_codes(),
+            (80004, None)
+        );
+    }
+    api.clear_faults(CAMPAIGN);
+    assert_eq!(get(&api, &path, Some(TOKEN)).await.status, 200);
+}
+
+#[tokio::test]
+async fn injected_faults_apply_before_authentication() {
+    let api = simulator().await;
+    api.fail_next(PAGE, 1, Fault::invalid_token());
+    api.fail_next(PAGE, 1, Fault::permission_denied());
+    let path = format!("/v21.0/{PAGE}/insights?metric=page_messages_sent");
+    let expired = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!(
+        (expired.status, expired.error_codes()),
+        (400, (190, Some(463)))
+    );
+    assert!(!expired.text.contains(TOKEN));
+    let denied = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!((denied.status, denied.error_codes()), (403, (10, None)));
+}
+
+#[tokio::test]
+async fn non_json_faults_are_served_as_a_proxy_or_a_cut_connection_would() {
+    let api = simulator().await;
+    api.fail_next(WABA, 1, Fault::bad_gateway_html());
+    api.fail_next(WABA, 1, Fault::InvalidJson);
+    let path = format!("/v21.0/{WABA}?fields=id");
+    let html = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!(html.status, 502);
+    assert!(html.content_type.starts_with("text/html") && html.text.contains("502 Bad Gateway"));
+    let truncated = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!(
+        (truncated.status, truncated.content_type.as_str()),
+        (200, "application/json")
+    );
+    assert!(serde_json::from_str::<Value>(&truncated.text).is_err());
+}
+
+#[tokio::test]
+async fn a_delay_fault_answers_normally_after_waiting() {
+    let api = simulator().await;
+    api.fail_next(WABA, 1, Fault::Delay(Duration::from_millis(300)));
+    let started = Instant::now();
+    let reply = get(&api, &format!("/v21.0/{WABA}?fields=id,name"), Some(TOKEN)).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json()["name"],
+        format!("Simulated WhatsApp Business Account {WABA}")
+    );
+}
+
+#[tokio::test]
+async fn a_fixed_response_is_served_verbatim_and_can_be_replaced() {
+    let api = simulator().await;
+    let first = json!({"data": [{"name": "page_messages_sent", "period": "day", "values": [{"value": {"US": 10, "FR": 3}, "end_time": "1665175977"}]}]});
+    api.fixed_response("777", "fixed-token", first.clone());
+    let reply = get(
+        &api,
+        "/v21.0/777/insights?metric=page_messages_sent",
+        Some("fixed-token"),
+    )
+    .await;
+    assert_eq!((reply.status, reply.json()), (200, first));
+    let second = json!({"data": []});
+    api.fixed_response("777", "fixed-token", second.clone());
+    assert_eq!(
+        get(&api, "/v21.0/777?fields=anything", Some("fixed-token"))
+            .await
+            .json(),
+        second
+    );
+    assert_eq!(
+        get(&api, "/v21.0/777", Some(TOKEN)).await.error_codes(),
+        (190, Some(467))
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_token_makes_the_old_one_fail() {
+    let api = simulator().await;
+    api.set_token(PAGE, "EAAGrotated");
+    let path = format!("/v21.0/{PAGE}/insights?metric=page_messages_sent");
+    assert_eq!(
+        get(&api, &path, Some(TOKEN)).await.error_codes(),
+        (190, Some(467))
+    );
+    assert_eq!(get(&api, &path, Some("EAAGrotated")).await.status, 200);
+}
+
+#[tokio::test]
+async fn requests_are_recorded_in_order_with_their_authorization() {
+    let api = simulator().await;
+    get(
+        &api,
+        &format!("/v21.0/{PAGE}/insights?metric=page_messages_sent"),
+        Some(TOKEN),
+    )
+    .await;
+    get(&api, &format!("/v21.0/{WABA}?fields=id"), None).await;
+    get(&api, "/health", None).await;
+    let recorded = api.requests();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[0].method, "GET");
+    assert_eq!(recorded[0].path, format!("/v21.0/{PAGE}/insights"));
+    assert_eq!(recorded[0].query, "metric=page_messages_sent");
+    assert_eq!(
+        recorded[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(recorded[0].object_id.as_deref(), Some(PAGE));
+    assert_eq!(
+        (
+            recorded[1].object_id.as_deref(),
+            recorded[1].authorization.as_deref()
+        ),
+        (Some(WABA), None)
+    );
+    assert_eq!(recorded[2].object_id, None);
+    assert_eq!((api.request_count(PAGE), api.request_count(WABA)), (1, 1));
+}
+
+#[tokio::test]
+async fn every_answer_carries_json_and_the_app_usage_header() {
+    let api = simulator().await;
+    let usage = |reply: &Reply| -> Value {
+        serde_json::from_str(reply.app_usage.as_deref().expect("an X-App-Usage header"))
+            .expect("JSON usage")
+    };
+    let ok = get(&api, &format!("/v21.0/{PAGE}?fields=name"), Some(TOKEN)).await;
+    let error = get(&api, "/v21.0/999", Some(TOKEN)).await;
+    for reply in [&ok, &error] {
+        assert_eq!(reply.content_type, "application/json");
+        let usage = usage(reply);
+        assert!(
+            ["call_count", "total_cputime", "total_time"]
+                .iter()
+                .all(|key| usage[key].is_u64()),
+            "{usage}"
+        );
+    }
+    assert!(usage(&error)["call_count"].as_u64() >= usage(&ok)["call_count"].as_u64());
+    api.set_app_usage(Some(AppUsage {
+        call_count: 95,
+        total_cputime: 40,
+        total_time: 60,
+    }));
+    let busy = get(&api, &format!("/v21.0/{PAGE}?fields=name"), Some(TOKEN)).await;
+    assert_eq!(
+        usage(&busy),
+        json!({"call_count": 95, "total_cputime": 40, "total_time": 60})
+    );
+}
+
+#[tokio::test]
+async fn paths_and_methods_graph_does_not_serve_are_graph_errors() {
+    let api = simulator().await;
+    let unversioned = get(
+        &api,
+        &format!("/{PAGE}/insights?metric=page_messages_sent"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (unversioned.status, unversioned.error_codes()),
+        (400, (2500, None))
+    );
+    let post = send(
+        &api,
+        reqwest::Method::POST,
+        &format!("/v21.0/{PAGE}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(post.error_codes(), (100, Some(33)));
+    assert!(post.text.contains("Unsupported post request"));
+    let edge = get(&api, &format!("/v21.0/{PAGE}/conversations"), Some(TOKEN)).await;
+    assert_eq!(edge.error_codes(), (100, None));
+}
+
+#[tokio::test]
+async fn error_bodies_carry_a_fresh_trace_id() {
+    let api = simulator().await;
+    let trace = |reply: Reply| {
+        reply.json()["error"]["fbtrace_id"]
+            .as_str()
+            .map(str::to_owned)
+            .expect("a trace id")
+    };
+    let first = trace(get(&api, "/v21.0/999", Some(TOKEN)).await);
+    let second = trace(get(&api, "/v21.0/999", Some(TOKEN)).await);
+    assert_eq!(first.len(), 23);
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn the_same_request_at_the_same_time_gets_the_same_numbers() {
+    let api = simulator().await;
+    let path = format!("/v21.0/{PAGE}/insights?metric=page_messages_sent,page_messages_read_ratio&breakdown=messaging_channel");
+    let first = get(&api, &path, Some(TOKEN)).await.json();
+    assert_eq!(get(&api, &path, Some(TOKEN)).await.json(), first);
+    api.set_now(Some(NOW + 600));
+    assert_ne!(get(&api, &path, Some(TOKEN)).await.json(), first);
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let api = simulator().await;
+    let url = format!("{}/v21.0/{PAGE}", api.base_url());
+    api.shutdown();
+    let client = reqwest::Client::new();
+    let mut refused = false;
+    for _ in 0..50 {
+        if client.get(&url).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the server still answers after shutdown");
+}

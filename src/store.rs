@@ -1,0 +1,302 @@
+//! The snapshot store: the last complete results of every target, ready to serve.
+//!
+//! Pollers publish each target's families already encoded, once per poll; a scrape then only
+//! concatenates bytes, grouped by family so each HELP/TYPE header appears once. The rendered
+//! body is cached and reused until something is published, removed or expires, so scrapes
+//! between polls cost a reference-count increment. Each target has two slots: `Data` (the
+//! API's numbers, which expire `stale_after` past the last success, so values a failing
+//! target can no longer confirm disappear) and `Status` (the exporter's per-target series,
+//! which stay while the target is configured). Replacing a slot replaces all its series, so a
+//! breakdown value the API stops reporting disappears with the next poll.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::exposition::EncodedFamily;
+use crate::target::TargetKey;
+
+/// Which part of a target's series a publish replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    /// Status series about the target, kept while the target is configured.
+    Status,
+    /// Values from the API, dropped when they expire.
+    Data,
+}
+
+#[derive(Default)]
+struct FamilyEntry {
+    header: String,
+    chunks: BTreeMap<(TargetKey, Slot), Bytes>,
+}
+
+#[derive(Default)]
+struct SlotEntry {
+    families: Vec<String>,
+    expires_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Inner {
+    families: BTreeMap<String, FamilyEntry>,
+    slots: HashMap<(TargetKey, Slot), SlotEntry>,
+}
+
+struct Rendered {
+    generation: u64,
+    /// The earliest expiry among the slots this render included.
+    valid_until: Option<Instant>,
+    body: Bytes,
+}
+
+/// Shared, concurrently readable store of encoded families.
+pub struct SnapshotStore {
+    inner: Mutex<Inner>,
+    generation: AtomicU64,
+    rendered: ArcSwap<Rendered>,
+}
+
+impl Default for SnapshotStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SnapshotStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            generation: AtomicU64::new(1),
+            rendered: ArcSwap::from_pointee(Rendered {
+                generation: 0,
+                valid_until: None,
+                body: Bytes::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing all data, so keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replaces a target's slot with `families`; `expires_at` drops them at that instant.
+    pub fn publish(
+        &self,
+        target: &TargetKey,
+        slot: Slot,
+        families: Vec<EncodedFamily>,
+        expires_at: Option<Instant>,
+    ) {
+        let mut inner = self.lock();
+        let key = (target.clone(), slot);
+        remove_slot(&mut inner, &key);
+        let mut names = Vec::with_capacity(families.len());
+        for family in families {
+            if family.lines.is_empty() {
+                continue;
+            }
+            let entry = inner.families.entry(family.name.clone()).or_default();
+            entry.header = family.header;
+            entry.chunks.insert(key.clone(), Bytes::from(family.lines));
+            names.push(family.name);
+        }
+        inner.slots.insert(
+            key,
+            SlotEntry {
+                families: names,
+                expires_at,
+            },
+        );
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Pushes back the expiry of a slot without changing its contents.
+    pub fn extend(&self, target: &TargetKey, slot: Slot, expires_at: Option<Instant>) {
+        let mut inner = self.lock();
+        if let Some(entry) = inner.slots.get_mut(&(target.clone(), slot)) {
+            entry.expires_at = expires_at;
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Removes every series of a target (it left the config).
+    pub fn remove_target(&self, target: &TargetKey) {
+        let mut inner = self.lock();
+        for slot in [Slot::Status, Slot::Data] {
+            remove_slot(&mut inner, &(target.clone(), slot));
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether a target currently has data series (not expired as of `now`).
+    pub fn has_data(&self, target: &TargetKey, now: Instant) -> bool {
+        let inner = self.lock();
+        inner
+            .slots
+            .get(&(target.clone(), Slot::Data))
+            .is_some_and(|entry| {
+                !entry.families.is_empty() && entry.expires_at.is_none_or(|at| at > now)
+            })
+    }
+
+    /// The exposition text of everything held, as of `now`.
+    pub fn render(&self, now: Instant) -> Bytes {
+        let cached = self.rendered.load();
+        if cached.generation == self.generation.load(Ordering::Acquire)
+            && cached.valid_until.is_none_or(|until| until > now)
+        {
+            return cached.body.clone();
+        }
+
+        let mut inner = self.lock();
+        let expired: Vec<(TargetKey, Slot)> = inner
+            .slots
+            .iter()
+            .filter(|(_, entry)| entry.expires_at.is_some_and(|at| at <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            remove_slot(&mut inner, key);
+        }
+        // Read the generation under the lock: publishes also hold it, so the body below
+        // matches exactly this generation.
+        let generation = self.generation.load(Ordering::Acquire);
+        let size: usize = inner
+            .families
+            .values()
+            .map(|family| {
+                family.header.len() + family.chunks.values().map(Bytes::len).sum::<usize>()
+            })
+            .sum();
+        let mut body = Vec::with_capacity(size);
+        for family in inner.families.values() {
+            body.extend_from_slice(family.header.as_bytes());
+            for chunk in family.chunks.values() {
+                body.extend_from_slice(chunk);
+            }
+        }
+        let valid_until = inner
+            .slots
+            .values()
+            .filter_map(|entry| entry.expires_at)
+            .min();
+        drop(inner);
+
+        let body = Bytes::from(body);
+        self.rendered.store(Arc::new(Rendered {
+            generation,
+            valid_until,
+            body: body.clone(),
+        }));
+        body
+    }
+}
+
+fn remove_slot(inner: &mut Inner, key: &(TargetKey, Slot)) {
+    let Some(entry) = inner.slots.remove(key) else {
+        return;
+    };
+    for name in entry.families {
+        if let Some(family) = inner.families.get_mut(&name) {
+            family.chunks.remove(key);
+            if family.chunks.is_empty() {
+                inner.families.remove(&name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::{encode, Family, Sample};
+    use crate::target::TargetKind;
+    use std::time::Duration;
+
+    fn page(id: &str) -> TargetKey {
+        TargetKey {
+            kind: TargetKind::Page,
+            id: id.into(),
+        }
+    }
+
+    fn family(name: &str, id: &str, value: f64) -> Vec<EncodedFamily> {
+        encode(vec![Family {
+            name: name.into(),
+            help: "h".into(),
+            samples: vec![Sample {
+                labels: vec![("page_id".into(), id.into())],
+                value,
+            }],
+        }])
+    }
+
+    fn text(store: &SnapshotStore, now: Instant) -> String {
+        String::from_utf8(store.render(now).to_vec()).expect("utf-8")
+    }
+
+    #[test]
+    fn families_from_several_targets_share_one_header() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(&page("2"), Slot::Data, family("m", "2", 2.0), None);
+        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
+        assert_eq!(
+            text(&store, now),
+            "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\nm{page_id=\"2\"} 2\n"
+        );
+    }
+
+    #[test]
+    fn publishing_replaces_the_slot_so_vanished_series_go() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(&page("1"), Slot::Data, family("old", "1", 1.0), None);
+        store.publish(&page("1"), Slot::Data, family("new", "1", 1.0), None);
+        let body = text(&store, now);
+        assert!(!body.contains("old"));
+        assert!(body.contains("new{"));
+    }
+
+    #[test]
+    fn data_expires_but_status_stays() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(
+            &page("1"),
+            Slot::Data,
+            family("data", "1", 1.0),
+            Some(now + Duration::from_secs(10)),
+        );
+        store.publish(&page("1"), Slot::Status, family("status", "1", 1.0), None);
+        assert!(text(&store, now).contains("data{"));
+        assert!(store.has_data(&page("1"), now));
+        let later = now + Duration::from_secs(10);
+        let body = text(&store, later);
+        assert!(!body.contains("data{"));
+        assert!(body.contains("status{"));
+        assert!(!store.has_data(&page("1"), later));
+    }
+
+    #[test]
+    fn an_unchanged_store_serves_the_cached_body() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
+        let first = store.render(now);
+        let second = store.render(now);
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        store.remove_target(&page("1"));
+        assert!(store.render(now).is_empty());
+    }
+}

@@ -1,0 +1,105 @@
+//! What the scheduler polls: one enum over the three target kinds, and their identity.
+
+use std::fmt;
+
+use crate::config::{CampaignTarget, PageTarget, WabaTarget};
+use crate::config::{Config, Credentials, Schedule};
+
+/// The kind of a target; the `kind` label on per-target metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    /// A Facebook Page.
+    Page,
+    /// A marketing-message campaign.
+    Campaign,
+    /// A WhatsApp Business Account.
+    WhatsappBusinessAccount,
+}
+
+impl TargetKind {
+    /// Stable label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Page => "page",
+            TargetKind::Campaign => "campaign",
+            TargetKind::WhatsappBusinessAccount => "whatsapp_business_account",
+        }
+    }
+}
+
+/// A target's identity: ids are unique within a kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    /// Kind.
+    pub kind: TargetKind,
+    /// Graph object id.
+    pub id: String,
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.id)
+    }
+}
+
+/// One configured target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A Page.
+    Page(PageTarget),
+    /// A campaign.
+    Campaign(CampaignTarget),
+    /// A WhatsApp Business Account.
+    Waba(WabaTarget),
+}
+
+impl Target {
+    /// Every target of a config, Pages first.
+    pub fn all(config: &Config) -> Vec<Target> {
+        config
+            .pages
+            .iter()
+            .cloned()
+            .map(Target::Page)
+            .chain(config.campaigns.iter().cloned().map(Target::Campaign))
+            .chain(
+                config
+                    .whatsapp_business_accounts
+                    .iter()
+                    .cloned()
+                    .map(Target::Waba),
+            )
+            .collect()
+    }
+
+    /// Identity.
+    pub fn key(&self) -> TargetKey {
+        let (kind, id) = match self {
+            Target::Page(t) => (TargetKind::Page, &t.id),
+            Target::Campaign(t) => (TargetKind::Campaign, &t.id),
+            Target::Waba(t) => (TargetKind::WhatsappBusinessAccount, &t.id),
+        };
+        TargetKey {
+            kind,
+            id: id.clone(),
+        }
+    }
+
+    /// Interval and staleness.
+    pub fn schedule(&self) -> &Schedule {
+        match self {
+            Target::Page(t) => &t.schedule,
+            Target::Campaign(t) => &t.schedule,
+            Target::Waba(t) => &t.schedule,
+        }
+    }
+
+    /// Token.
+    pub fn credentials(&self) -> &Credentials {
+        match self {
+            Target::Page(t) => &t.credentials,
+            Target::Campaign(t) => &t.credentials,
+            Target::Waba(t) => &t.credentials,
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The real binary: flags, exit codes, `--config.check`, demo mode, and no token in any output.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use meta_messaging_exporter::simulator::{FakeGraphApi, Fault};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_meta-messaging-exporter");
+
+fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+#[test]
+fn the_example_config_passes_the_check_and_lists_its_targets() {
+    let output = Command::new(BINARY)
+        .args([
+            "--config.check",
+            "--config.file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml"),
+        ])
+        .env("META_ACCESS_TOKEN", "example-token")
+        .env("PAGE_TOKEN", "example-page-token")
+        .output()
+        .expect("run binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(": valid"), "{stdout}");
+    assert!(stdout.contains("page "), "{stdout}");
+    assert!(stdout.contains("campaign "), "{stdout}");
+    assert!(stdout.contains("whatsapp_business_account "), "{stdout}");
+    assert!(
+        !stdout.contains("example-token") && !stdout.contains("example-page-token"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_invalid_config_exits_1_before_binding_and_names_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "graph_api:\n  access_token: x\npages:\n  - id: \"1\"\n    interval: soon\n",
+    );
+    // Port 1 needs root to bind and is never free for us: reaching bind would fail differently.
+    let output = Command::new(BINARY)
+        .args(["--web.listen-address", "127.0.0.1:1", "--config.file"])
+        .arg(&path)
+        .output()
+        .expect("run binary");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pages[0].interval"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    let output = Command::new(BINARY)
+        .args([
+            "--config.check",
+            "--config.file",
+            "/nonexistent/config.yaml",
+        ])
+        .output()
+        .expect("run binary");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/config.yaml"));
+}
+
+/// The binary, started on 127.0.0.1:0, with its stderr collected and its address read from
+/// its start-up log line.
+struct Running {
+    child: Child,
+    address: String,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(BINARY)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+            ])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start binary");
+        let (sender, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Running {
+            child,
+            address: String::new(),
+            lines,
+            log: Vec::new(),
+        };
+        while running.address.is_empty() {
+            let line = running
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("start-up log line");
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                if event["message"] == "serving metrics" {
+                    running.address = event["address"].as_str().expect("address field").to_owned();
+                }
+            }
+            running.log.push(line);
+        }
+        running
+    }
+
+    fn get(&self, path: &str) -> String {
+        let url = format!("http://{}{path}", self.address);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            reqwest::get(url)
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body")
+        })
+    }
+
+    /// SIGTERMs the binary, checks it exits 0, and returns every log line.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "exit status {exit:?}");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.log.push(line);
+        }
+        self.log
+    }
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn demo_mode_serves_all_three_kinds_without_a_token_and_stops_on_sigterm() {
+    let running = Running::start(&["--demo"], &[]);
+    let mut body = String::new();
+    wait_until("demo series", || {
+        body = running.get("/metrics");
+        [
+            "meta_page_messages_new_conversations_unique{",
+            "meta_marketing_messages_spend{",
+            "meta_whatsapp_analytics_sent{",
+        ]
+        .iter()
+        .all(|name| body.contains(name))
+    });
+    let log = running.stop();
+    assert!(
+        log.iter().any(|line| line.contains("SIGTERM received")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn the_token_never_appears_in_urls_logs_errors_metrics_or_pages() {
+    const MARKER: &str = "EAAMARKERtoken5f3c9e1d";
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeGraphApi::start()).expect("fake");
+    fake.simulate_page("OK", MARKER);
+    fake.simulate_page("REVOKED", MARKER);
+    fake.fail_always("REVOKED", Fault::invalid_token());
+    fake.simulate_campaign("FLAKY", MARKER);
+    fake.fail_always("FLAKY", Fault::transient());
+    fake.simulate_waba("HTML", MARKER);
+    fake.fail_always("HTML", Fault::bad_gateway_html());
+    fake.simulate_page("RETIRED", MARKER);
+    fake.retire_metric("RETIRED", "page_messages_sent");
+    fake.simulate_campaign("WRONGTOKEN", "some-other-token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "graph_api:\n  base_url: {}\n  access_token: ${{META_ACCESS_TOKEN}}\n  app_secret: app-secret-value\npolling:\n  retry_initial_backoff: 10ms\n  retry_max_backoff: 20ms\npages:\n  - id: OK\n    interval: 1s\n  - id: REVOKED\n    interval: 1s\n  - id: RETIRED\n    interval: 1s\ncampaigns:\n  - id: FLAKY\n    interval: 1s\n  - id: WRONGTOKEN\n    interval: 1s\nwhatsapp_business_accounts:\n  - id: HTML\n    interval: 1s\n",
+        fake.base_url()
+    );
+    let path = write_config(&dir, &yaml);
+    let config_arg = path.to_string_lossy().into_owned();
+    let running = Running::start(
+        &["--log.level", "debug", "--config.file", &config_arg],
+        &[("META_ACCESS_TOKEN", MARKER)],
+    );
+    let mut metrics = String::new();
+    wait_until("every target polled", || {
+        metrics = running.get("/metrics");
+        ["OK", "REVOKED", "FLAKY", "HTML", "RETIRED", "WRONGTOKEN"]
+            .iter()
+            .all(|id| {
+                metrics.lines().any(|line| {
+                    line.starts_with("meta_messaging_exporter_target_up{")
+                        && line.contains(&format!("target_id=\"{id}\""))
+                })
+            })
+    });
+    let landing = running.get("/");
+    let log = running.stop();
+
+    assert!(!metrics.contains(MARKER), "token in /metrics");
+    assert!(!landing.contains(MARKER), "token on the landing page");
+    assert!(!metrics.contains("app-secret-value") && !landing.contains("app-secret-value"));
+    for line in &log {
+        assert!(!line.contains(MARKER), "token in a log line: {line}");
+        assert!(
+            !line.contains("app-secret-value"),
+            "app secret in a log line: {line}"
+        );
+    }
+    // The fake saw the token only in the Authorization header, never in a URL.
+    let requests = fake.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert!(
+            !request.query.contains(MARKER) && !request.path.contains(MARKER),
+            "token in a URL: {request:?}"
+        );
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some(format!("Bearer {MARKER}").as_str())
+        );
+        assert!(request.query.contains("appsecret_proof="), "{request:?}");
+    }
+    // The log said what went wrong, with structured fields.
+    assert!(log.iter().any(
+        |line| line.contains("target disabled until the config changes")
+            && line.contains("REVOKED")
+    ));
+    drop(fake);
+}

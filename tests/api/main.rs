@@ -1,0 +1,9 @@
+//! Integration tests: the exporter against the fake Graph API, checked through `/metrics`.
+
+mod binary;
+mod exposition;
+mod failures;
+mod formats;
+mod helpers;
+mod seeds;
+mod whatsapp;
