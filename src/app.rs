@@ -1,22 +1,31 @@
-//! Wiring: builds every part from a validated config and runs them until shutdown.
+//! Wiring: builds every part from a validated config, runs them, reloads, shuts down.
 //!
 //! [`run`] takes a listener the caller bound (tests pass port 0) and a cancellation token
-//! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, Graph API client,
-//! snapshot store, status board and scheduler, serves HTTP with graceful shutdown, and on the
-//! way out marks itself not ready, stops accepting, and stops the poll tasks within a bound.
+//! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, rate limiter,
+//! Graph API client, snapshot store, status board and scheduler, serves HTTP, and then waits
+//! for one of: shutdown, a reload request (`POST /-/reload` when the lifecycle API is
+//! enabled, SIGHUP when asked to listen for it), or a change in a token file. A reload that
+//! fails validation leaves everything running as it was. On the way out it marks itself not
+//! ready, gives open requests a grace period, and stops the poll tasks within a bound.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::graph::GraphClient;
 use crate::http::{router, AppState};
+use crate::ratelimit::RateLimiter;
 use crate::scheduler::{Scheduler, Shared};
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
@@ -30,8 +39,16 @@ pub struct Options {
     pub telemetry_path: String,
     /// Wall clock (tests fix it).
     pub clock: Arc<dyn Clock>,
-    /// How long poll tasks get to stop at shutdown.
+    /// How long open requests and poll tasks get to stop at shutdown.
     pub shutdown_grace: Duration,
+    /// The file the config came from, re-read on reload; `None` (demo mode) cannot reload.
+    pub config_file: Option<PathBuf>,
+    /// Serve `POST /-/reload` (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+    /// Reload on SIGHUP (the binary does; in-process tests do not).
+    pub reload_on_sighup: bool,
+    /// How often token files are checked for rotation.
+    pub token_file_check_interval: Duration,
 }
 
 impl Default for Options {
@@ -40,8 +57,120 @@ impl Default for Options {
             telemetry_path: "/metrics".to_owned(),
             clock: Arc::new(SystemClock),
             shutdown_grace: Duration::from_secs(5),
+            config_file: None,
+            enable_lifecycle: false,
+            reload_on_sighup: false,
+            token_file_check_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// A request to reload, answered with the outcome.
+pub struct ReloadRequest {
+    /// Where the outcome goes: `Err` carries the reason the new config was rejected.
+    pub respond: oneshot::Sender<Result<(), String>>,
+}
+
+/// The running parts that a reload reconfigures.
+struct Exporter {
+    shared: Arc<Shared>,
+    scheduler: Scheduler,
+    config: Config,
+    config_file: Option<PathBuf>,
+    token_files: u64,
+}
+
+impl Exporter {
+    /// Reads the config file again and applies it; on any error the running config stays.
+    fn reload(&mut self) -> Result<(), String> {
+        let metrics = self.shared.metrics.clone();
+        let result = match &self.config_file {
+            None => Err("no config file to reload (demo mode)".to_owned()),
+            Some(path) => config::load(path).map_err(|error| error.to_string()),
+        };
+        match result {
+            Ok(config) => {
+                for warning in &config.warnings {
+                    tracing::warn!(warning = %warning, "config");
+                }
+                match self.apply(config) {
+                    Ok(()) => {
+                        metrics.config_last_reload_successful.set(1);
+                        metrics
+                            .config_last_reload_success_timestamp
+                            .set(self.shared.clock.now_unix());
+                        tracing::info!("configuration reloaded");
+                        Ok(())
+                    }
+                    Err(error) => {
+                        metrics.config_last_reload_successful.set(0);
+                        tracing::error!(
+                            error = format!("{error:#}"),
+                            "reload rejected; the previous configuration keeps running"
+                        );
+                        Err(format!("{error:#}"))
+                    }
+                }
+            }
+            Err(error) => {
+                metrics.config_last_reload_successful.set(0);
+                tracing::error!(%error, "reload rejected; the previous configuration keeps running");
+                Err(error)
+            }
+        }
+    }
+
+    /// Makes the running exporter match `config`: a new client if `graph_api` or `polling`
+    /// changed, new limiter settings, and tasks started or stopped only for targets whose
+    /// settings changed.
+    fn apply(&mut self, config: Config) -> anyhow::Result<()> {
+        if config.graph_api != self.config.graph_api || config.polling != self.config.polling {
+            let limiter = self.shared.client.load().limiter().clone();
+            let client = GraphClient::new(
+                &config.graph_api,
+                &config.polling,
+                self.shared.metrics.clone(),
+                limiter,
+            )
+            .context("creating the Graph API client")?;
+            self.shared.client.store(Arc::new(client));
+        }
+        self.shared
+            .client
+            .load()
+            .limiter()
+            .set_config(config.rate_limits.clone());
+        self.scheduler.apply(Target::all(&config));
+        self.token_files = token_file_digest(&config);
+        self.config = config;
+        Ok(())
+    }
+
+    /// Whether any token file's content changed since the config was last applied.
+    fn token_files_changed(&self) -> bool {
+        token_file_digest(&self.config) != self.token_files
+    }
+}
+
+/// A digest of every token file's content (or read error), to notice rotation: Kubernetes
+/// swaps a secret's files through a symlink, which file-change events do not report reliably,
+/// so the files are read and compared instead.
+fn token_file_digest(config: &Config) -> u64 {
+    let mut paths: Vec<PathBuf> = Target::all(config)
+        .iter()
+        .filter_map(|target| target.credentials().file.clone())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let mut hasher = DefaultHasher::new();
+    for path in &paths {
+        path.hash(&mut hasher);
+        match std::fs::read(path) {
+            Ok(bytes) => bytes.hash(&mut hasher),
+            Err(error) => error.kind().hash(&mut hasher),
+        }
+    }
+    hasher.finish()
 }
 
 /// Runs the exporter on `listener` until `shutdown` is cancelled.
@@ -52,20 +181,35 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = ExporterMetrics::new().context("creating the exporter's own metrics")?;
-    let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone())
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limits.clone(),
+        metrics.clone(),
+    ));
+    let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone(), limiter)
         .context("creating the Graph API client")?;
     let store = Arc::new(SnapshotStore::new());
     let status = Arc::new(StatusBoard::default());
     let shared = Arc::new(Shared {
-        client,
+        client: ArcSwap::from_pointee(client),
         store: store.clone(),
         status: status.clone(),
         metrics: metrics.clone(),
         clock: options.clock.clone(),
     });
-    let mut scheduler = Scheduler::new(shared, shutdown.child_token());
-    scheduler.apply(Target::all(&config));
+    let mut exporter = Exporter {
+        scheduler: Scheduler::new(shared.clone(), shutdown.child_token()),
+        shared,
+        token_files: token_file_digest(&config),
+        config: config.clone(),
+        config_file: options.config_file.clone(),
+    };
+    exporter.scheduler.apply(Target::all(&config));
+    metrics.config_last_reload_successful.set(1);
+    metrics
+        .config_last_reload_success_timestamp
+        .set(options.clock.now_unix());
 
+    let (reload_sender, mut reload_requests) = mpsc::channel::<ReloadRequest>(4);
     let ready = Arc::new(AtomicBool::new(true));
     let app = router(AppState {
         store,
@@ -74,6 +218,7 @@ pub async fn run(
         telemetry_path: options.telemetry_path.clone(),
         ready: ready.clone(),
         clock: options.clock.clone(),
+        reload: options.enable_lifecycle.then_some(reload_sender),
     });
     let address = listener
         .local_addr()
@@ -86,10 +231,30 @@ pub async fn run(
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
-    let ended_early = tokio::select! {
-        result = &mut server => Some(result),
-        () = shutdown.cancelled() => None,
+    let mut hangups = hangup_signals(options.reload_on_sighup)?;
+    let mut token_check = tokio::time::interval(options.token_file_check_interval);
+    token_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let ended_early = loop {
+        tokio::select! {
+            result = &mut server => break Some(result),
+            () = shutdown.cancelled() => break None,
+            Some(request) = reload_requests.recv() => {
+                let _ = request.respond.send(exporter.reload());
+            }
+            Some(()) = hangups.recv() => {
+                tracing::info!("SIGHUP received, reloading the configuration");
+                let _ = exporter.reload();
+            }
+            _ = token_check.tick() => {
+                if exporter.token_files_changed() {
+                    tracing::info!("a token file changed, reloading the configuration");
+                    let _ = exporter.reload();
+                }
+            }
+        }
     };
+
     ready.store(false, Ordering::Release);
     let served = match ended_early {
         Some(result) => result,
@@ -103,7 +268,29 @@ pub async fn run(
             }
         },
     };
-    scheduler.shutdown(options.shutdown_grace).await;
+    exporter.scheduler.shutdown(options.shutdown_grace).await;
     tracing::info!("stopped");
     served.context("HTTP server task")?.context("serving HTTP")
+}
+
+/// SIGHUPs as a channel. When not listening, the sender is dropped at once, so `recv`
+/// yields `None` and the `select!` branch matching `Some(())` stays disabled.
+fn hangup_signals(enabled: bool) -> anyhow::Result<mpsc::Receiver<()>> {
+    let (sender, receiver) = mpsc::channel(1);
+    if !enabled {
+        return Ok(receiver);
+    }
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if sender.send(()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(receiver)
 }

@@ -56,6 +56,13 @@ pub struct Flags {
     )]
     pub log_format: LogFormat,
 
+    /// Serve `POST /-/reload` (reload the config file, as SIGHUP does).
+    #[arg(
+        long = "web.enable-lifecycle",
+        env = "META_EXPORTER_WEB_ENABLE_LIFECYCLE"
+    )]
+    pub enable_lifecycle: bool,
+
     /// Run against a built-in simulated Graph API with demo targets; no Meta token needed.
     /// The config file is not read.
     #[arg(long = "demo", env = "META_EXPORTER_DEMO")]

@@ -13,11 +13,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chrono::DateTime;
 
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::ReloadRequest;
 use crate::clock::Clock;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Wall clock, for ages on the landing page.
     pub clock: Arc<dyn Clock>,
+    /// Where `POST /-/reload` sends requests; `None` when the lifecycle API is disabled.
+    pub reload: Option<mpsc::Sender<ReloadRequest>>,
 }
 
 /// The exporter's HTTP routes.
@@ -50,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload).put(reload))
         .with_state(state)
 }
 
@@ -76,6 +82,27 @@ async fn ready(State(state): State<AppState>) -> Response {
         "Ready\n".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Not ready\n").into_response()
+    }
+}
+
+/// `POST /-/reload`, as in Prometheus: 403 unless `--web.enable-lifecycle`, 200 once the new
+/// config runs, 500 with the reason when it was rejected (the old one keeps running).
+async fn reload(State(state): State<AppState>) -> Response {
+    let Some(sender) = state.reload else {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    };
+    let (respond, outcome) = oneshot::channel();
+    if sender.send(ReloadRequest { respond }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match outcome.await {
+        Ok(Ok(())) => "Reloaded\n".into_response(),
+        Ok(Err(reason)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {reason}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`scheduler`]: one background task per target, on its own interval.
 //! - [`poller`]: what each target asks for, including dropping metrics Meta retired.
 //! - [`graph`]: the Graph API client (auth, limits, retries) and its classified errors.
+//! - [`ratelimit`]: Meta's usage headers and throttles turned into pauses and slower polling.
 //! - [`convert`]: response bodies to gauge families; [`exposition`]: their text encoding.
 //! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
 //! - [`status`]: per-target state for the landing page and the per-target series.
@@ -29,6 +30,7 @@ pub mod graph;
 pub mod http;
 pub mod logging;
 pub mod poller;
+pub mod ratelimit;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;

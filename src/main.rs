@@ -65,6 +65,9 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
 
     let options = Options {
         telemetry_path: flags.telemetry_path.clone(),
+        config_file: (!flags.demo).then(|| flags.config_file.clone()),
+        enable_lifecycle: flags.enable_lifecycle,
+        reload_on_sighup: true,
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;

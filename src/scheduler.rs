@@ -9,23 +9,25 @@
 //!
 //! After each poll the task publishes the data (expiring `stale_after` after the success) and
 //! the target's status series into the store. An invalid token, a missing permission or a
-//! target with nothing valid left to ask stops the task's polling until the config changes;
-//! throttling and policy blocks push the next poll out with jittered exponential backoff.
+//! target with nothing valid left to ask stops the task's polling until the config changes.
+//! When the next poll is due is the rate limiter's call: a pause over any of the target's
+//! scopes (after a throttle, or a spent call budget) or high usage pushes it out.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::exposition::encode;
-use crate::graph::{ErrorClass, GraphClient};
+use crate::graph::{ErrorClass, GraphClient, GraphError};
 use crate::poller::{PollContext, PollError, Poller};
+use crate::ratelimit;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::{LastError, State, StatusBoard};
 use crate::store::{Slot, SnapshotStore};
@@ -33,8 +35,9 @@ use crate::target::{Target, TargetKey};
 
 /// What every poll task shares.
 pub struct Shared {
-    /// Graph API client.
-    pub client: GraphClient,
+    /// Graph API client; swapped whole when a reload changes `graph_api` or `polling`, so
+    /// running tasks pick the new one up at their next poll.
+    pub client: ArcSwap<GraphClient>,
     /// Where results go.
     pub store: Arc<SnapshotStore>,
     /// Where state goes.
@@ -153,33 +156,18 @@ fn start_offset(key: &TargetKey, interval: Duration) -> Duration {
     Duration::from_millis(hasher.finish() % millis)
 }
 
-/// Backoff after throttling: a jittered exponential from one interval, capped at an hour or
-/// eight intervals, whichever is longer.
-fn throttle_backoff(interval: Duration) -> impl Iterator<Item = Duration> {
-    let cap = (interval * 8).max(Duration::from_secs(3600));
-    ExponentialBuilder::default()
-        .with_min_delay(interval)
-        .with_max_delay(cap)
-        .without_max_times()
-        .with_jitter()
-        .build()
-}
-
 async fn run_target(target: Target, shared: Arc<Shared>, cancel: CancellationToken) {
     let key = target.key();
     let schedule = target.schedule().clone();
-    let kind = key.kind.as_str();
+    let token_id = ratelimit::fingerprint(&target.credentials().token);
     let mut poller = Poller::new(&target);
     publish_status(&shared, &key);
 
     let mut next = Instant::now() + start_offset(&key, schedule.interval);
-    let mut throttled: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
     loop {
+        let wait = next.saturating_duration_since(Instant::now());
         shared.status.update(&key, |s| {
-            s.next_poll = Some(
-                shared.clock.now_unix()
-                    + next.saturating_duration_since(Instant::now()).as_secs() as i64,
-            );
+            s.next_poll = Some(shared.clock.now_unix() + wait.as_secs() as i64);
         });
         publish_status(&shared, &key);
         tokio::select! {
@@ -189,8 +177,9 @@ async fn run_target(target: Target, shared: Arc<Shared>, cancel: CancellationTok
 
         let started = Instant::now();
         let started_unix = shared.clock.now_unix();
+        let client = shared.client.load_full();
         let context = PollContext {
-            client: &shared.client,
+            client: &client,
             clock: shared.clock.as_ref(),
         };
         let result = tokio::select! {
@@ -198,107 +187,124 @@ async fn run_target(target: Target, shared: Arc<Shared>, cancel: CancellationTok
             result = poller.poll(&context) => result,
         };
         let elapsed = started.elapsed();
+        let kind = key.kind.as_str();
         shared
             .metrics
             .poll_duration
             .with_label_values(&[kind])
             .observe(elapsed.as_secs_f64());
         let dropped = poller.dropped();
+        shared.status.update(&key, |s| {
+            record_dropped(&shared.metrics, kind, &s.dropped, &dropped);
+            s.dropped = dropped;
+            s.last_poll = Some(started_unix);
+            s.last_duration = Some(elapsed);
+        });
 
         match result {
-            Ok(converted) => {
-                for problem in &converted.problems {
-                    shared
-                        .metrics
-                        .value_errors
-                        .with_label_values(&[kind, problem.reason])
-                        .inc();
-                    tracing::warn!(target_kind = kind, target_id = %key.id, reason = problem.reason, detail = %problem.detail, "skipped a value in the Graph API response");
-                }
-                let families = encode(converted.families);
-                let expires_at = Instant::now() + schedule.stale_after;
-                shared
-                    .store
-                    .publish(&key, Slot::Data, families, Some(expires_at));
-                shared
-                    .metrics
-                    .polls
-                    .with_label_values(&[kind, "success"])
-                    .inc();
-                let finished = shared.clock.now_unix();
-                shared.status.update(&key, |s| {
-                    record_dropped(&shared.metrics, kind, &s.dropped, &dropped);
-                    s.state = State::Ok;
-                    s.last_poll = Some(started_unix);
-                    s.last_success = Some(finished);
-                    s.last_duration = Some(elapsed);
-                    s.dropped = dropped;
-                });
-                tracing::debug!(target_kind = kind, target_id = %key.id, elapsed_ms = elapsed.as_millis() as u64, "poll succeeded");
-                throttled = None;
-                next = started + schedule.interval;
-            }
+            Ok(converted) => publish_success(&shared, &key, &schedule, converted),
             Err(error) => {
-                let class = error.class();
-                shared.metrics.polls.with_label_values(&[kind, class]).inc();
-                let graph = match &error {
-                    PollError::Graph(graph) => Some(graph),
-                    PollError::NothingValid(_) => None,
-                };
-                let code = graph.and_then(|g| g.api_error()).map(|e| e.code);
-                let disabled_reason = match graph.map(|g| g.class()) {
-                    Some(ErrorClass::InvalidToken) => Some("invalid_token"),
-                    Some(ErrorClass::PermissionDenied) => Some("permission_denied"),
-                    None => Some("no_valid_metrics"),
-                    _ => None,
-                };
-                let at = shared.clock.now_unix();
-                shared.status.update(&key, |s| {
-                    record_dropped(&shared.metrics, kind, &s.dropped, &dropped);
-                    s.state = if disabled_reason.is_some() {
-                        State::Disabled
-                    } else {
-                        State::Failing
-                    };
-                    s.disabled_reason = disabled_reason;
-                    s.last_poll = Some(started_unix);
-                    s.last_duration = Some(elapsed);
-                    s.dropped = dropped;
-                    s.last_error = Some(LastError {
-                        class,
-                        code,
-                        message: error.to_string(),
-                        at,
-                    });
-                });
-                if let Some(reason) = disabled_reason {
-                    tracing::error!(target_kind = kind, target_id = %key.id, error_class = class, error_code = ?code, error = %error, reason, "target disabled until the config changes");
+                if let Some(reason) = record_failure(&shared, &key, &error) {
+                    tracing::error!(target_kind = kind, target_id = %key.id, reason, error = %error, "target disabled until the config changes");
                     shared.status.update(&key, |s| s.next_poll = None);
                     publish_status(&shared, &key);
                     // Keep serving the last values until they go stale, but never call again.
                     cancel.cancelled().await;
                     return;
                 }
-                tracing::warn!(target_kind = kind, target_id = %key.id, error_class = class, error_code = ?code, error = %error, "poll failed; keeping the last values until they go stale");
-                next = started + schedule.interval;
-                if matches!(
-                    graph.map(|g| g.class()),
-                    Some(ErrorClass::Throttled | ErrorClass::PolicyBlock)
-                ) {
-                    let delay = throttled
-                        .get_or_insert_with(|| Box::new(throttle_backoff(schedule.interval)))
-                        .next()
-                        .unwrap_or(schedule.interval);
-                    next = Instant::now() + delay;
-                }
             }
         }
+
+        // The rate limiter decides how much later than one interval the next poll goes:
+        // a pause over any of the target's scopes, or a stretch for high usage.
+        let limiter = client.limiter();
         let now = Instant::now();
-        if next < now {
-            // A poll that overran its interval starts the next one at once, not a burst.
-            next = now;
+        let regular = started + schedule.interval;
+        next = regular + limiter.stretch(&token_id, &key.id, schedule.interval);
+        if let Some(pause) = limiter.pause_remaining(&token_id, &key.id) {
+            next = next.max(now + pause);
         }
+        // A poll that overran its interval starts the next one at once, not a burst.
+        next = next.max(now);
+        let backoff = next.saturating_duration_since(regular.max(now));
+        shared.status.update(&key, |s| s.backoff = backoff);
     }
+}
+
+/// Publishes a successful poll's families, expiring `stale_after` from now.
+fn publish_success(
+    shared: &Shared,
+    key: &TargetKey,
+    schedule: &crate::config::Schedule,
+    converted: crate::convert::Converted,
+) {
+    let kind = key.kind.as_str();
+    for problem in &converted.problems {
+        shared
+            .metrics
+            .value_errors
+            .with_label_values(&[kind, problem.reason])
+            .inc();
+        tracing::warn!(target_kind = kind, target_id = %key.id, reason = problem.reason, detail = %problem.detail, "skipped a value in the Graph API response");
+    }
+    let expires_at = Instant::now() + schedule.stale_after;
+    shared.store.publish(
+        key,
+        Slot::Data,
+        encode(converted.families),
+        Some(expires_at),
+    );
+    shared
+        .metrics
+        .polls
+        .with_label_values(&[kind, "success"])
+        .inc();
+    let finished = shared.clock.now_unix();
+    shared.status.update(key, |s| {
+        s.state = State::Ok;
+        s.disabled_reason = None;
+        s.last_success = Some(finished);
+    });
+    tracing::debug!(target_kind = kind, target_id = %key.id, "poll succeeded");
+}
+
+/// Records a failed poll; returns the reason when the target must stop until the config
+/// changes (invalid token, missing permission, nothing valid left to ask for).
+fn record_failure(shared: &Shared, key: &TargetKey, error: &PollError) -> Option<&'static str> {
+    let kind = key.kind.as_str();
+    let class = error.class();
+    shared.metrics.polls.with_label_values(&[kind, class]).inc();
+    let graph = match error {
+        PollError::Graph(graph) => Some(graph),
+        PollError::Shape(_) | PollError::NothingValid(_) => None,
+    };
+    let code = graph.and_then(GraphError::api_error).map(|e| e.code);
+    let disabled_reason = match (error, graph.map(GraphError::class)) {
+        (_, Some(ErrorClass::InvalidToken)) => Some("invalid_token"),
+        (_, Some(ErrorClass::PermissionDenied)) => Some("permission_denied"),
+        (PollError::NothingValid(_), _) => Some("no_valid_metrics"),
+        _ => None,
+    };
+    let at = shared.clock.now_unix();
+    shared.status.update(key, |s| {
+        s.state = if disabled_reason.is_some() {
+            State::Disabled
+        } else {
+            State::Failing
+        };
+        s.disabled_reason = disabled_reason;
+        s.last_error = Some(LastError {
+            class,
+            code,
+            message: error.to_string(),
+            at,
+        });
+    });
+    // A pause the limiter imposed is not news: the throttle that caused it was logged.
+    if disabled_reason.is_none() && !matches!(graph, Some(GraphError::Paused { .. })) {
+        tracing::warn!(target_kind = kind, target_id = %key.id, error_class = class, error_code = ?code, error = %error, "poll failed; keeping the last values until they go stale");
+    }
+    disabled_reason
 }
 
 fn record_dropped(metrics: &ExporterMetrics, kind: &str, before: &[String], after: &[String]) {

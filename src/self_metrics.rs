@@ -6,8 +6,8 @@
 //! not here: pollers publish it into the snapshot store like any other poll result.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Prefix of every metric about the exporter itself.
@@ -35,6 +35,16 @@ pub struct ExporterMetrics {
     pub targets: IntGaugeVec,
     /// Graph API requests in flight.
     pub requests_in_flight: IntGauge,
+    /// Last rate-limit usage Meta reported, by scope, id, type and metric.
+    pub rate_limit_usage: GaugeVec,
+    /// Throttling errors received, by code.
+    pub throttle_events: IntCounterVec,
+    /// Rate-limit headers that were present but unreadable, by header.
+    pub usage_header_errors: IntCounterVec,
+    /// 1 if the last config reload succeeded.
+    pub config_last_reload_successful: IntGauge,
+    /// When the config was last loaded successfully.
+    pub config_last_reload_success_timestamp: IntGauge,
 }
 
 impl ExporterMetrics {
@@ -103,6 +113,35 @@ impl ExporterMetrics {
             name("api_requests_in_flight"),
             "Graph API requests currently in flight (bounded by polling.max_concurrent_requests).",
         )?;
+        let rate_limit_usage = GaugeVec::new(
+            Opts::new(
+                name("rate_limit_usage_percent"),
+                "Rate-limit usage Meta last reported in its usage headers, in percent of the limit, by scope (app: X-App-Usage per token fingerprint; business_use_case: X-Business-Use-Case-Usage per business object and type; ad_account: X-Ad-Account-Usage; ads_insights: x-fb-ads-insights-throttle) and metric.",
+            ),
+            &["scope", "id", "type", "metric"],
+        )?;
+        let throttle_events = IntCounterVec::new(
+            Opts::new(
+                name("throttle_events_total"),
+                "Throttling errors (and policy blocks) received from the Graph API, by error code; each pauses the targets in its scope.",
+            ),
+            &["code"],
+        )?;
+        let usage_header_errors = IntCounterVec::new(
+            Opts::new(
+                name("usage_header_errors_total"),
+                "Rate-limit headers that were present but could not be read, by header name.",
+            ),
+            &["header"],
+        )?;
+        let config_last_reload_successful = IntGauge::new(
+            name("config_last_reload_successful"),
+            "1 if the last configuration reload succeeded, 0 if it was rejected (the previous configuration keeps running).",
+        )?;
+        let config_last_reload_success_timestamp = IntGauge::new(
+            name("config_last_reload_success_timestamp_seconds"),
+            "When the configuration was last loaded successfully (unix seconds).",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 name("build_info"),
@@ -126,6 +165,11 @@ impl ExporterMetrics {
         registry.register(Box::new(dropped_items.clone()))?;
         registry.register(Box::new(targets.clone()))?;
         registry.register(Box::new(requests_in_flight.clone()))?;
+        registry.register(Box::new(rate_limit_usage.clone()))?;
+        registry.register(Box::new(throttle_events.clone()))?;
+        registry.register(Box::new(usage_header_errors.clone()))?;
+        registry.register(Box::new(config_last_reload_successful.clone()))?;
+        registry.register(Box::new(config_last_reload_success_timestamp.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -143,6 +187,11 @@ impl ExporterMetrics {
             dropped_items,
             targets,
             requests_in_flight,
+            rate_limit_usage,
+            throttle_events,
+            usage_header_errors,
+            config_last_reload_successful,
+            config_last_reload_success_timestamp,
         })
     }
 

@@ -72,6 +72,8 @@ pub struct TargetStatus {
     pub last_error: Option<LastError>,
     /// Metrics or fields the API rejected as invalid, no longer requested.
     pub dropped: Vec<String>,
+    /// How much later than one interval the next poll goes (rate-limit pause or slowdown).
+    pub backoff: Duration,
 }
 
 impl TargetStatus {
@@ -86,6 +88,7 @@ impl TargetStatus {
             last_duration: None,
             last_error: None,
             dropped: Vec::new(),
+            backoff: Duration::ZERO,
         }
     }
 }
@@ -178,6 +181,13 @@ impl StatusBoard {
                 "target_last_poll_duration_seconds",
                 "How long the target's last poll took, retries included.",
                 one(duration.as_secs_f64()),
+            ));
+        }
+        if status.state != State::Pending {
+            families.push(gauge(
+                "target_backoff_seconds",
+                "How much later than one interval the target's next poll goes, because the rate limiter paused its scope (throttle, call budget) or stretched its interval (high usage); 0 when on schedule.",
+                one(status.backoff.as_secs_f64()),
             ));
         }
         if let Some(reason) = status.disabled_reason {

@@ -29,7 +29,8 @@ use crate::catalog::{self, PageMetricInfo};
 use crate::secret::{AccessToken, AppSecret};
 
 use self::raw::{
-    RawCampaign, RawConfig, RawGraphApi, RawMetricEntry, RawPage, RawPolling, RawTimeRange, RawWaba,
+    RawCampaign, RawConfig, RawGraphApi, RawMetricEntry, RawPage, RawPolling, RawRateLimits,
+    RawTimeRange, RawWaba,
 };
 
 /// The checked configuration the exporter runs on.
@@ -39,6 +40,8 @@ pub struct Config {
     pub graph_api: GraphApiConfig,
     /// Scheduler-wide limits and retry policy.
     pub polling: PollingConfig,
+    /// How to stay inside Meta's rate limits.
+    pub rate_limits: RateLimitConfig,
     /// Facebook Pages whose messaging insights are polled.
     pub pages: Vec<PageTarget>,
     /// Marketing-message campaigns whose insights are polled.
@@ -79,6 +82,21 @@ pub struct PollingConfig {
     pub retry_max_backoff: Duration,
     /// Default staleness limit, in intervals, for targets without `stale_after`.
     pub stale_after_intervals: u32,
+}
+
+/// Rate-limit behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitConfig {
+    /// Usage percent above which the intervals of targets in that scope stretch.
+    pub slowdown_above_percent: f64,
+    /// Interval multiplier reached at 100 % usage.
+    pub max_interval_stretch: f64,
+    /// First pause after a throttle when Meta gives no estimate; doubles with jitter.
+    pub throttle_initial_backoff: Duration,
+    /// Cap on that pause.
+    pub throttle_max_backoff: Duration,
+    /// Most calls any one token makes in any hour, when set.
+    pub calls_per_hour_per_token: Option<u32>,
 }
 
 /// Where a target's token came from, resolved to the token itself.

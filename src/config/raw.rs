@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub graph_api: Option<RawGraphApi>,
     /// Scheduler-wide limits and retry policy.
     pub polling: Option<RawPolling>,
+    /// How to stay inside Meta's rate limits.
+    pub rate_limits: Option<RawRateLimits>,
     /// Facebook Pages whose messaging insights are polled.
     pub pages: Option<Vec<RawPage>>,
     /// Marketing-message campaigns whose insights are polled.
@@ -66,6 +68,22 @@ pub struct RawPolling {
     pub retry_max_backoff: Option<String>,
     /// Staleness limit, in intervals, for targets without `stale_after`.
     pub stale_after_intervals: Option<u32>,
+}
+
+/// The `rate_limits` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    /// Usage percent (of any limit Meta reports) above which intervals stretch.
+    pub slowdown_above_percent: Option<f64>,
+    /// How many times its interval a target waits at 100 % usage.
+    pub max_interval_stretch: Option<f64>,
+    /// First pause after a throttle without Meta's estimate, as a humantime duration.
+    pub throttle_initial_backoff: Option<String>,
+    /// Cap on that pause, as a humantime duration.
+    pub throttle_max_backoff: Option<String>,
+    /// Most Graph API calls one token may make in any hour; unlimited when absent.
+    pub calls_per_hour_per_token: Option<u32>,
 }
 
 /// One entry of `pages`.

@@ -17,6 +17,11 @@ const MAX_RETRIES: u32 = 10;
 const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(60);
 const DEFAULT_STALE_AFTER_INTERVALS: u32 = 3;
+/// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
+const DEFAULT_SLOWDOWN_ABOVE_PERCENT: f64 = 80.0;
+const DEFAULT_MAX_INTERVAL_STRETCH: f64 = 4.0;
+const DEFAULT_THROTTLE_INITIAL_BACKOFF: Duration = Duration::from_secs(60);
+const DEFAULT_THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 const DEFAULT_PAGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_CAMPAIGN_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -100,6 +105,7 @@ impl Checker<'_> {
             raw_graph_api.access_token_file.as_deref(),
         );
         let polling = self.polling(raw.polling.unwrap_or_default());
+        let rate_limits = self.rate_limits(raw.rate_limits.unwrap_or_default());
         let inherited = Inherited {
             credentials: default_credentials,
             stale_after_intervals: polling
@@ -128,6 +134,7 @@ impl Checker<'_> {
         let config = Config {
             graph_api: graph_api?,
             polling: polling?,
+            rate_limits: rate_limits?,
             pages: pages?,
             campaigns: campaigns?,
             whatsapp_business_accounts: whatsapp_business_accounts?,
@@ -230,6 +237,58 @@ impl Checker<'_> {
             retry_initial_backoff: retry_initial_backoff?,
             retry_max_backoff: retry_max_backoff?,
             stale_after_intervals: stale_after_intervals?,
+        })
+    }
+
+    fn rate_limits(&mut self, raw: RawRateLimits) -> Checked<RateLimitConfig> {
+        let slowdown_above_percent = self.number(
+            "rate_limits.slowdown_above_percent",
+            raw.slowdown_above_percent,
+            DEFAULT_SLOWDOWN_ABOVE_PERCENT,
+            |percent| (1.0..=100.0).contains(&percent),
+            "must be a percentage between 1 and 100",
+        );
+        let max_interval_stretch = self.number(
+            "rate_limits.max_interval_stretch",
+            raw.max_interval_stretch,
+            DEFAULT_MAX_INTERVAL_STRETCH,
+            |stretch| (1.0..=100.0).contains(&stretch),
+            "must be between 1 and 100",
+        );
+        let initial_key = "rate_limits.throttle_initial_backoff";
+        let throttle_initial_backoff = self.positive_duration(
+            initial_key,
+            raw.throttle_initial_backoff.as_deref(),
+            DEFAULT_THROTTLE_INITIAL_BACKOFF,
+        );
+        let max_key = "rate_limits.throttle_max_backoff";
+        let throttle_max_backoff = self
+            .duration(max_key, raw.throttle_max_backoff.as_deref())
+            .map(|backoff| backoff.unwrap_or(DEFAULT_THROTTLE_MAX_BACKOFF));
+        let throttle_max_backoff = match (throttle_initial_backoff, throttle_max_backoff) {
+            (Ok(initial), Ok(max)) if max < initial => Err(self.problem(
+                max_key,
+                format!(
+                    "must be at least throttle_initial_backoff ({}), not {}",
+                    human(initial),
+                    human(max)
+                ),
+            )),
+            (_, max) => max,
+        };
+        let calls_per_hour_per_token = match raw.calls_per_hour_per_token {
+            Some(0) => Err(self.problem(
+                "rate_limits.calls_per_hour_per_token",
+                "must be at least 1 (leave it out for no budget)",
+            )),
+            budget => Ok(budget),
+        };
+        Ok(RateLimitConfig {
+            slowdown_above_percent: slowdown_above_percent?,
+            max_interval_stretch: max_interval_stretch?,
+            throttle_initial_backoff: throttle_initial_backoff?,
+            throttle_max_backoff: throttle_max_backoff?,
+            calls_per_hour_per_token: calls_per_hour_per_token?,
         })
     }
 

@@ -20,7 +20,9 @@ use tokio::sync::Semaphore;
 
 use super::error::{ErrorBody, ErrorClass, GraphError};
 use super::request::GraphRequest;
+use super::usage::{self, Usage};
 use crate::config::{GraphApiConfig, PollingConfig};
+use crate::ratelimit::{self, RateLimiter};
 use crate::secret::{AccessToken, AppSecret};
 use crate::self_metrics::ExporterMetrics;
 
@@ -37,12 +39,15 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     fn delays(&self) -> impl Iterator<Item = Duration> {
+        let max = self.max_backoff;
         ExponentialBuilder::default()
             .with_min_delay(self.initial_backoff)
             .with_max_delay(self.max_backoff)
             .with_max_times(self.max_retries as usize)
             .with_jitter()
             .build()
+            // backon adds jitter after applying its cap, so cap again.
+            .map(move |delay| delay.min(max))
     }
 }
 
@@ -57,6 +62,7 @@ pub struct GraphClient {
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
     metrics: ExporterMetrics,
+    limiter: Arc<RateLimiter>,
 }
 
 impl GraphClient {
@@ -65,6 +71,7 @@ impl GraphClient {
         api: &GraphApiConfig,
         polling: &PollingConfig,
         metrics: ExporterMetrics,
+        limiter: Arc<RateLimiter>,
     ) -> Result<Self, GraphError> {
         let api_root = Url::parse(&format!("{}/{}/", api.base_url, api.version))
             .map_err(|e| GraphError::Transport(format!("invalid base_url: {e}")))?;
@@ -90,7 +97,13 @@ impl GraphClient {
                 max_backoff: polling.retry_max_backoff,
             },
             metrics,
+            limiter,
         })
+    }
+
+    /// The rate limiter this client reports to.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
     }
 
     /// Sends several requests with one token and answers in the same order.
@@ -144,6 +157,7 @@ impl GraphClient {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
+        let token_id = ratelimit::fingerprint(token);
         // Wait for a slot outside any timeout: queueing behind other targets is not the
         // Graph API being slow.
         let _permit = self
@@ -151,9 +165,17 @@ impl GraphClient {
             .acquire()
             .await
             .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
+        // Admission comes after the slot: a pause that began while this request queued
+        // still holds it back.
+        if let Err(paused) = self.limiter.admit(&token_id, &request.object_id) {
+            return Err(GraphError::Paused {
+                scope: paused.scope,
+                remaining: paused.remaining,
+            });
+        }
         self.metrics.requests_in_flight.inc();
         let started = Instant::now();
-        let result = self.exchange(request, token).await;
+        let (usage, result) = self.exchange(request, token).await;
         self.metrics.requests_in_flight.dec();
         let endpoint = request.endpoint.as_str();
         let outcome = match &result {
@@ -164,15 +186,32 @@ impl GraphClient {
             .api_requests
             .with_label_values(&[endpoint, outcome])
             .inc();
-        if let Err(GraphError::Api { error, .. }) = &result {
-            let subcode = error
-                .error_subcode
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            self.metrics
-                .api_errors
-                .with_label_values(&[endpoint, &error.code.to_string(), &subcode])
-                .inc();
+        self.limiter.observe(&token_id, &request.object_id, &usage);
+        match &result {
+            Ok(_) => self.limiter.succeeded(&token_id, &request.object_id),
+            Err(error @ GraphError::Api { error: api, .. }) => {
+                let subcode = api.error_subcode.map(|s| s.to_string()).unwrap_or_default();
+                self.metrics
+                    .api_errors
+                    .with_label_values(&[endpoint, &api.code.to_string(), &subcode])
+                    .inc();
+                if matches!(
+                    error.class(),
+                    ErrorClass::Throttled | ErrorClass::PolicyBlock
+                ) {
+                    let pause = self
+                        .limiter
+                        .throttled(&token_id, &request.object_id, api, &usage);
+                    tracing::warn!(
+                        endpoint,
+                        object_id = %request.object_id,
+                        error_code = api.code,
+                        pause_seconds = pause.as_secs(),
+                        "Graph API throttled the request; pausing its scope"
+                    );
+                }
+            }
+            Err(_) => {}
         }
         tracing::debug!(
             endpoint,
@@ -188,32 +227,41 @@ impl GraphClient {
         &self,
         request: &GraphRequest,
         token: &AccessToken,
-    ) -> Result<Value, GraphError> {
-        let mut url = request
-            .url(&self.api_root)
-            .map_err(|e| GraphError::Transport(e.to_string()))?;
+    ) -> (Usage, Result<Value, GraphError>) {
+        let mut url = match request.url(&self.api_root) {
+            Ok(url) => url,
+            Err(e) => return (Usage::default(), Err(GraphError::Transport(e.to_string()))),
+        };
         if let Some(secret) = &self.app_secret {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose()))
-            .map_err(|_| {
-                GraphError::Transport(
-                    "the access token contains characters not allowed in an HTTP header".into(),
-                )
-            })?;
+        let Ok(mut authorization) = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+        else {
+            let error = GraphError::Transport(
+                "the access token contains characters not allowed in an HTTP header".into(),
+            );
+            return (Usage::default(), Err(error));
+        };
         authorization.set_sensitive(true);
 
-        let response = self
+        let response = match self
             .http
             .get(url)
             .header(AUTHORIZATION, authorization)
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+        {
+            Ok(response) => response,
+            Err(e) => return (Usage::default(), Err(self.transport_error(e))),
+        };
+        let usage = usage::read(response.headers());
         let status = response.status();
-        let body = self.read_capped(response).await?;
-        decode(status.as_u16(), status.is_success(), &body)
+        let result = match self.read_capped(response).await {
+            Ok(body) => decode(status.as_u16(), status.is_success(), &body),
+            Err(error) => Err(error),
+        };
+        (usage, result)
     }
 
     async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, GraphError> {

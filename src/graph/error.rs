@@ -66,6 +66,15 @@ pub enum GraphError {
     /// A success status whose body is not what the endpoint returns.
     #[error("Graph API response could not be decoded: {0}")]
     Decode(String),
+    /// Not sent: the rate limiter holds requests in this scope back (after a throttle, or
+    /// because the call budget is spent).
+    #[error("not sent: {scope} rate limit pause, {} s left", .remaining.as_secs())]
+    Paused {
+        /// `token`, `business_use_case`, `object` or `budget`.
+        scope: &'static str,
+        /// Time left in the pause.
+        remaining: Duration,
+    },
     /// The body was larger than `graph_api.max_response_bytes`.
     #[error("Graph API response is larger than the {limit}-byte limit")]
     TooLarge {
@@ -125,12 +134,14 @@ impl GraphError {
     pub fn class(&self) -> ErrorClass {
         match self {
             GraphError::Transport(_) | GraphError::Timeout(_) => ErrorClass::Transient,
+            GraphError::Paused { .. } => ErrorClass::Throttled,
             GraphError::Http { status, .. } if *status >= 500 || *status == 429 => {
                 ErrorClass::Transient
             }
-            GraphError::Http { .. } | GraphError::Decode(_) | GraphError::TooLarge { .. } => {
-                ErrorClass::Permanent
-            }
+            // A body that is not JSON at all is a garbled or cut transfer (Meta always answers
+            // JSON), so it is worth another try; a JSON body of the wrong shape is not.
+            GraphError::Decode(_) => ErrorClass::Transient,
+            GraphError::Http { .. } | GraphError::TooLarge { .. } => ErrorClass::Permanent,
             GraphError::Api { status, error } => {
                 // Throttling is checked before `is_transient`: Meta marks some throttles
                 // transient, but retrying into a throttle only extends it.
@@ -165,6 +176,7 @@ impl GraphError {
             GraphError::Api { .. } => "api_error",
             GraphError::Decode(_) => "decode_error",
             GraphError::TooLarge { .. } => "too_large",
+            GraphError::Paused { .. } => "paused",
         }
     }
 
@@ -251,8 +263,10 @@ mod tests {
         assert_eq!(bad_gateway.class(), ErrorClass::Transient);
         assert_eq!(
             GraphError::Decode("eof".into()).class(),
-            ErrorClass::Permanent
+            ErrorClass::Transient
         );
+        let too_large = GraphError::TooLarge { limit: 10 };
+        assert_eq!(too_large.class(), ErrorClass::Permanent);
     }
 
     #[test]

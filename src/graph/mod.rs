@@ -3,10 +3,12 @@
 //! - [`request`]: [`GraphRequest`], a read relative to the versioned root (batch-ready).
 //! - [`client`]: [`GraphClient`], auth header, `appsecret_proof`, limits, retries, metrics.
 //! - [`error`]: [`GraphError`] and [`ErrorClass`], Meta's error codes mapped to reactions.
+//! - [`usage`]: the rate-limit headers of every response.
 
 pub mod client;
 pub mod error;
 pub mod request;
+pub mod usage;
 
 pub use client::{GraphClient, RetryPolicy};
 pub use error::{ApiError, ErrorClass, GraphError};

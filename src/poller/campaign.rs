@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::{fetch_dropping_invalid, PollContext, PollError};
 use crate::config::{CampaignDates, CampaignTarget};
 use crate::convert::{campaign, Converted};
-use crate::graph::{GraphError, GraphRequest};
+use crate::graph::GraphRequest;
 
 /// Poll plan of one campaign.
 pub struct CampaignPoller {
@@ -52,8 +52,7 @@ impl CampaignPoller {
         }
         let mut converted = Converted::default();
         for (fields, body) in answers {
-            let part = campaign::convert(&id, &dates, &fields, &body)
-                .map_err(|e| GraphError::Decode(e.to_string()))?;
+            let part = campaign::convert(&id, &dates, &fields, &body)?;
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
         }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::convert::Converted;
+use crate::convert::{Converted, ShapeError};
 use crate::graph::{ErrorClass, GraphClient, GraphError, GraphRequest};
 use crate::secret::AccessToken;
 use crate::target::Target;
@@ -35,6 +35,9 @@ pub enum PollError {
     /// A request failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A response was JSON but not of the endpoint's shape.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
     /// Every metric or field was rejected as invalid; nothing is left to ask for.
     #[error("the Graph API rejected every configured metric or field as invalid: {}", .0.join(", "))]
     NothingValid(Vec<String>),
@@ -45,6 +48,7 @@ impl PollError {
     pub fn class(&self) -> &'static str {
         match self {
             PollError::Graph(error) => error.class().as_str(),
+            PollError::Shape(_) => "invalid_response",
             PollError::NothingValid(_) => "no_valid_metrics",
         }
     }

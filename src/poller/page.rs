@@ -88,8 +88,7 @@ impl PagePoller {
                 }));
             }
             for (_, body) in answers {
-                let part = page::convert(&page_id, group.period.as_str(), &body)
-                    .map_err(|e| crate::graph::GraphError::Decode(e.to_string()))?;
+                let part = page::convert(&page_id, group.period.as_str(), &body)?;
                 converted.families.extend(part.families);
                 converted.problems.extend(part.problems);
             }

@@ -4,7 +4,7 @@ use super::{PollContext, PollError};
 use crate::config::{Granularity, WabaTarget};
 use crate::convert::whatsapp::{self, last_complete_bucket, Selection};
 use crate::convert::Converted;
-use crate::graph::{GraphError, GraphRequest};
+use crate::graph::GraphRequest;
 
 /// Poll plan of one WhatsApp Business Account.
 pub struct WabaPoller {
@@ -71,8 +71,7 @@ impl WabaPoller {
                 phone_number: phone,
                 country_code: country,
             };
-            let part = whatsapp::convert(selection, now, &body)
-                .map_err(|e| GraphError::Decode(e.to_string()))?;
+            let part = whatsapp::convert(selection, now, &body)?;
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
         }

@@ -53,6 +53,9 @@ pub enum Fault {
     InvalidJson,
     /// Wait this long, then answer normally (for client timeouts).
     Delay(Duration),
+    /// 200 whose body stops mid-way and whose connection is then cut: the client sees an
+    /// incomplete body, as after a reset during the transfer.
+    TruncatedBody,
 }
 
 impl Fault {
@@ -182,6 +185,23 @@ impl Fault {
                 app_usage,
             )),
             Fault::Delay(pause) => Effect::Wait(*pause),
+            Fault::TruncatedBody => {
+                // A stream that fails after its first chunk makes the server abort the
+                // response, so the client reads a body that ends early.
+                let chunks: [Result<&'static str, std::io::Error>; 2] = [
+                    Ok(r#"{"data":[{"name":"page_messages_sent","values":["#),
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected cut",
+                    )),
+                ];
+                let mut response =
+                    axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Effect::Answer(response)
+            }
         }
     }
 }

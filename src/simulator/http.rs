@@ -130,17 +130,29 @@ async fn serve(
         object_id: route.as_ref().map(|route| route.object_id.clone()),
     };
     tracing::debug!(method = %recorded.method, path = %recorded.path, "simulated Graph API request");
-    let (fault, app_usage) = shared.admit(recorded);
-    if let Some(fault) = fault {
-        match fault.effect(&app_usage) {
-            Effect::Answer(response) => return response,
+    let admission = shared.admit(recorded);
+    let app_usage = &admission.app_usage;
+    let mut response = None;
+    if let Some(fault) = &admission.fault {
+        match fault.effect(app_usage) {
+            Effect::Answer(answer) => response = Some(answer),
             Effect::Wait(pause) => tokio::time::sleep(pause).await,
         }
     }
-    match answer(&shared, route, &method, &uri, &headers) {
-        Ok(body) => json_response(StatusCode::OK, body.to_string(), &app_usage),
-        Err(error) => error.into_response(&app_usage),
+    let mut response =
+        response.unwrap_or_else(|| match answer(&shared, route, &method, &uri, &headers) {
+            Ok(body) => json_response(StatusCode::OK, body.to_string(), app_usage),
+            Err(error) => error.into_response(app_usage),
+        });
+    for (name, value) in &admission.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            axum::http::HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
     }
+    response
 }
 
 /// The body of a successful answer, or the Graph error to answer with.

@@ -218,6 +218,21 @@ impl FakeGraphApi {
         }
     }
 
+    /// Adds these headers to every answer about object `id` (errors included), replacing any
+    /// set before: rate-limit headers such as `X-Business-Use-Case-Usage` with
+    /// `estimated_time_to_regain_access`, `X-Ad-Account-Usage` or `Retry-After`. An empty list
+    /// removes them.
+    pub fn set_headers(&self, id: &str, headers: &[(&str, &str)]) {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        self.shared
+            .registry()
+            .headers
+            .insert(id.to_owned(), headers);
+    }
+
     /// Fixes the usage reported in `X-App-Usage`; `None` returns to the default, which
     /// pretends the app may make 200 calls an hour and counts the calls of the last hour.
     pub fn set_app_usage(&self, usage: Option<AppUsage>) {
@@ -277,18 +292,28 @@ impl Shared {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records an arriving request and decides its fate: the fault to apply, if any, and the
-    /// `X-App-Usage` value to report.
-    fn admit(&self, request: RecordedRequest) -> (Option<Fault>, String) {
+    /// Records an arriving request and decides its fate: the fault to apply, if any, the
+    /// `X-App-Usage` value to report, and the object's extra headers.
+    fn admit(&self, request: RecordedRequest) -> Admission {
         let mut registry = self.registry();
         let fault = request
             .object_id
             .as_deref()
             .and_then(|id| registry.faults.get_mut(id))
             .and_then(FaultPlan::take);
+        let headers = request
+            .object_id
+            .as_deref()
+            .and_then(|id| registry.headers.get(id))
+            .cloned()
+            .unwrap_or_default();
         registry.requests.push(request);
         let usage = registry.app_usage(Instant::now());
-        (fault, usage.header_value())
+        Admission {
+            fault,
+            app_usage: usage.header_value(),
+            headers,
+        }
     }
 
     /// What a read of object `id` needs from the registry, copied out so that the lock is
@@ -306,6 +331,14 @@ impl Shared {
     }
 }
 
+/// What the server does with one arriving request.
+#[derive(Debug)]
+struct Admission {
+    fault: Option<Fault>,
+    app_usage: String,
+    headers: Vec<(String, String)>,
+}
+
 /// Everything tests and the demo have told the simulator, and what it has seen.
 ///
 /// Retired names, extra metrics and faults are keyed by id separately from the objects, so
@@ -317,6 +350,8 @@ struct Registry {
     retired: HashMap<String, HashSet<String>>,
     extra_metrics: HashMap<String, BTreeSet<String>>,
     faults: HashMap<String, FaultPlan>,
+    /// Extra response headers per object, e.g. `X-Business-Use-Case-Usage` or `Retry-After`.
+    headers: HashMap<String, Vec<(String, String)>>,
     requests: Vec<RecordedRequest>,
     /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
     recent: VecDeque<Instant>,
@@ -331,8 +366,12 @@ impl Registry {
 
     /// The usage to report for a request arriving at `arrival`.
     fn app_usage(&mut self, arrival: Instant) -> AppUsage {
-        /// Platform limits are roughly 200 calls per user per hour.
-        const CALLS_PER_HOUR: usize = 200;
+        /// Meta's platform limit is roughly 200 calls per user per hour, but the demo polls
+        /// every few seconds: against 200 it would report 100 % within a minute and the
+        /// exporter would (rightly) slow down to a crawl. The simulated app gets a larger
+        /// quota so the demo shows moderate usage; tests that exercise slowing down set the
+        /// usage explicitly with `set_app_usage` or `set_headers`.
+        const CALLS_PER_HOUR: usize = 20_000;
         const HOUR: Duration = Duration::from_secs(3600);
         self.recent.push_back(arrival);
         while self

@@ -1,0 +1,602 @@
+//! Staying inside Meta's rate limits: usage tracking, pauses after throttling, call budgets.
+//!
+//! The [`RateLimiter`] is shared by every target. The Graph API client feeds it the
+//! rate-limit headers of every response ([`RateLimiter::observe`]) and every throttling error
+//! ([`RateLimiter::throttled`]), and asks it before each request ([`RateLimiter::admit`]);
+//! the scheduler asks it how far to push a target's next poll ([`RateLimiter::stretch`],
+//! [`RateLimiter::pause_remaining`]).
+//!
+//! State is kept per scope, because Meta throttles per scope: per token (the app and user
+//! limits, codes 4, 17, 341), per business object (Page and business use cases, codes 32, 613,
+//! 80001...; the object ids come from `X-Business-Use-Case-Usage`), and per Graph object (ads
+//! and WhatsApp throttles, policy blocks). A throttle pauses exactly the targets in its scope.
+//! Above a usage threshold the intervals of targets in that scope stretch, so the exporter
+//! slows down before Meta has to stop it. Tokens are identified by a short fingerprint, never
+//! by the token itself.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::config::RateLimitConfig;
+use crate::graph::usage::Usage;
+use crate::graph::ApiError;
+use crate::secret::AccessToken;
+use crate::self_metrics::ExporterMetrics;
+
+/// A token's identity in limiter state and labels: 8 hex digits of its SHA-256, which names
+/// it without revealing it.
+pub fn fingerprint(token: &AccessToken) -> String {
+    let digest = Sha256::digest(token.expose().as_bytes());
+    format!("token:{}", hex::encode(&digest[..4]))
+}
+
+/// Why a request may not go out now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paused {
+    /// Which scope is paused: `token`, `business_use_case`, `object` or `budget`.
+    pub scope: &'static str,
+    /// How long until it may.
+    pub remaining: Duration,
+}
+
+#[derive(Default)]
+struct Pause {
+    until: Option<Instant>,
+    consecutive: u32,
+}
+
+impl Pause {
+    fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+}
+
+#[derive(Default)]
+struct TokenState {
+    usage_percent: f64,
+    pause: Pause,
+    /// Start times of the calls in the last hour, for the call budget.
+    calls: VecDeque<Instant>,
+}
+
+#[derive(Default)]
+struct BusinessState {
+    usage_percent: f64,
+    pause: Pause,
+}
+
+#[derive(Default)]
+struct ObjectState {
+    businesses: Vec<String>,
+    pause: Pause,
+}
+
+#[derive(Default)]
+struct State {
+    tokens: HashMap<String, TokenState>,
+    businesses: HashMap<String, BusinessState>,
+    objects: HashMap<String, ObjectState>,
+}
+
+/// Shared rate-limit state of all targets.
+pub struct RateLimiter {
+    config: Mutex<RateLimitConfig>,
+    state: Mutex<State>,
+    metrics: ExporterMetrics,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl RateLimiter {
+    /// A limiter with no history.
+    pub fn new(config: RateLimitConfig, metrics: ExporterMetrics) -> Self {
+        Self {
+            config: Mutex::new(config),
+            state: Mutex::new(State::default()),
+            metrics,
+        }
+    }
+
+    /// Takes new settings on a config reload; pauses and usage already known are kept, so a
+    /// reload never lets a throttled scope call again early.
+    pub fn set_config(&self, config: RateLimitConfig) {
+        *self
+            .config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = config;
+    }
+
+    fn config(&self) -> RateLimitConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a request for `object` with `token` may go out now; if so it is counted
+    /// against the token's call budget.
+    pub fn admit(&self, token: &str, object: &str) -> Result<(), Paused> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if let Some(remaining) = pause_of(&state, token, object, now) {
+            return Err(remaining);
+        }
+        let budget = self.config().calls_per_hour_per_token;
+        let entry = state.tokens.entry(token.to_owned()).or_default();
+        while entry
+            .calls
+            .front()
+            .is_some_and(|start| now.duration_since(*start) >= HOUR)
+        {
+            entry.calls.pop_front();
+        }
+        if let Some(budget) = budget {
+            // A sliding window of call times (not a token bucket): a bucket refilling at
+            // budget/hour with burst `budget` lets up to twice the budget through in an hour
+            // after an idle spell, and the point of the budget is a hard share of the quota.
+            if entry.calls.len() >= budget as usize {
+                let oldest = entry.calls.front().copied().unwrap_or(now);
+                return Err(Paused {
+                    scope: "budget",
+                    remaining: (oldest + HOUR).saturating_duration_since(now),
+                });
+            }
+        }
+        entry.calls.push_back(now);
+        Ok(())
+    }
+
+    /// Records the rate-limit headers of a response for `object` made with `token`.
+    pub fn observe(&self, token: &str, object: &str, usage: &Usage) {
+        for header in &usage.malformed {
+            self.metrics
+                .usage_header_errors
+                .with_label_values(&[header])
+                .inc();
+        }
+        if usage.readings.is_empty() {
+            return;
+        }
+        for reading in &usage.readings {
+            let id = if reading.scope == "app" {
+                token
+            } else {
+                reading.id.as_str()
+            };
+            self.metrics
+                .rate_limit_usage
+                .with_label_values(&[reading.scope, id, &reading.kind, reading.metric])
+                .set(reading.percent);
+        }
+        let mut state = self.lock();
+        let app_peak = usage
+            .readings
+            .iter()
+            .filter(|r| r.scope != "business_use_case")
+            .map(|r| r.percent)
+            .reduce(f64::max);
+        if let Some(peak) = app_peak {
+            state
+                .tokens
+                .entry(token.to_owned())
+                .or_default()
+                .usage_percent = peak;
+        }
+        let mut businesses: Vec<String> = Vec::new();
+        for reading in usage
+            .readings
+            .iter()
+            .filter(|r| r.scope == "business_use_case")
+        {
+            if !businesses.contains(&reading.id) {
+                businesses.push(reading.id.clone());
+                state
+                    .businesses
+                    .entry(reading.id.clone())
+                    .or_default()
+                    .usage_percent = 0.0;
+            }
+            let business = state.businesses.entry(reading.id.clone()).or_default();
+            business.usage_percent = business.usage_percent.max(reading.percent);
+        }
+        if !businesses.is_empty() {
+            state
+                .objects
+                .entry(object.to_owned())
+                .or_default()
+                .businesses = businesses;
+        }
+    }
+
+    /// Records a throttling error (or policy block) for `object` and returns how long the
+    /// scope it applies to is paused.
+    pub fn throttled(
+        &self,
+        token: &str,
+        object: &str,
+        error: &ApiError,
+        usage: &Usage,
+    ) -> Duration {
+        self.metrics
+            .throttle_events
+            .with_label_values(&[&error.code.to_string()])
+            .inc();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let regain = usage.regain_access.iter().map(|(_, wait)| *wait).max();
+        let scope = scope_of(error);
+
+        let pause = match scope {
+            Scope::Token => &mut state.tokens.entry(token.to_owned()).or_default().pause,
+            Scope::Business => {
+                let mut ids: Vec<String> = usage
+                    .regain_access
+                    .iter()
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.extend(usage.business_ids().map(str::to_owned));
+                ids.dedup();
+                if ids.is_empty() {
+                    ids = state
+                        .objects
+                        .get(object)
+                        .map(|o| o.businesses.clone())
+                        .unwrap_or_default();
+                }
+                match ids.split_first() {
+                    Some((first, rest)) => {
+                        let wait = self.wait(
+                            regain,
+                            usage,
+                            state
+                                .businesses
+                                .entry(first.clone())
+                                .or_default()
+                                .pause
+                                .consecutive,
+                            error,
+                        );
+                        for id in std::iter::once(first).chain(rest) {
+                            let business = state.businesses.entry(id.clone()).or_default();
+                            business.pause.until = Some(now + wait);
+                            business.pause.consecutive += 1;
+                        }
+                        state
+                            .objects
+                            .entry(object.to_owned())
+                            .or_default()
+                            .businesses = ids;
+                        return wait;
+                    }
+                    // Meta did not say which business object: pause just this one.
+                    None => &mut state.objects.entry(object.to_owned()).or_default().pause,
+                }
+            }
+            Scope::Object => &mut state.objects.entry(object.to_owned()).or_default().pause,
+        };
+        let wait = self.wait(regain, usage, pause.consecutive, error);
+        pause.until = Some(now + wait);
+        pause.consecutive += 1;
+        wait
+    }
+
+    /// How long to wait after a throttle: Meta's estimate when it gives one, else
+    /// `Retry-After`, else jittered exponential backoff per consecutive throttle, capped.
+    fn wait(
+        &self,
+        regain: Option<Duration>,
+        usage: &Usage,
+        consecutive: u32,
+        error: &ApiError,
+    ) -> Duration {
+        if let Some(regain) = regain {
+            return regain;
+        }
+        if let Some(retry_after) = usage.retry_after {
+            return retry_after;
+        }
+        if error.code == 80007 {
+            // WhatsApp account throttles reset on the hour.
+            let into_hour = chrono::Utc::now().timestamp().rem_euclid(3600) as u64;
+            return Duration::from_secs(3600 - into_hour);
+        }
+        let config = self.config();
+        ExponentialBuilder::default()
+            .with_min_delay(config.throttle_initial_backoff)
+            .with_max_delay(config.throttle_max_backoff)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(consecutive as usize)
+            .unwrap_or(config.throttle_max_backoff)
+            // backon adds jitter after applying its cap, so cap again.
+            .min(config.throttle_max_backoff)
+    }
+
+    /// A successful request: the scopes it passed through are no longer backing off.
+    pub fn succeeded(&self, token: &str, object: &str) {
+        let mut state = self.lock();
+        if let Some(token) = state.tokens.get_mut(token) {
+            token.pause.consecutive = 0;
+        }
+        let businesses = state
+            .objects
+            .get(object)
+            .map(|o| o.businesses.clone())
+            .unwrap_or_default();
+        if let Some(object) = state.objects.get_mut(object) {
+            object.pause.consecutive = 0;
+        }
+        for id in businesses {
+            if let Some(business) = state.businesses.get_mut(&id) {
+                business.pause.consecutive = 0;
+            }
+        }
+    }
+
+    /// How long the longest pause over `object`'s scopes still runs, if any.
+    pub fn pause_remaining(&self, token: &str, object: &str) -> Option<Duration> {
+        pause_of(&self.lock(), token, object, Instant::now()).map(|paused| paused.remaining)
+    }
+
+    /// How much to add to `interval` because usage in `object`'s scopes is above the
+    /// slowdown threshold: nothing below it, then linearly more up to
+    /// `max_interval_stretch` times the interval at 100 %.
+    pub fn stretch(&self, token: &str, object: &str, interval: Duration) -> Duration {
+        let usage = usage_of(&self.lock(), token, object);
+        let config = self.config();
+        let threshold = config.slowdown_above_percent;
+        if usage <= threshold {
+            return Duration::ZERO;
+        }
+        let over = ((usage - threshold) / (100.0 - threshold).max(1.0)).min(1.0);
+        interval.mul_f64(over * (config.max_interval_stretch - 1.0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Token,
+    Business,
+    Object,
+}
+
+/// Which scope a throttling error applies to, from Meta's error-code reference.
+fn scope_of(error: &ApiError) -> Scope {
+    match (error.code, error.error_subcode) {
+        // Ads-insights throttles are per ad account, i.e. per campaign here.
+        (_, Some(1504022 | 1504039)) => Scope::Object,
+        (4 | 17 | 341, _) => Scope::Token,
+        (32 | 613, _) | (80001..=80003 | 80005 | 80006 | 80008..=80014, _) => Scope::Business,
+        _ => Scope::Object,
+    }
+}
+
+fn pause_of(state: &State, token: &str, object: &str, now: Instant) -> Option<Paused> {
+    let mut longest: Option<Paused> = None;
+    let mut consider = |scope: &'static str, remaining: Option<Duration>| {
+        if let Some(remaining) = remaining {
+            if longest.as_ref().is_none_or(|p| remaining > p.remaining) {
+                longest = Some(Paused { scope, remaining });
+            }
+        }
+    };
+    consider(
+        "token",
+        state.tokens.get(token).and_then(|t| t.pause.remaining(now)),
+    );
+    if let Some(entry) = state.objects.get(object) {
+        consider("object", entry.pause.remaining(now));
+        for id in &entry.businesses {
+            consider(
+                "business_use_case",
+                state
+                    .businesses
+                    .get(id)
+                    .and_then(|b| b.pause.remaining(now)),
+            );
+        }
+    }
+    longest
+}
+
+fn usage_of(state: &State, token: &str, object: &str) -> f64 {
+    let token_usage = state.tokens.get(token).map_or(0.0, |t| t.usage_percent);
+    let business_usage = state
+        .objects
+        .get(object)
+        .into_iter()
+        .flat_map(|o| o.businesses.iter())
+        .filter_map(|id| state.businesses.get(id))
+        .map(|b| b.usage_percent)
+        .fold(0.0, f64::max);
+    token_usage.max(business_usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::usage::UsageReading;
+
+    fn limiter(budget: Option<u32>) -> RateLimiter {
+        RateLimiter::new(
+            RateLimitConfig {
+                slowdown_above_percent: 80.0,
+                max_interval_stretch: 4.0,
+                throttle_initial_backoff: Duration::from_secs(60),
+                throttle_max_backoff: Duration::from_secs(3600),
+                calls_per_hour_per_token: budget,
+            },
+            ExporterMetrics::new().expect("metrics"),
+        )
+    }
+
+    fn error(code: i64) -> ApiError {
+        ApiError {
+            message: String::new(),
+            kind: None,
+            code,
+            error_subcode: None,
+            is_transient: None,
+            fbtrace_id: None,
+        }
+    }
+
+    fn business(id: &str, percent: f64, regain_minutes: Option<u64>) -> Usage {
+        Usage {
+            readings: vec![UsageReading {
+                scope: "business_use_case",
+                id: id.into(),
+                kind: "pages".into(),
+                metric: "call_count",
+                percent,
+            }],
+            regain_access: regain_minutes
+                .map(|m| (id.to_owned(), Duration::from_secs(m * 60)))
+                .into_iter()
+                .collect(),
+            ..Usage::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_business_throttle_pauses_only_objects_of_that_business_for_the_estimated_time() {
+        let limiter = limiter(None);
+        limiter.observe("t", "page1", &business("biz1", 10.0, None));
+        limiter.observe("t", "page2", &business("biz1", 10.0, None));
+        limiter.observe("t", "page3", &business("biz2", 10.0, None));
+        let wait = limiter.throttled("t", "page1", &error(32), &business("biz1", 100.0, Some(7)));
+        assert_eq!(wait, Duration::from_secs(420));
+        assert_eq!(
+            limiter.admit("t", "page2").map_err(|p| p.scope),
+            Err("business_use_case")
+        );
+        assert!(limiter.admit("t", "page3").is_ok());
+        tokio::time::advance(Duration::from_secs(421)).await;
+        assert!(limiter.admit("t", "page1").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_app_throttle_pauses_every_object_of_that_token_only() {
+        let limiter = limiter(None);
+        let wait = limiter.throttled("t1", "a", &error(4), &Usage::default());
+        assert!(
+            wait >= Duration::from_secs(30) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        assert_eq!(limiter.admit("t1", "b").map_err(|p| p.scope), Err("token"));
+        assert!(limiter.admit("t2", "b").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_throttles_back_off_exponentially_up_to_the_cap() {
+        let limiter = limiter(None);
+        let waits: Vec<Duration> = (0..10)
+            .map(|_| limiter.throttled("t", "o", &error(80000), &Usage::default()))
+            .collect();
+        assert!(waits[3] > waits[0], "{waits:?}");
+        assert!(
+            waits.iter().all(|w| *w <= Duration::from_secs(3600)),
+            "{waits:?}"
+        );
+        limiter.succeeded("t", "o");
+        let after_success = limiter.throttled("t", "o", &error(80000), &Usage::default());
+        assert!(
+            after_success <= Duration::from_secs(120),
+            "{after_success:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_when_meta_gives_no_estimate() {
+        let limiter = limiter(None);
+        let usage = Usage {
+            retry_after: Some(Duration::from_secs(90)),
+            ..Usage::default()
+        };
+        assert_eq!(
+            limiter.throttled("t", "o", &error(613), &usage),
+            Duration::from_secs(90)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn high_usage_stretches_intervals_linearly_up_to_the_maximum() {
+        let limiter = limiter(None);
+        let interval = Duration::from_secs(100);
+        assert_eq!(limiter.stretch("t", "o", interval), Duration::ZERO);
+        limiter.observe(
+            "t",
+            "o",
+            &Usage {
+                readings: vec![UsageReading {
+                    scope: "app",
+                    id: String::new(),
+                    kind: String::new(),
+                    metric: "call_count",
+                    percent: 90.0,
+                }],
+                ..Usage::default()
+            },
+        );
+        // Halfway from 80 % to 100 %: halfway from 1x to 4x.
+        assert_eq!(
+            limiter.stretch("t", "o", interval),
+            Duration::from_secs(150)
+        );
+        limiter.observe(
+            "t",
+            "o",
+            &Usage {
+                readings: vec![UsageReading {
+                    scope: "app",
+                    id: String::new(),
+                    kind: String::new(),
+                    metric: "call_count",
+                    percent: 130.0,
+                }],
+                ..Usage::default()
+            },
+        );
+        assert_eq!(
+            limiter.stretch("t", "o", interval),
+            Duration::from_secs(300)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_call_budget_is_never_exceeded_in_any_hour() {
+        let limiter = limiter(Some(3));
+        for _ in 0..3 {
+            assert!(limiter.admit("t", "o").is_ok());
+            tokio::time::advance(Duration::from_secs(600)).await;
+        }
+        let paused = limiter.admit("t", "o").expect_err("budget spent");
+        assert_eq!(paused.scope, "budget");
+        // The first call was 30 minutes ago: a slot frees 30 minutes from now.
+        assert_eq!(paused.remaining, Duration::from_secs(1800));
+        tokio::time::advance(Duration::from_secs(1800)).await;
+        assert!(limiter.admit("t", "o").is_ok());
+        assert!(limiter.admit("t2", "o").is_ok(), "budgets are per token");
+    }
+
+    #[test]
+    fn fingerprints_name_tokens_without_revealing_them() {
+        let print = fingerprint(&AccessToken::new("EAAsecret"));
+        assert!(print.starts_with("token:") && print.len() == 14, "{print}");
+        assert!(!print.contains("EAAsecret"));
+    }
+}
