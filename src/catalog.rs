@@ -198,6 +198,23 @@ pub const DATE_PRESETS: &[&str] = &[
 /// The campaign `date_preset` Meta applies when none is given.
 pub const DEFAULT_DATE_PRESET: &str = "last_30d";
 
+/// The gauge name for an API metric or field: `meta_` + the API's name, so users find Meta's
+/// documentation under the same words. Prometheus reserves the suffixes `_count`, `_sum` and
+/// `_bucket` for histogram and summary series (a gauge named so is flagged by `promtool check
+/// metrics` and misread by queries that expect a histogram), so such names get `_value`
+/// appended: `page_messages_order_count` becomes `meta_page_messages_order_count_value`.
+pub fn gauge_name(api_name: &str) -> String {
+    let name = format!("meta_{api_name}");
+    if ["_count", "_sum", "_bucket"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+    {
+        name + "_value"
+    } else {
+        name
+    }
+}
+
 /// HELP text for a Page metric gauge, known or not.
 pub fn page_metric_help(name: &str) -> String {
     let meaning = page_metric(name)
@@ -237,6 +254,18 @@ mod tests {
                 assert!(PAGE_BREAKDOWNS.contains(breakdown), "{breakdown}");
             }
         }
+    }
+
+    #[test]
+    fn gauge_names_avoid_the_suffixes_prometheus_reserves_for_histograms() {
+        assert_eq!(gauge_name("page_messages_sent"), "meta_page_messages_sent");
+        assert_eq!(
+            gauge_name("page_messages_order_count"),
+            "meta_page_messages_order_count_value"
+        );
+        assert_eq!(gauge_name("some_sum"), "meta_some_sum_value");
+        assert_eq!(gauge_name("x_bucket"), "meta_x_bucket_value");
+        assert_eq!(gauge_name("discount"), "meta_discount");
     }
 
     #[test]

@@ -347,9 +347,28 @@ impl RateLimiter {
         }
     }
 
-    /// How long the longest pause over `object`'s scopes still runs, if any.
+    /// How long the longest pause over `object`'s scopes still runs, if any; a spent call
+    /// budget counts as a pause until its oldest call leaves the hour window.
     pub fn pause_remaining(&self, token: &str, object: &str) -> Option<Duration> {
-        pause_of(&self.lock(), token, object, Instant::now()).map(|paused| paused.remaining)
+        let now = Instant::now();
+        let budget = self.config().calls_per_hour_per_token;
+        let state = self.lock();
+        let paused = pause_of(&state, token, object, now).map(|paused| paused.remaining);
+        let budget_wait = budget.and_then(|budget| {
+            let calls = &state.tokens.get(token)?.calls;
+            let in_window = calls
+                .iter()
+                .filter(|start| now.duration_since(**start) < HOUR)
+                .count();
+            if in_window < budget as usize {
+                return None;
+            }
+            let oldest = calls
+                .iter()
+                .find(|start| now.duration_since(**start) < HOUR)?;
+            Some((*oldest + HOUR).saturating_duration_since(now))
+        });
+        paused.max(budget_wait)
     }
 
     /// How much to add to `interval` because usage in `object`'s scopes is above the
@@ -588,7 +607,12 @@ mod tests {
         assert_eq!(paused.scope, "budget");
         // The first call was 30 minutes ago: a slot frees 30 minutes from now.
         assert_eq!(paused.remaining, Duration::from_secs(1800));
+        assert_eq!(
+            limiter.pause_remaining("t", "o"),
+            Some(Duration::from_secs(1800))
+        );
         tokio::time::advance(Duration::from_secs(1800)).await;
+        assert_eq!(limiter.pause_remaining("t", "o"), None);
         assert!(limiter.admit("t", "o").is_ok());
         assert!(limiter.admit("t2", "o").is_ok(), "budgets are per token");
     }

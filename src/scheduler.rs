@@ -223,6 +223,11 @@ async fn run_target(target: Target, shared: Arc<Shared>, cancel: CancellationTok
         next = regular + limiter.stretch(&token_id, &key.id, schedule.interval);
         if let Some(pause) = limiter.pause_remaining(&token_id, &key.id) {
             next = next.max(now + pause);
+            // Meta asks callers to keep serving the last values while waiting out a
+            // throttle: staleness counts from when polling may resume, not from now.
+            shared
+                .store
+                .extend(&key, Slot::Data, next + schedule.stale_after);
         }
         // A poll that overran its interval starts the next one at once, not a burst.
         next = next.max(now);

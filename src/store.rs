@@ -120,12 +120,17 @@ impl SnapshotStore {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Pushes back the expiry of a slot without changing its contents.
-    pub fn extend(&self, target: &TargetKey, slot: Slot, expires_at: Option<Instant>) {
+    /// Pushes the expiry of a slot back to `expires_at` (never earlier) without changing its
+    /// contents; a slot that has already expired stays expired.
+    pub fn extend(&self, target: &TargetKey, slot: Slot, expires_at: Instant) {
         let mut inner = self.lock();
         if let Some(entry) = inner.slots.get_mut(&(target.clone(), slot)) {
-            entry.expires_at = expires_at;
-            self.generation.fetch_add(1, Ordering::Release);
+            if let Some(current) = entry.expires_at {
+                if current > Instant::now() && expires_at > current {
+                    entry.expires_at = Some(expires_at);
+                    self.generation.fetch_add(1, Ordering::Release);
+                }
+            }
         }
     }
 
@@ -286,6 +291,27 @@ mod tests {
         assert!(!body.contains("data{"));
         assert!(body.contains("status{"));
         assert!(!store.has_data(&page("1"), later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn extending_a_slot_keeps_its_data_longer_but_never_revives_it() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(10);
+        store.publish(&page("1"), Slot::Data, family("data", "1", 1.0), Some(soon));
+        store.extend(&page("1"), Slot::Data, now + Duration::from_secs(100));
+        store.extend(&page("1"), Slot::Data, now + Duration::from_secs(50));
+        assert!(store.has_data(&page("1"), now + Duration::from_secs(99)));
+        assert!(!store.has_data(&page("1"), now + Duration::from_secs(100)));
+
+        store.publish(&page("2"), Slot::Data, family("data", "2", 1.0), Some(soon));
+        tokio::time::advance(Duration::from_secs(11)).await;
+        store.extend(
+            &page("2"),
+            Slot::Data,
+            Instant::now() + Duration::from_secs(100),
+        );
+        assert!(!store.has_data(&page("2"), Instant::now()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn convert(
         };
         match parse_number(value) {
             Ok(number) => converted.families.push(Family {
-                name: format!("meta_{field}"),
+                name: catalog::gauge_name(field),
                 help: catalog::campaign_field_help(field),
                 samples: vec![Sample {
                     labels: labels.clone(),

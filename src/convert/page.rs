@@ -114,7 +114,7 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
     }
 
     out.families.push(Family {
-        name: format!("meta_{name}"),
+        name: catalog::gauge_name(name),
         help: catalog::page_metric_help(name),
         samples: latest
             .into_iter()

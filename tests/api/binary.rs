@@ -200,44 +200,82 @@ fn the_token_never_appears_in_urls_logs_errors_metrics_or_pages() {
     const MARKER: &str = "EAAMARKERtoken5f3c9e1d";
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let fake = runtime.block_on(FakeGraphApi::start()).expect("fake");
+    // The whole fault suite, one target each, all with the marker token.
+    let echo = Fault::Graph {
+        status: 400,
+        code: 190,
+        subcode: Some(467),
+        message: format!("Invalid OAuth access token: {MARKER}"),
+        is_transient: false,
+    };
+    let faulty_pages = [
+        ("REVOKED", Fault::invalid_token()),
+        ("ECHO", echo),
+        ("FLAKY", Fault::transient()),
+        ("HTML", Fault::bad_gateway_html()),
+        ("JSON", Fault::InvalidJson),
+        ("CUT", Fault::TruncatedBody),
+        ("SLOW", Fault::Delay(Duration::from_secs(3))),
+        ("THROTTLED", Fault::throttled(613)),
+        ("DENIED", Fault::permission_denied()),
+    ];
     fake.simulate_page("OK", MARKER);
-    fake.simulate_page("REVOKED", MARKER);
-    fake.fail_always("REVOKED", Fault::invalid_token());
-    fake.simulate_campaign("FLAKY", MARKER);
-    fake.fail_always("FLAKY", Fault::transient());
-    fake.simulate_waba("HTML", MARKER);
-    fake.fail_always("HTML", Fault::bad_gateway_html());
     fake.simulate_page("RETIRED", MARKER);
     fake.retire_metric("RETIRED", "page_messages_sent");
+    for (id, fault) in &faulty_pages {
+        fake.simulate_page(id, MARKER);
+        fake.fail_always(id, fault.clone());
+    }
+    fake.set_headers(
+        "THROTTLED",
+        &[(
+            "x-business-use-case-usage",
+            r#"{"BIZ9":[{"type":"pages","call_count":100,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":5}]}"#,
+        )],
+    );
     fake.simulate_campaign("WRONGTOKEN", "some-other-token");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = format!(
-        "graph_api:\n  base_url: {}\n  access_token: ${{META_ACCESS_TOKEN}}\n  app_secret: app-secret-value\npolling:\n  retry_initial_backoff: 10ms\n  retry_max_backoff: 20ms\npages:\n  - id: OK\n    interval: 1s\n  - id: REVOKED\n    interval: 1s\n  - id: RETIRED\n    interval: 1s\ncampaigns:\n  - id: FLAKY\n    interval: 1s\n  - id: WRONGTOKEN\n    interval: 1s\nwhatsapp_business_accounts:\n  - id: HTML\n    interval: 1s\n",
+    fake.simulate_waba("WABA", MARKER);
+
+    let mut yaml = format!(
+        "graph_api:\n  base_url: {}\n  access_token: ${{META_ACCESS_TOKEN}}\n  app_secret: app-secret-value\n  request_timeout: 1s\npolling:\n  retry_initial_backoff: 10ms\n  retry_max_backoff: 20ms\npages:\n  - id: OK\n    interval: 1s\n  - id: RETIRED\n    interval: 1s\n",
         fake.base_url()
     );
+    for (id, _) in &faulty_pages {
+        yaml.push_str(&format!(
+            "  - id: {id}\n    interval: 1s\n    metrics: [page_messages_sent]\n"
+        ));
+    }
+    yaml.push_str("campaigns:\n  - id: WRONGTOKEN\n    interval: 1s\nwhatsapp_business_accounts:\n  - id: WABA\n    interval: 1s\n");
+    let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(&dir, &yaml);
     let config_arg = path.to_string_lossy().into_owned();
     let running = Running::start(
         &["--log.level", "debug", "--config.file", &config_arg],
         &[("META_ACCESS_TOKEN", MARKER)],
     );
+    let ids: Vec<&str> = ["OK", "RETIRED", "WRONGTOKEN", "WABA"]
+        .into_iter()
+        .chain(faulty_pages.iter().map(|(id, _)| *id))
+        .collect();
     let mut metrics = String::new();
     wait_until("every target polled", || {
         metrics = running.get("/metrics");
-        ["OK", "REVOKED", "FLAKY", "HTML", "RETIRED", "WRONGTOKEN"]
-            .iter()
-            .all(|id| {
-                metrics.lines().any(|line| {
-                    line.starts_with("meta_messaging_exporter_target_up{")
-                        && line.contains(&format!("target_id=\"{id}\""))
-                })
+        ids.iter().all(|id| {
+            metrics.lines().any(|line| {
+                line.starts_with("meta_messaging_exporter_target_up{")
+                    && line.contains(&format!("target_id=\"{id}\""))
             })
+        })
     });
     let landing = running.get("/");
     let log = running.stop();
 
     assert!(!metrics.contains(MARKER), "token in /metrics");
     assert!(!landing.contains(MARKER), "token on the landing page");
+    assert!(
+        landing.contains("Invalid OAuth access token: [redacted]"),
+        "an echoed token is redacted: {landing}"
+    );
     assert!(!metrics.contains("app-secret-value") && !landing.contains("app-secret-value"));
     for line in &log {
         assert!(!line.contains(MARKER), "token in a log line: {line}");
@@ -248,7 +286,7 @@ fn the_token_never_appears_in_urls_logs_errors_metrics_or_pages() {
     }
     // The fake saw the token only in the Authorization header, never in a URL.
     let requests = fake.requests();
-    assert!(!requests.is_empty());
+    assert!(requests.len() > ids.len());
     for request in &requests {
         assert!(
             !request.query.contains(MARKER) && !request.path.contains(MARKER),

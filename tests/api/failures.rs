@@ -24,7 +24,10 @@ async fn a_retired_metric_is_dropped_and_the_rest_of_the_page_still_exports() {
                 .is_some()
         })
         .await;
-    assert_eq!(scrape.value("meta_page_messages_order_count", &[]), None);
+    assert_eq!(
+        scrape.value("meta_page_messages_order_count_value", &[]),
+        None
+    );
     for metric in [
         "page_messages_blocked_conversations_unique",
         "page_messages_reported_conversations_unique",

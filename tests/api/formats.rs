@@ -61,11 +61,11 @@ async fn numbers_strings_decimals_and_objects_with_unix_and_iso_times_are_all_re
         Some(1234.56)
     );
     assert_eq!(
-        scrape.value("meta_page_messages_order_count", &[("key", "US")]),
+        scrape.value("meta_page_messages_order_count_value", &[("key", "US")]),
         Some(10.0)
     );
     assert_eq!(
-        scrape.value("meta_page_messages_order_count", &[("key", "FR")]),
+        scrape.value("meta_page_messages_order_count_value", &[("key", "FR")]),
         Some(3.0)
     );
     // HELP says where the number comes from and that it is not fetched at scrape time.

@@ -44,16 +44,34 @@ impl TestExporter {
         let lookup = |_: &str| None;
         let config = config::from_yaml(yaml, "test config", &lookup, Path::new("."))
             .unwrap_or_else(|error| panic!("test config is invalid: {error}\n{yaml}"));
+        let options = Options {
+            clock,
+            ..test_options()
+        };
+        Self::start_with_options(config, options).await
+    }
+
+    /// Starts the exporter from a config file, reloadable through `POST /-/reload`, checking
+    /// token files every 100 ms.
+    pub async fn start_from_file(path: &Path) -> TestExporter {
+        let config =
+            config::load(path).unwrap_or_else(|error| panic!("test config is invalid: {error}"));
+        let options = Options {
+            config_file: Some(path.to_owned()),
+            enable_lifecycle: true,
+            token_file_check_interval: Duration::from_millis(100),
+            ..test_options()
+        };
+        Self::start_with_options(config, options).await
+    }
+
+    /// Starts the exporter with a validated config and explicit options.
+    pub async fn start_with_options(config: config::Config, options: Options) -> TestExporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let shutdown = CancellationToken::new();
-        let options = Options {
-            clock,
-            shutdown_grace: Duration::from_secs(2),
-            ..Options::default()
-        };
         let handle = tokio::spawn(app::run(listener, config, options, shutdown.clone()));
         TestExporter {
             address,
@@ -61,6 +79,18 @@ impl TestExporter {
             shutdown,
             handle,
         }
+    }
+
+    /// POSTs to a path and returns status and body.
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.address))
+            .send()
+            .await
+            .expect("request to the exporter");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
     }
 
     /// GETs a path and returns status and body.
@@ -108,6 +138,14 @@ impl TestExporter {
             .expect("exporter stops within 10s")
             .expect("exporter task did not panic");
         result.expect("exporter exits without error");
+    }
+}
+
+/// Options every in-process test uses: a short shutdown grace.
+pub fn test_options() -> Options {
+    Options {
+        shutdown_grace: Duration::from_secs(2),
+        ..Options::default()
     }
 }
 

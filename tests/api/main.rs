@@ -3,7 +3,11 @@
 mod binary;
 mod exposition;
 mod failures;
+mod faults;
 mod formats;
 mod helpers;
+mod load;
+mod ratelimit;
+mod reload;
 mod seeds;
 mod whatsapp;
