@@ -305,3 +305,46 @@ fn the_token_never_appears_in_urls_logs_errors_metrics_or_pages() {
     ));
     drop(fake);
 }
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeGraphApi::start()).expect("fake");
+    fake.simulate_page("FIRST", "t");
+    fake.simulate_page("SECOND", "t");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page =
+        |id: &str| format!("  - id: {id}\n    interval: 1s\n    metrics: [page_messages_sent]\n");
+    let head = format!(
+        "graph_api:\n  base_url: {}\n  access_token: t\npages:\n",
+        fake.base_url()
+    );
+    let path = write_config(&dir, &format!("{head}{}", page("FIRST")));
+    let config_arg = path.to_string_lossy().into_owned();
+    let running = Running::start(&["--config.file", &config_arg], &[]);
+    wait_until("FIRST polled", || {
+        running.get("/metrics").contains("page_id=\"FIRST\"")
+    });
+
+    std::fs::write(&path, format!("{head}{}", page("SECOND"))).expect("rewrite config");
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    wait_until("SECOND polled and FIRST gone", || {
+        let metrics = running.get("/metrics");
+        metrics.contains("page_id=\"SECOND\"") && !metrics.contains("page_id=\"FIRST\"")
+    });
+    let log = running.stop();
+    assert!(
+        log.iter().any(|line| line.contains("SIGHUP received")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|line| line.contains("configuration reloaded")),
+        "{log:?}"
+    );
+}
