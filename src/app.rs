@@ -22,6 +22,7 @@ use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
+use crate::web::{self, WebConfig};
 
 /// Settings that come from flags rather than the config file.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// How long poll tasks get to stop at shutdown.
     pub shutdown_grace: Duration,
+    /// TLS, basic auth and extra headers from `--web.config.file`; `None` serves plain HTTP.
+    pub web: Option<WebConfig>,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             telemetry_path: "/metrics".to_owned(),
             clock: Arc::new(SystemClock),
             shutdown_grace: Duration::from_secs(5),
+            web: None,
         }
     }
 }
@@ -80,12 +84,12 @@ pub async fn run(
         .context("reading the listen address")?;
     tracing::info!(%address, telemetry_path = %options.telemetry_path, "serving metrics");
 
-    let stop = shutdown.clone();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let mut server = tokio::spawn(web::serve(
+        listener,
+        app,
+        options.web.clone(),
+        shutdown.clone(),
+    ));
     let ended_early = tokio::select! {
         result = &mut server => Some(result),
         () = shutdown.cancelled() => None,

@@ -41,6 +41,16 @@ impl TestExporter {
 
     /// Starts the exporter with `yaml` and a given wall clock.
     pub async fn start_with_clock(yaml: &str, clock: Arc<dyn Clock>) -> TestExporter {
+        let options = Options {
+            clock,
+            shutdown_grace: Duration::from_secs(2),
+            ..Options::default()
+        };
+        Self::start_with_options(yaml, options).await
+    }
+
+    /// Starts the exporter with `yaml` and the given options (a web config, for example).
+    pub async fn start_with_options(yaml: &str, options: Options) -> TestExporter {
         let lookup = |_: &str| None;
         let config = config::from_yaml(yaml, "test config", &lookup, Path::new("."))
             .unwrap_or_else(|error| panic!("test config is invalid: {error}\n{yaml}"));
@@ -49,11 +59,6 @@ impl TestExporter {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let shutdown = CancellationToken::new();
-        let options = Options {
-            clock,
-            shutdown_grace: Duration::from_secs(2),
-            ..Options::default()
-        };
         let handle = tokio::spawn(app::run(listener, config, options, shutdown.clone()));
         TestExporter {
             address,

@@ -6,4 +6,5 @@ mod failures;
 mod formats;
 mod helpers;
 mod seeds;
+mod web;
 mod whatsapp;
