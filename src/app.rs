@@ -31,6 +31,7 @@ use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
+use crate::web::{self, WebConfig};
 
 /// Settings that come from flags rather than the config file.
 #[derive(Clone)]
@@ -49,6 +50,8 @@ pub struct Options {
     pub reload_on_sighup: bool,
     /// How often token files are checked for rotation.
     pub token_file_check_interval: Duration,
+    /// TLS, basic auth and extra headers from `--web.config.file`; `None` serves plain HTTP.
+    pub web: Option<WebConfig>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             enable_lifecycle: false,
             reload_on_sighup: false,
             token_file_check_interval: Duration::from_secs(10),
+            web: None,
         }
     }
 }
@@ -225,12 +229,12 @@ pub async fn run(
         .context("reading the listen address")?;
     tracing::info!(%address, telemetry_path = %options.telemetry_path, "serving metrics");
 
-    let stop = shutdown.clone();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let mut server = tokio::spawn(web::serve(
+        listener,
+        app,
+        options.web.clone(),
+        shutdown.clone(),
+    ));
     let mut hangups = hangup_signals(options.reload_on_sighup)?;
     let mut token_check = tokio::time::interval(options.token_file_check_interval);
     token_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

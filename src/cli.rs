@@ -34,6 +34,18 @@ pub struct Flags {
     #[arg(long = "web.listen-address", env = "META_EXPORTER_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
     pub listen_address: SocketAddr,
 
+    /// Path of a web config file (Prometheus exporter-toolkit format) that enables TLS, basic
+    /// auth and extra response headers.
+    #[arg(long = "web.config.file", env = "META_EXPORTER_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Serve `POST /-/reload` (reload the config file, as SIGHUP does).
+    #[arg(
+        long = "web.enable-lifecycle",
+        env = "META_EXPORTER_WEB_ENABLE_LIFECYCLE"
+    )]
+    pub enable_lifecycle: bool,
+
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", env = "META_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
@@ -55,13 +67,6 @@ pub struct Flags {
         default_value = "logfmt"
     )]
     pub log_format: LogFormat,
-
-    /// Serve `POST /-/reload` (reload the config file, as SIGHUP does).
-    #[arg(
-        long = "web.enable-lifecycle",
-        env = "META_EXPORTER_WEB_ENABLE_LIFECYCLE"
-    )]
-    pub enable_lifecycle: bool,
 
     /// Run against a built-in simulated Graph API with demo targets; no Meta token needed.
     /// The config file is not read.
@@ -91,6 +96,8 @@ mod tests {
         assert_eq!(flags.config_file, PathBuf::from("config.yaml"));
         assert_eq!(flags.listen_address.port(), 9867);
         assert_eq!(flags.telemetry_path, "/metrics");
+        assert_eq!(flags.web_config_file, None);
+        assert!(!flags.enable_lifecycle);
         let flags = Flags::try_parse_from([
             "x",
             "--config.file=/etc/x.yaml",
@@ -99,9 +106,13 @@ mod tests {
             "--log.level=debug",
             "--log.format=json",
             "--config.check",
+            "--web.config.file=/etc/web.yml",
+            "--web.enable-lifecycle",
         ])
         .expect("flags parse");
         assert_eq!(flags.config_file, PathBuf::from("/etc/x.yaml"));
+        assert_eq!(flags.web_config_file, Some(PathBuf::from("/etc/web.yml")));
+        assert!(flags.enable_lifecycle);
         assert_eq!(flags.log_format, LogFormat::Json);
         assert!(flags.config_check);
     }

@@ -13,6 +13,7 @@
 //! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
 //! - [`status`]: per-target state for the landing page and the per-target series.
 //! - [`http`]: the axum routes; [`app`]: wiring and shutdown; [`cli`], [`logging`], [`check`].
+//! - [`web`]: `--web.config.file`: TLS, basic auth and extra headers around the routes.
 //! - [`simulator`]: a fake Graph API for `--demo` and the tests; [`demo`]: demo mode.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
 //!   [`clock`]: injectable wall-clock time.
@@ -38,3 +39,4 @@ pub mod simulator;
 pub mod status;
 pub mod store;
 pub mod target;
+pub mod web;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
 use meta_messaging_exporter::cli::Flags;
-use meta_messaging_exporter::{check, config, demo, logging};
+use meta_messaging_exporter::{check, config, demo, logging, web};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,13 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
         (None, config)
     };
+    // Read before binding, so a bad web config exits 1 without ever serving plain HTTP.
+    let web = match &flags.web_config_file {
+        Some(path) => Some(
+            web::load(path).with_context(|| format!("loading web config {}", path.display()))?,
+        ),
+        None => None,
+    };
 
     if flags.config_check {
         print_check(&flags, &config);
@@ -68,6 +75,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         config_file: (!flags.demo).then(|| flags.config_file.clone()),
         enable_lifecycle: flags.enable_lifecycle,
         reload_on_sighup: true,
+        web,
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;

@@ -373,7 +373,7 @@ pub fn from_yaml(
 
 /// serde_yaml's message, with the position added where serde_yaml leaves it out: it omits
 /// "line 1 column 1", which is where an unknown key on the file's first line is reported.
-fn parse_message(error: &serde_yaml::Error) -> String {
+pub(crate) fn parse_message(error: &serde_yaml::Error) -> String {
     let message = error.to_string();
     let Some(location) = error.location() else {
         return message;

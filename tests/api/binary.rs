@@ -63,6 +63,40 @@ fn an_invalid_config_exits_1_before_binding_and_names_the_key() {
 }
 
 #[test]
+fn an_invalid_web_config_exits_1_before_binding_and_names_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        "graph_api:\n  access_token: x\npages:\n  - id: \"1\"\n",
+    );
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  client_auth_type: Sometimes\n",
+    )
+    .expect("write web config");
+    // Port 1, as above: reaching bind would fail with a different message.
+    let output = Command::new(BINARY)
+        .args(["--web.listen-address", "127.0.0.1:1", "--config.file"])
+        .arg(&config)
+        .arg("--web.config.file")
+        .arg(&web)
+        .output()
+        .expect("run binary");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("web.yml"), "{stderr}");
+    for key in [
+        "tls_server_config.cert_file",
+        "tls_server_config.key_file",
+        "tls_server_config.client_auth_type",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+#[test]
 fn a_missing_config_file_is_a_clear_error() {
     let output = Command::new(BINARY)
         .args([

@@ -41,14 +41,19 @@ impl TestExporter {
 
     /// Starts the exporter with `yaml` and a given wall clock.
     pub async fn start_with_clock(yaml: &str, clock: Arc<dyn Clock>) -> TestExporter {
-        let lookup = |_: &str| None;
-        let config = config::from_yaml(yaml, "test config", &lookup, Path::new("."))
-            .unwrap_or_else(|error| panic!("test config is invalid: {error}\n{yaml}"));
         let options = Options {
             clock,
             ..test_options()
         };
-        Self::start_with_options(config, options).await
+        Self::start_with_options(yaml, options).await
+    }
+
+    /// Starts the exporter with `yaml` and the given options (a web config, for example).
+    pub async fn start_with_options(yaml: &str, options: Options) -> TestExporter {
+        let lookup = |_: &str| None;
+        let config = config::from_yaml(yaml, "test config", &lookup, Path::new("."))
+            .unwrap_or_else(|error| panic!("test config is invalid: {error}\n{yaml}"));
+        Self::start_with_config(config, options).await
     }
 
     /// Starts the exporter from a config file, reloadable through `POST /-/reload`, checking
@@ -62,11 +67,11 @@ impl TestExporter {
             token_file_check_interval: Duration::from_millis(100),
             ..test_options()
         };
-        Self::start_with_options(config, options).await
+        Self::start_with_config(config, options).await
     }
 
     /// Starts the exporter with a validated config and explicit options.
-    pub async fn start_with_options(config: config::Config, options: Options) -> TestExporter {
+    pub async fn start_with_config(config: config::Config, options: Options) -> TestExporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -10,4 +10,5 @@ mod load;
 mod ratelimit;
 mod reload;
 mod seeds;
+mod web;
 mod whatsapp;

@@ -1,0 +1,443 @@
+//! `--web.config.file` end to end: real TLS handshakes with certificates rcgen makes at test
+//! time, and real bcrypt hashes (cost 4, bcrypt's minimum, only to keep the tests fast;
+//! production hashes use 10 or more).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use meta_messaging_exporter::app::Options;
+use meta_messaging_exporter::simulator::FakeGraphApi;
+use meta_messaging_exporter::web::{self, WebConfig};
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+};
+use reqwest::{StatusCode, Version};
+
+use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
+
+const USER: &str = "prometheus";
+const PASSWORD: &str = "correct horse battery staple";
+const TLS: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+
+/// A CA with a server certificate for `localhost` and a client certificate, plus a client
+/// certificate the CA never issued. The server's files are written next to the web config.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: String,
+    client: String,
+    rogue_client: String,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+
+        let leaf = |names: Vec<String>, usage| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(names).expect("params");
+            params.extended_key_usages = vec![usage];
+            (key, params)
+        };
+        let (server_key, server) = leaf(
+            vec!["localhost".to_owned()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let server_cert = server
+            .signed_by(&server_key, &ca_cert, &ca_key)
+            .expect("server certificate");
+        let (client_key, client) = leaf(
+            vec!["scraper.test".to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let client_cert = client
+            .signed_by(&client_key, &ca_cert, &ca_key)
+            .expect("client certificate");
+        let (rogue_key, rogue) = leaf(
+            vec!["scraper.test".to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let rogue_cert = rogue.self_signed(&rogue_key).expect("rogue certificate");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, pem) in [
+            ("ca.crt", ca_cert.pem()),
+            ("server.crt", server_cert.pem()),
+            ("server.key", server_key.serialize_pem()),
+        ] {
+            std::fs::write(dir.path().join(name), pem).expect("write PEM");
+        }
+        Pki {
+            dir,
+            ca: ca_cert.pem(),
+            client: format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
+            rogue_client: format!("{}{}", rogue_cert.pem(), rogue_key.serialize_pem()),
+        }
+    }
+
+    /// Writes `yaml` as `web.yml` beside the certificates and loads it as main does.
+    fn web_config(&self, yaml: &str) -> WebConfig {
+        let path = self.dir.path().join("web.yml");
+        std::fs::write(&path, yaml).expect("write web config");
+        web::load(&path).unwrap_or_else(|error| panic!("web config is invalid: {error}\n{yaml}"))
+    }
+
+    /// A client that trusts only the test CA and sends `localhost` to the exporter.
+    fn client(&self, address: SocketAddr) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.ca.as_bytes()).expect("CA certificate"),
+            )
+            .resolve("localhost", address)
+            .timeout(Duration::from_secs(10))
+    }
+
+    fn identity(pem: &str) -> reqwest::Identity {
+        reqwest::Identity::from_pem(pem.as_bytes()).expect("client identity")
+    }
+}
+
+fn hash(password: &str) -> String {
+    bcrypt::hash(password, 4).expect("bcrypt")
+}
+
+fn users() -> String {
+    format!("basic_auth_users:\n  {USER}: {}\n", hash(PASSWORD))
+}
+
+/// The exporter with one Page to poll and `web_yaml` as its web config.
+async fn start(pki: &Pki, web_yaml: &str) -> (FakeGraphApi, TestExporter) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page("PAGE1", TOKEN);
+    let yaml = format!(
+        "{}pages:\n  - id: PAGE1\n    interval: 1s\n",
+        preamble(&fake)
+    );
+    let options = Options {
+        web: Some(pki.web_config(web_yaml)),
+        shutdown_grace: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let exporter = TestExporter::start_with_options(&yaml, options).await;
+    (fake, exporter)
+}
+
+fn https(exporter: &TestExporter, path: &str) -> String {
+    format!("https://localhost:{}{path}", exporter.address.port())
+}
+
+#[tokio::test]
+async fn a_scrape_over_tls_with_the_right_password_gets_the_metrics() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, &format!("{TLS}{}", users())).await;
+    let client = pki.client(exporter.address).build().expect("client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .get(https(&exporter, "/metrics"))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .expect("scrape over TLS");
+        assert_eq!(response.status(), StatusCode::OK);
+        // HTTP/2 is offered by ALPN unless the web config turns it off.
+        assert_eq!(response.version(), Version::HTTP_2);
+        let scrape = Scrape::parse(response.text().await.expect("body"));
+        let up = [("kind", "page"), ("target_id", "PAGE1")];
+        if scrape.value("meta_messaging_exporter_target_up", &up) == Some(1.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "PAGE1 never came up:\n{}",
+            scrape.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The client still holds an idle TLS connection: shutdown must not wait for it.
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_refuses_missing_or_wrong_credentials_with_401_and_a_challenge() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, &format!("{TLS}{}", users())).await;
+    let client = pki.client(exporter.address).build().expect("client");
+    let wrong: [(&str, Option<(&str, &str)>); 4] = [
+        ("no credentials", None),
+        (
+            "wrong password",
+            Some((USER, "Correct horse battery staple")),
+        ),
+        ("unknown user", Some(("grafana", PASSWORD))),
+        ("empty password", Some((USER, ""))),
+    ];
+    for path in ["/metrics", "/", "/-/healthy", "/-/ready", "/no-such-page"] {
+        for (case, credentials) in &wrong {
+            let mut request = client.get(https(&exporter, path));
+            if let Some((user, password)) = credentials {
+                request = request.basic_auth(user, Some(password));
+            }
+            let response = request.send().await.expect("request");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path}, {case}"
+            );
+            let challenge = response.headers()[reqwest::header::WWW_AUTHENTICATE]
+                .to_str()
+                .expect("ascii");
+            assert!(challenge.starts_with("Basic realm="), "{challenge}");
+        }
+    }
+    for (path, expected) in [
+        ("/-/healthy", StatusCode::OK),
+        ("/", StatusCode::OK),
+        ("/no-such-page", StatusCode::NOT_FOUND),
+    ] {
+        let response = client
+            .get(https(&exporter, path))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), expected, "{path}");
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_to_the_tls_port_fails_instead_of_being_served() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, TLS).await;
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let result = plain
+        .get(format!("http://{}/metrics", exporter.address))
+        .send()
+        .await;
+    assert!(result.is_err(), "plain HTTP was answered: {result:?}");
+    // The failed handshake cost that connection only.
+    let client = pki.client(exporter.address).build().expect("client");
+    let response = client
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("TLS still served");
+    assert_eq!(response.status(), StatusCode::OK);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_certificate_from_the_configured_ca_is_required_when_configured() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(
+        &pki,
+        &format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"),
+    )
+    .await;
+    let without = pki.client(exporter.address).build().expect("client");
+    let result = without.get(https(&exporter, "/-/healthy")).send().await;
+    assert!(
+        result.is_err(),
+        "served without a client certificate: {result:?}"
+    );
+
+    let rogue = pki
+        .client(exporter.address)
+        .identity(Pki::identity(&pki.rogue_client))
+        .build()
+        .expect("client");
+    let result = rogue.get(https(&exporter, "/-/healthy")).send().await;
+    assert!(
+        result.is_err(),
+        "served a certificate the CA never issued: {result:?}"
+    );
+
+    let with = pki
+        .client(exporter.address)
+        .identity(Pki::identity(&pki.client))
+        .build()
+        .expect("client");
+    let response = with
+        .get(https(&exporter, "/metrics"))
+        .send()
+        .await
+        .expect("request with a client certificate");
+    assert_eq!(response.status(), StatusCode::OK);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn verify_client_cert_if_given_admits_no_certificate_but_not_a_bad_one() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(
+        &pki,
+        &format!("{TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n"),
+    )
+    .await;
+    let without = pki.client(exporter.address).build().expect("client");
+    let response = without
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("no certificate is allowed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let rogue = pki
+        .client(exporter.address)
+        .identity(Pki::identity(&pki.rogue_client))
+        .build()
+        .expect("client");
+    assert!(rogue
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .is_err());
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn require_any_client_cert_requires_a_certificate_but_does_not_verify_it() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(
+        &pki,
+        &format!("{TLS}  client_auth_type: RequireAnyClientCert\n"),
+    )
+    .await;
+    let without = pki.client(exporter.address).build().expect("client");
+    assert!(without
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .is_err());
+    // As in exporter-toolkit: any certificate whose key the client holds will do.
+    let rogue = pki
+        .client(exporter.address)
+        .identity(Pki::identity(&pki.rogue_client))
+        .build()
+        .expect("client");
+    let response = rogue
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("an unverified certificate is accepted");
+    assert_eq!(response.status(), StatusCode::OK);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn min_version_tls13_refuses_a_tls12_only_client() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, &format!("{TLS}  min_version: TLS13\n")).await;
+    let tls12_only = pki
+        .client(exporter.address)
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .expect("client");
+    let result = tls12_only.get(https(&exporter, "/-/healthy")).send().await;
+    assert!(result.is_err(), "a TLS 1.2 client was served: {result:?}");
+    let modern = pki.client(exporter.address).build().expect("client");
+    let response = modern
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("TLS 1.3 client");
+    assert_eq!(response.status(), StatusCode::OK);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn max_version_tls12_refuses_a_tls13_only_client() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, &format!("{TLS}  max_version: TLS12\n")).await;
+    let tls13_only = pki
+        .client(exporter.address)
+        .min_tls_version(reqwest::tls::Version::TLS_1_3)
+        .build()
+        .expect("client");
+    assert!(tls13_only
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .is_err());
+    let tls12 = pki
+        .client(exporter.address)
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .expect("client");
+    let response = tls12
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("TLS 1.2 client");
+    assert_eq!(response.status(), StatusCode::OK);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn http2_false_offers_only_http1() {
+    let pki = Pki::new();
+    let (_fake, exporter) =
+        start(&pki, &format!("{TLS}http_server_config:\n  http2: false\n")).await;
+    let client = pki.client(exporter.address).build().expect("client");
+    let response = client
+        .get(https(&exporter, "/-/healthy"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.version(), Version::HTTP_11);
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn basic_auth_and_headers_work_without_tls_and_headers_are_on_401s_too() {
+    let pki = Pki::new();
+    let yaml = format!(
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n{}",
+        users()
+    );
+    let (_fake, exporter) = start(&pki, &yaml).await;
+    let (status, _) = exporter.get("/metrics").await;
+    assert_eq!(status, 401);
+    let client = reqwest::Client::new();
+    for credentials in [None, Some(PASSWORD)] {
+        let mut request = client.get(format!("http://{}/-/healthy", exporter.address));
+        if let Some(password) = credentials {
+            request = request.basic_auth(USER, Some(password));
+        }
+        let response = request.send().await.expect("request");
+        let expected = if credentials.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(response.status(), expected);
+        assert_eq!(response.headers()["x-frame-options"], "deny");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_a_client_that_never_finishes_its_handshake() {
+    let pki = Pki::new();
+    let (_fake, exporter) = start(&pki, TLS).await;
+    let silent = tokio::net::TcpStream::connect(exporter.address)
+        .await
+        .expect("connect");
+    let started = tokio::time::Instant::now();
+    exporter.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
