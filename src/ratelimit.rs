@@ -463,6 +463,19 @@ mod tests {
         )
     }
 
+    fn app_usage(percent: f64) -> Usage {
+        Usage {
+            readings: vec![UsageReading {
+                scope: "app",
+                id: String::new(),
+                kind: String::new(),
+                metric: "call_count",
+                percent,
+            }],
+            ..Usage::default()
+        }
+    }
+
     fn error(code: i64) -> ApiError {
         ApiError {
             message: String::new(),
@@ -557,39 +570,13 @@ mod tests {
         let limiter = limiter(None);
         let interval = Duration::from_secs(100);
         assert_eq!(limiter.stretch("t", "o", interval), Duration::ZERO);
-        limiter.observe(
-            "t",
-            "o",
-            &Usage {
-                readings: vec![UsageReading {
-                    scope: "app",
-                    id: String::new(),
-                    kind: String::new(),
-                    metric: "call_count",
-                    percent: 90.0,
-                }],
-                ..Usage::default()
-            },
-        );
+        limiter.observe("t", "o", &app_usage(90.0));
         // Halfway from 80 % to 100 %: halfway from 1x to 4x.
         assert_eq!(
             limiter.stretch("t", "o", interval),
             Duration::from_secs(150)
         );
-        limiter.observe(
-            "t",
-            "o",
-            &Usage {
-                readings: vec![UsageReading {
-                    scope: "app",
-                    id: String::new(),
-                    kind: String::new(),
-                    metric: "call_count",
-                    percent: 130.0,
-                }],
-                ..Usage::default()
-            },
-        );
+        limiter.observe("t", "o", &app_usage(130.0));
         assert_eq!(
             limiter.stretch("t", "o", interval),
             Duration::from_secs(300)

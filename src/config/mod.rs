@@ -319,11 +319,8 @@ impl fmt::Display for ProblemList<'_> {
     }
 }
 
-/// Reads and validates the file; environment variables from the process.
-///
-/// Relative `access_token_file` paths resolve against the file's directory, so a config and
-/// its token files can move together.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+/// Reads a configuration file, and the directory its relative paths resolve against.
+pub(crate) fn read_file(path: &Path) -> Result<(String, &Path), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -332,6 +329,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    Ok((text, base_dir))
+}
+
+/// Reads and validates the file; environment variables from the process.
+///
+/// Relative `access_token_file` paths resolve against the file's directory, so a config and
+/// its token files can move together.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let (text, base_dir) = read_file(path)?;
     // A variable whose value is not UTF-8 counts as unset: no setting can use such a value.
     let env = |name: &str| std::env::var(name).ok();
     from_yaml(&text, &path.display().to_string(), &env, base_dir)

@@ -204,26 +204,18 @@ impl Checker<'_> {
             |retries| retries <= MAX_RETRIES,
             &format!("must be at most {MAX_RETRIES}"),
         );
-        let retry_initial_backoff = self.positive_duration(
-            "polling.retry_initial_backoff",
-            raw.retry_initial_backoff.as_deref(),
-            DEFAULT_RETRY_INITIAL_BACKOFF,
+        let (retry_initial_backoff, retry_max_backoff) = self.backoff_pair(
+            (
+                "polling.retry_initial_backoff",
+                raw.retry_initial_backoff.as_deref(),
+                DEFAULT_RETRY_INITIAL_BACKOFF,
+            ),
+            (
+                "polling.retry_max_backoff",
+                raw.retry_max_backoff.as_deref(),
+                DEFAULT_RETRY_MAX_BACKOFF,
+            ),
         );
-        let max_backoff_key = "polling.retry_max_backoff";
-        let retry_max_backoff = self
-            .duration(max_backoff_key, raw.retry_max_backoff.as_deref())
-            .map(|backoff| backoff.unwrap_or(DEFAULT_RETRY_MAX_BACKOFF));
-        let retry_max_backoff = match (retry_initial_backoff, retry_max_backoff) {
-            (Ok(initial), Ok(max)) if max < initial => Err(self.problem(
-                max_backoff_key,
-                format!(
-                    "must be at least retry_initial_backoff ({}), not {}",
-                    human(initial),
-                    human(max)
-                ),
-            )),
-            (_, max) => max,
-        };
         let stale_after_intervals = self.number(
             "polling.stale_after_intervals",
             raw.stale_after_intervals,
@@ -238,6 +230,34 @@ impl Checker<'_> {
             retry_max_backoff: retry_max_backoff?,
             stale_after_intervals: stale_after_intervals?,
         })
+    }
+
+    /// An initial backoff and its cap, each `(key, raw value, default)`: the initial one must
+    /// be longer than 0 and the cap at least the initial one.
+    fn backoff_pair(
+        &mut self,
+        (initial_key, initial_raw, initial_default): (&str, Option<&str>, Duration),
+        (max_key, max_raw, max_default): (&str, Option<&str>, Duration),
+    ) -> (Checked<Duration>, Checked<Duration>) {
+        let initial = self.positive_duration(initial_key, initial_raw, initial_default);
+        let max = self
+            .duration(max_key, max_raw)
+            .map(|backoff| backoff.unwrap_or(max_default));
+        let max = match (initial, max) {
+            (Ok(initial), Ok(max)) if max < initial => {
+                let initial_name = initial_key.rsplit('.').next().unwrap_or(initial_key);
+                Err(self.problem(
+                    max_key,
+                    format!(
+                        "must be at least {initial_name} ({}), not {}",
+                        human(initial),
+                        human(max)
+                    ),
+                ))
+            }
+            (_, max) => max,
+        };
+        (initial, max)
     }
 
     fn rate_limits(&mut self, raw: RawRateLimits) -> Checked<RateLimitConfig> {
@@ -255,27 +275,18 @@ impl Checker<'_> {
             |stretch| (1.0..=100.0).contains(&stretch),
             "must be between 1 and 100",
         );
-        let initial_key = "rate_limits.throttle_initial_backoff";
-        let throttle_initial_backoff = self.positive_duration(
-            initial_key,
-            raw.throttle_initial_backoff.as_deref(),
-            DEFAULT_THROTTLE_INITIAL_BACKOFF,
+        let (throttle_initial_backoff, throttle_max_backoff) = self.backoff_pair(
+            (
+                "rate_limits.throttle_initial_backoff",
+                raw.throttle_initial_backoff.as_deref(),
+                DEFAULT_THROTTLE_INITIAL_BACKOFF,
+            ),
+            (
+                "rate_limits.throttle_max_backoff",
+                raw.throttle_max_backoff.as_deref(),
+                DEFAULT_THROTTLE_MAX_BACKOFF,
+            ),
         );
-        let max_key = "rate_limits.throttle_max_backoff";
-        let throttle_max_backoff = self
-            .duration(max_key, raw.throttle_max_backoff.as_deref())
-            .map(|backoff| backoff.unwrap_or(DEFAULT_THROTTLE_MAX_BACKOFF));
-        let throttle_max_backoff = match (throttle_initial_backoff, throttle_max_backoff) {
-            (Ok(initial), Ok(max)) if max < initial => Err(self.problem(
-                max_key,
-                format!(
-                    "must be at least throttle_initial_backoff ({}), not {}",
-                    human(initial),
-                    human(max)
-                ),
-            )),
-            (_, max) => max,
-        };
         let calls_per_hour_per_token = match raw.calls_per_hour_per_token {
             Some(0) => Err(self.problem(
                 "rate_limits.calls_per_hour_per_token",

@@ -152,14 +152,7 @@ const EXTRA_HEADERS: &[(&str, &str, &[&str])] = &[
 /// Reads and checks the web config file at `path`; relative paths inside it resolve against
 /// its directory.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let base_dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let (text, base_dir) = crate::config::read_file(path)?;
     from_yaml(&text, &path.display().to_string(), base_dir)
 }
 
