@@ -5,5 +5,6 @@ mod exposition;
 mod failures;
 mod formats;
 mod helpers;
+mod prometheus;
 mod seeds;
 mod whatsapp;
