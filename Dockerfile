@@ -14,7 +14,7 @@
 # The process runs as uid/gid 65532 (distroless "nonroot") and writes nothing to disk, so the
 # root filesystem can be read-only. See deploy/README.md.
 
-# The build stage runs exactly CI's release build (`cargo build --release --locked`) with CI's
+# The build stage runs exactly CI's release build (`cargo build --release --locked`, in .ci/run) with CI's
 # toolchain. The locked dependencies need Rust 1.88 or newer. Debian 12 matches the runtime's
 # glibc (2.36), so the binary never needs a newer one than the runtime has.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm

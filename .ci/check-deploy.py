@@ -8,7 +8,7 @@ dockerfile (see .ci/run):
     check-deploy.py kubernetes --exporter target/debug/meta-messaging-exporter
     check-deploy.py dashboard
     check-deploy.py compose
-    check-deploy.py dockerfile
+    check-deploy.py dockerfile --binary target/release/meta-messaging-exporter
     check-deploy.py systemd --exporter target/debug/meta-messaging-exporter
 
 Each subcommand prints what it checked and exits non-zero listing every problem it found.
@@ -485,7 +485,7 @@ def dockerignore_context(root):
     return included
 
 
-def check_dockerfile(_args):
+def check_dockerfile(args):
     import dockerfile
 
     problems = Problems("dockerfile")
@@ -504,9 +504,9 @@ def check_dockerfile(_args):
         build, runtime = stages
         runs = " ".join(" ".join(c.value) for c in build if c.cmd.lower() == "run")
         problems.check("cargo build --release --locked" in runs, where, "the build stage must run CI's `cargo build --release --locked`")
-        args = {c.value[0].split("=", 1)[0]: c.value[0].split("=", 1)[1] for c in commands if c.cmd.lower() == "arg" and "=" in c.value[0]}
-        problems.check(args.get("RUNTIME_IMAGE", "").startswith("gcr.io/distroless/cc-debian12"), where, "the runtime must be distroless cc (the binary links glibc)")
-        problems.check(args.get("RUST_IMAGE", "").endswith("-bookworm"), where, "build on Debian 12, the runtime's release, so glibc versions match")
+        build_args = {c.value[0].split("=", 1)[0]: c.value[0].split("=", 1)[1] for c in commands if c.cmd.lower() == "arg" and "=" in c.value[0]}
+        problems.check(build_args.get("RUNTIME_IMAGE", "").startswith("gcr.io/distroless/cc-debian12"), where, "the runtime must be distroless cc (the binary links glibc)")
+        problems.check(build_args.get("RUST_IMAGE", "").endswith("-bookworm"), where, "build on Debian 12, the runtime's release, so glibc versions match")
         users = [c.value[0] for c in runtime if c.cmd.lower() == "user"]
         problems.check(users and re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]) and users[-1].split(":")[0] == str(NONROOT_UID), where, f"the runtime must end as numeric non-root user {NONROOT_UID}")
         exposes = [v for c in runtime if c.cmd.lower() == "expose" for v in c.value]
@@ -520,7 +520,7 @@ def check_dockerfile(_args):
             problems.check(f"org.opencontainers.image.{label}" in labels, where, f"missing OCI label org.opencontainers.image.{label}")
         cargo = (ROOT / "Cargo.toml").read_text()
         version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
-        problems.check(args.get("VERSION") == version, where, f"ARG VERSION={args.get('VERSION')} differs from Cargo.toml's {version}")
+        problems.check(build_args.get("VERSION") == version, where, f"ARG VERSION={build_args.get('VERSION')} differs from Cargo.toml's {version}")
         license_ = re.search(r'^license = "([^"]+)"', cargo, re.M).group(1)
         problems.check(labels.get("org.opencontainers.image.licenses", "").strip('"') == license_, where, f"the licenses label must be Cargo.toml's {license_}")
         checked.append(f"{where}: parsed by BuildKit's parser; {len(commands)} instructions, 2 stages, CI's build command, distroless non-root runtime, port, exec entrypoint, config path, OCI labels")
@@ -545,7 +545,30 @@ def check_dockerfile(_args):
                 if not Path(target["src_path"]).is_file():
                     problems.add(".dockerignore", f"target {target['name']} needs {rel(target['src_path'])}, which the context lacks")
     checked.append(f".dockerignore: context of {len(context)} files; cargo fetch --locked loads the package, its targets and the lock file from it")
+
+    if args.binary:
+        check_release_binary(problems, checked, Path(args.binary))
     problems.finish(checked)
+
+
+# What distroless cc-debian12 provides for a dynamically linked binary: glibc 2.36 and libgcc.
+RUNTIME_LIBRARIES = {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libgcc_s.so.1"}
+RUNTIME_GLIBC = (2, 36)
+
+
+def check_release_binary(problems, checked, binary):
+    """The binary the build stage produces runs on the runtime image: it needs only libraries
+    the image has (no OpenSSL: TLS is rustls) and no newer glibc than Debian 12's."""
+    where = rel(binary)
+    dynamic = subprocess.run(["readelf", "--dynamic", str(binary)], capture_output=True, text=True, check=True).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
+    problems.check(needed <= RUNTIME_LIBRARIES, where, f"needs {sorted(needed - RUNTIME_LIBRARIES)}, which distroless cc-debian12 lacks")
+    symbols = subprocess.run(["objdump", "--dynamic-syms", str(binary)], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(int(part) for part in v.split(".")) for v in re.findall(r"GLIBC_([0-9]+(?:\.[0-9]+)+)", symbols)}
+    newest = max(versions)
+    problems.check(newest <= RUNTIME_GLIBC, where, f"needs glibc {'.'.join(map(str, newest))}, newer than Debian 12's {'.'.join(map(str, RUNTIME_GLIBC))}")
+    size = binary.stat().st_size
+    checked.append(f"{where}: {size:,} bytes ({size / 2**20:.1f} MiB); links {', '.join(sorted(needed))}; glibc at most {'.'.join(map(str, newest))}")
 
 
 def main():
@@ -555,7 +578,8 @@ def main():
     kubernetes.add_argument("--exporter", required=True, help="the exporter binary, for --config.check")
     sub.add_parser("dashboard", help="check the Grafana dashboard and provisioning")
     sub.add_parser("compose", help="check deploy/docker-compose.yml's files")
-    sub.add_parser("dockerfile", help="check the Dockerfile and .dockerignore")
+    dockerfile_parser = sub.add_parser("dockerfile", help="check the Dockerfile and .dockerignore")
+    dockerfile_parser.add_argument("--binary", help="also check this release binary against the runtime image")
     systemd = sub.add_parser("systemd", help="check deploy/systemd")
     systemd.add_argument("--exporter", required=True, help="the exporter binary, for verify and --config.check")
     args = parser.parse_args()
