@@ -14,9 +14,9 @@
 # The process runs as uid/gid 65532 (distroless "nonroot") and writes nothing to disk, so the
 # root filesystem can be read-only. See deploy/README.md.
 
-# The build stage runs exactly CI's release build (`cargo build --release --locked`, in .ci/run) with CI's
-# toolchain. The locked dependencies need Rust 1.88 or newer. Debian 12 matches the runtime's
-# glibc (2.36), so the binary never needs a newer one than the runtime has.
+# The build stage runs exactly the release build .ci/run runs (`cargo build --release --locked`)
+# with CI's toolchain. The locked dependencies need Rust 1.88 or newer. Debian 12 matches the
+# runtime's glibc (2.36), so the binary never needs a newer one than the runtime has.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
@@ -25,7 +25,8 @@ WORKDIR /src
 # The build context is whitelisted by .dockerignore: the manifest, the lock file, the sources
 # and the benchmark the manifest declares.
 COPY . .
-# Shown in meta_messaging_exporter_build_info{revision}; pass --build-arg GIT_REVISION=$(git rev-parse HEAD).
+# Shown in meta_messaging_exporter_build_info{revision}:
+#   --build-arg GIT_REVISION="$(git rev-parse HEAD)"
 ARG GIT_REVISION=unknown
 # Cache mounts keep the registry and compiled dependencies between builds; the binary is
 # copied out of the cached target directory in the same step.
