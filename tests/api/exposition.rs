@@ -156,7 +156,11 @@ async fn the_landing_page_health_and_readiness_answer() {
     assert_eq!(status, 200);
     assert!(body.contains("<a href=\"/metrics\">Metrics</a>"), "{body}");
     assert!(
-        body.contains("<td>page</td><td>PAGE1</td><td class=\"pending\">pending</td>"),
+        body.contains("<strong>1 target:</strong> <span class=\"badge ok\">0 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">0 disabled</span><span class=\"badge pending\">1 pending</span>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<tr class=\"row-pending\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge pending\">pending</span></td><td>1h</td>"),
         "{body}"
     );
     assert_eq!(

@@ -7,6 +7,7 @@ mod faults;
 mod formats;
 mod helpers;
 mod load;
+mod prometheus;
 mod ratelimit;
 mod reload;
 mod seeds;
