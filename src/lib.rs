@@ -29,6 +29,8 @@ pub mod graph;
 pub mod http;
 pub mod logging;
 pub mod poller;
+#[cfg(test)]
+mod proptest_support;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;
