@@ -215,6 +215,27 @@ pub fn gauge_name(api_name: &str) -> String {
     }
 }
 
+/// Documented Page metrics whose value can be below zero: a net count (opt-ins minus opt-outs)
+/// and an amount of money, which refunds may take below zero. Every other documented Page
+/// metric is a count or a ratio.
+const SIGNED_PAGE_METRICS: &[&str] = &[
+    "recurring_notifications_tokens",
+    "page_messages_paid_order_earnings",
+];
+
+/// Whether a negative value of this Page metric is a fault in the response: true for the
+/// documented counts and ratios, false for signed metrics and for names the catalog does not
+/// know (their meaning, and so their range, is unknown).
+pub fn page_metric_is_non_negative(name: &str) -> bool {
+    page_metric(name).is_some() && !SIGNED_PAGE_METRICS.contains(&name)
+}
+
+/// Whether a negative value of this campaign field is a fault in the response: true for every
+/// documented field (counts, percentages and costs), false for names the catalog does not know.
+pub fn campaign_field_is_non_negative(name: &str) -> bool {
+    campaign_field(name).is_some()
+}
+
 /// HELP text for a Page metric gauge, known or not.
 pub fn page_metric_help(name: &str) -> String {
     let meaning = page_metric(name)
@@ -266,6 +287,24 @@ mod tests {
         assert_eq!(gauge_name("some_sum"), "meta_some_sum_value");
         assert_eq!(gauge_name("x_bucket"), "meta_x_bucket_value");
         assert_eq!(gauge_name("discount"), "meta_discount");
+    }
+
+    #[test]
+    fn only_counts_ratios_and_costs_are_declared_non_negative() {
+        assert!(page_metric_is_non_negative("page_messages_sent"));
+        assert!(page_metric_is_non_negative("page_messages_read_ratio"));
+        assert!(!page_metric_is_non_negative(
+            "recurring_notifications_tokens"
+        ));
+        assert!(!page_metric_is_non_negative(
+            "page_messages_paid_order_earnings"
+        ));
+        assert!(!page_metric_is_non_negative("page_fans_country"));
+        for signed in SIGNED_PAGE_METRICS {
+            assert!(page_metric(signed).is_some(), "{signed} is documented");
+        }
+        assert!(campaign_field_is_non_negative("marketing_messages_spend"));
+        assert!(!campaign_field_is_non_negative("marketing_messages_future"));
     }
 
     #[test]

@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+#[cfg(test)]
+pub(crate) mod proptests;
+
 /// One sample: its labels in order, and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

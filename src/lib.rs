@@ -31,6 +31,8 @@ pub mod graph;
 pub mod http;
 pub mod logging;
 pub mod poller;
+#[cfg(test)]
+mod proptest_support;
 pub mod ratelimit;
 pub mod scheduler;
 pub mod secret;

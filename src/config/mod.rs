@@ -10,6 +10,8 @@ pub mod raw;
 
 mod expand;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 mod validate;
 

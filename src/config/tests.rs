@@ -1187,3 +1187,26 @@ fn durations_in_messages_are_written_the_way_the_config_writes_them() {
     assert_eq!(human(Duration::from_millis(1500)).to_string(), "1s 500ms");
     assert_eq!(human(Duration::ZERO).to_string(), "0s");
 }
+
+#[test]
+fn alias_bombs_and_deep_nesting_are_parse_errors_not_exhaustion() {
+    // Nine levels of nine aliases each would expand to 387 million names; the typed parse
+    // stops at the first list where a metric name belongs.
+    let mut bomb =
+        String::from("pages:\n  - {id: \"0\", metrics: &a0 [x, x, x, x, x, x, x, x, x]}\n");
+    for level in 1..9 {
+        let items = vec![format!("*a{}", level - 1); 9].join(", ");
+        bomb.push_str(&format!(
+            "  - {{id: \"{level}\", metrics: &a{level} [{items}]}}\n"
+        ));
+    }
+    let message = parse_error(&bomb);
+    assert!(
+        message.starts_with("test.yaml: pages[1].metrics[0]: "),
+        "{message}"
+    );
+
+    let deep = format!("pages: {}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let message = parse_error(&deep);
+    assert!(message.starts_with("test.yaml: pages[0]: "), "{message}");
+}

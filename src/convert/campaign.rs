@@ -4,11 +4,12 @@
 //! Each requested field present in the row becomes `meta_<field>` with label `campaign_id`
 //! and the date selection (`date_preset`, or `since` and `until`), so two targets for one
 //! campaign over different dates do not collide. Rates stay in percent, as the API gives them.
-//! An empty `data` array means no activity in the range: no series, and not an error.
+//! An empty `data` array means no activity in the range: no series, and not an error. A
+//! documented field (a count, percentage or cost) with a negative value is an unusable value.
 
 use serde_json::Value;
 
-use super::{parse_number, Converted, ShapeError, ValueProblem};
+use super::{parse_non_negative, parse_number, Converted, ShapeError, ValueProblem};
 use crate::catalog;
 use crate::config::CampaignDates;
 use crate::exposition::{Family, Sample};
@@ -51,7 +52,12 @@ pub fn convert(
         let Some(value) = row.get(field) else {
             continue;
         };
-        match parse_number(value) {
+        let read = if catalog::campaign_field_is_non_negative(field) {
+            parse_non_negative
+        } else {
+            parse_number
+        };
+        match read(value) {
             Ok(number) => converted.families.push(Family {
                 name: catalog::gauge_name(field),
                 help: catalog::campaign_field_help(field),
@@ -107,6 +113,63 @@ mod tests {
         .expect("shape");
         assert!(converted.families.is_empty());
         assert!(converted.problems.is_empty());
+    }
+
+    /// Found by `campaign_conversion_never_panics_and_emits_one_sample_per_usable_field`: a
+    /// negative spend was exported as it came.
+    #[test]
+    fn every_kind_of_unusable_field_is_a_problem_and_the_other_fields_are_kept() {
+        let fields: Vec<String> = [
+            "marketing_messages_spend",
+            "marketing_messages_delivered",
+            "marketing_messages_read_rate",
+            "marketing_messages_link_btn_click",
+            "marketing_messages_cost_per_delivered",
+            "marketing_messages_link_btn_click_rate",
+            "marketing_messages_future_delta",
+        ]
+        .map(String::from)
+        .into();
+        let body = json!({"data": [{
+            "marketing_messages_spend": "-1.5",
+            "marketing_messages_delivered": "NaN",
+            "marketing_messages_read_rate": "1e999",
+            "marketing_messages_link_btn_click": "",
+            "marketing_messages_cost_per_delivered": null,
+            "marketing_messages_link_btn_click_rate": "12.5",
+            "marketing_messages_future_delta": "-2"
+        }]});
+        let converted = convert(
+            "7",
+            &CampaignDates::Preset("last_30d".into()),
+            &fields,
+            &body,
+        )
+        .expect("shape");
+        let reasons: Vec<&str> = converted.problems.iter().map(|p| p.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                "negative",
+                "not_finite",
+                "not_finite",
+                "empty_string",
+                "null"
+            ]
+        );
+        let values: Vec<(&str, f64)> = converted
+            .families
+            .iter()
+            .map(|f| (f.name.as_str(), f.samples[0].value))
+            .collect();
+        // A field the catalog does not know is taken as the API gives it.
+        assert_eq!(
+            values,
+            [
+                ("meta_marketing_messages_link_btn_click_rate", 12.5),
+                ("meta_marketing_messages_future_delta", -2.0)
+            ]
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 pub mod campaign;
 pub mod page;
+#[cfg(test)]
+mod proptests;
 pub mod whatsapp;
 
 use chrono::DateTime;
@@ -61,6 +63,19 @@ pub fn parse_number(value: &Value) -> Result<f64, &'static str> {
         Ok(number)
     } else {
         Err("not_finite")
+    }
+}
+
+/// Reads a count, rate or amount of money that cannot be below zero: [`parse_number`], with a
+/// negative value rejected as `negative`. A negative message count is a fault in the response,
+/// and exporting it would put a number on a graph that no one could explain.
+pub fn parse_non_negative(value: &Value) -> Result<f64, &'static str> {
+    let number = parse_number(value)?;
+    if number < 0.0 {
+        Err("negative")
+    } else {
+        // `-0` passes the check; `abs` makes it the `0` that every reader expects.
+        Ok(number.abs())
     }
 }
 
@@ -118,6 +133,26 @@ mod tests {
         assert_eq!(parse_number(&json!(true)), Err("boolean"));
         assert_eq!(parse_number(&json!("12abc")), Err("not_a_number"));
         assert_eq!(parse_number(&json!({"a": 1})), Err("not_a_number"));
+    }
+
+    #[test]
+    fn a_non_negative_reading_rejects_negatives_and_writes_minus_zero_as_zero() {
+        assert_eq!(parse_non_negative(&json!("3.5")), Ok(3.5));
+        assert_eq!(parse_non_negative(&json!(-1)), Err("negative"));
+        assert_eq!(parse_non_negative(&json!("-0.001")), Err("negative"));
+        assert_eq!(parse_non_negative(&json!("NaN")), Err("not_finite"));
+        let zero = parse_non_negative(&json!("-0")).expect("zero");
+        assert!(zero == 0.0 && zero.is_sign_positive());
+    }
+
+    #[test]
+    fn huge_numbers_are_finite_until_they_overflow() {
+        // Beyond i64 and u64 a JSON integer is read as the nearest float.
+        let huge: Value = serde_json::from_str("123456789012345678901234567890").expect("json");
+        assert_eq!(parse_number(&huge), Ok(1.2345678901234568e29));
+        assert_eq!(parse_number(&json!("1.7976931348623157e308")), Ok(f64::MAX));
+        assert_eq!(parse_number(&json!("1.8e308")), Err("not_finite"));
+        assert_eq!(parse_number(&json!("-1e999")), Err("not_finite"));
     }
 
     #[test]

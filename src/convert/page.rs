@@ -5,13 +5,18 @@
 //! gauge is `meta_` + the metric name with labels `page_id`, `period` and each breakdown key
 //! verbatim; for every label set the row with the latest `end_time` wins. An object value
 //! (`{"US": 10, "FR": 3}`, sent by some older metrics) is a map whose keys become the `key`
-//! label.
+//! label. A label whose value is empty is left out, because Prometheus treats `x=""` as no
+//! label `x`: two rows that differ only there are one series, and the later one wins.
+//! Documented counts and ratios must not be negative; signed and undocumented metrics are
+//! taken as the API gives them.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{label_value, parse_number, parse_time, Converted, ShapeError, ValueProblem};
+use super::{
+    label_value, parse_non_negative, parse_number, parse_time, Converted, ShapeError, ValueProblem,
+};
 use crate::catalog;
 use crate::exposition::{is_valid_name, Family, Sample};
 
@@ -60,6 +65,12 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    let read: fn(&Value) -> Result<f64, &'static str> =
+        if catalog::page_metric_is_non_negative(name) {
+            parse_non_negative
+        } else {
+            parse_number
+        };
 
     // Latest end_time per label set; equal times keep the later row.
     let mut latest: BTreeMap<Vec<(String, String)>, (i64, f64)> = BTreeMap::new();
@@ -87,10 +98,12 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
         let mut points: Vec<(Vec<(String, String)>, f64)> = Vec::new();
         if let Value::Object(map) = value {
             for (key, inner) in map {
-                match parse_number(inner) {
+                match read(inner) {
                     Ok(number) => {
                         let mut keyed = labels.clone();
-                        keyed.push(("key".to_owned(), key.clone()));
+                        if !key.is_empty() {
+                            keyed.push(("key".to_owned(), key.clone()));
+                        }
                         points.push((keyed, number));
                     }
                     Err(reason) => {
@@ -100,7 +113,7 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
                 }
             }
         } else {
-            match parse_number(value) {
+            match read(value) {
                 Ok(number) => points.push((labels, number)),
                 Err(reason) => out.problems.push(problem(name, reason, "value")),
             }
@@ -123,7 +136,7 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
     });
 }
 
-/// `page_id`, `period`, then every breakdown key of the row, sorted.
+/// `page_id`, `period`, then every breakdown key of the row with a non-empty value, sorted.
 fn breakdown_labels(
     page_id: &str,
     period: &str,
@@ -156,11 +169,24 @@ fn breakdown_labels(
             ));
             return None;
         };
+        if text.is_empty() {
+            continue;
+        }
         let label = if RESERVED_LABELS.contains(&key.as_str()) {
             format!("breakdown_{key}")
         } else {
             key.clone()
         };
+        // A row with both `period` and `breakdown_period` would name one label twice after
+        // the renaming, which Prometheus rejects; neither can be chosen over the other.
+        if breakdowns.iter().any(|(existing, _)| *existing == label) {
+            out.problems.push(problem(
+                metric,
+                "duplicate_label_name",
+                &format!("breakdown {key:?} and another key both become label {label:?}"),
+            ));
+            return None;
+        }
         breakdowns.push((label, text));
     }
     breakdowns.sort();
@@ -178,7 +204,7 @@ fn problem(metric: &str, reason: &'static str, what: &str) -> ValueProblem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn samples(converted: &Converted, family: &str) -> Vec<(Vec<(String, String)>, f64)> {
         converted
@@ -260,6 +286,102 @@ mod tests {
                     ("breakdown_period", "x")
                 ]),
                 1.0
+            )]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_unusable_value_is_a_problem_and_the_rest_is_kept() {
+        let entry = |name: &str, value: Value| json!({"name": name, "period": "day", "values": [{"value": value, "end_time": "1"}]});
+        let body = json!({"data": [
+            entry("page_messages_sent", json!("-5")),
+            entry("page_messages_order_count", json!("1e999")),
+            entry("page_messages_engagement", json!("NaN")),
+            entry("page_messages_read_ratio", json!("-Infinity")),
+            entry("page_messages_blocked_conversations_unique", json!("")),
+            entry("page_messages_reported_conversations_unique", Value::Null),
+            entry("page_messages_new_conversations_unique", json!("12")),
+        ]});
+        let converted = convert("1", "day", &body).expect("shape");
+        let reasons: Vec<&str> = converted.problems.iter().map(|p| p.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                "negative",
+                "not_finite",
+                "not_finite",
+                "not_finite",
+                "empty_string",
+                "null"
+            ]
+        );
+        assert_eq!(
+            samples(&converted, "meta_page_messages_new_conversations_unique"),
+            vec![(l(&[("page_id", "1"), ("period", "day")]), 12.0)]
+        );
+    }
+
+    #[test]
+    fn signed_and_undocumented_metrics_may_be_negative() {
+        let body = json!({"data": [
+            {"name": "recurring_notifications_tokens", "period": "day", "values": [{"value": -4, "end_time": "1"}]},
+            {"name": "page_new_metric", "period": "day", "values": [{"value": "-0.5", "end_time": "1"}]}
+        ]});
+        let converted = convert("1", "day", &body).expect("shape");
+        assert!(converted.problems.is_empty(), "{:?}", converted.problems);
+        assert_eq!(
+            samples(&converted, "meta_recurring_notifications_tokens")[0].1,
+            -4.0
+        );
+        assert_eq!(samples(&converted, "meta_page_new_metric")[0].1, -0.5);
+    }
+
+    /// Found by `page_conversion_never_panics_and_emits_only_publishable_samples`: `key=""`
+    /// and a row without `key` were two samples that Prometheus reads as one series.
+    #[test]
+    fn an_empty_label_value_is_left_out_as_prometheus_would() {
+        let body = json!({"data": [{"name": "page_messages_sent", "period": "day", "values": [
+            {"value": 1, "end_time": "1"},
+            {"value": {"": 2}, "end_time": "2"},
+            {"value": 3, "end_time": "1", "message_type": ""},
+            {"value": 4, "end_time": "1", "message_type": "text"}
+        ]}]});
+        let converted = convert("1", "day", &body).expect("shape");
+        assert_eq!(
+            samples(&converted, "meta_page_messages_sent"),
+            vec![
+                (l(&[("page_id", "1"), ("period", "day")]), 2.0),
+                (
+                    l(&[
+                        ("page_id", "1"),
+                        ("period", "day"),
+                        ("message_type", "text")
+                    ]),
+                    4.0
+                ),
+            ]
+        );
+        assert!(converted.problems.is_empty());
+    }
+
+    #[test]
+    fn a_row_whose_breakdowns_would_repeat_a_label_name_is_a_problem() {
+        let body = json!({"data": [{"name": "m", "period": "day", "values": [
+            {"value": 1, "end_time": "1", "period": "x", "breakdown_period": "y"},
+            {"value": 2, "end_time": "1", "message_type": "text"}
+        ]}]});
+        let converted = convert("1", "day", &body).expect("shape");
+        assert_eq!(converted.problems.len(), 1);
+        assert_eq!(converted.problems[0].reason, "duplicate_label_name");
+        assert_eq!(
+            samples(&converted, "meta_m"),
+            vec![(
+                l(&[
+                    ("page_id", "1"),
+                    ("period", "day"),
+                    ("message_type", "text")
+                ]),
+                2.0
             )]
         );
     }

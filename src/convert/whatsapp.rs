@@ -3,14 +3,16 @@
 //! The API returns buckets (`data_points`) of the chosen granularity and omits buckets with no
 //! traffic. The exported value is the count in the most recent complete bucket, the one that
 //! ended at or before now; the bucket containing now is partial and never the value. An omitted
-//! bucket counts 0, not the last value seen. Bucket boundaries follow Meta's Pacific-time days
-//! and months (America/Los_Angeles); half hours are aligned to UTC half hours.
+//! bucket counts 0, not the last value seen; a bucket that is there with an unusable count
+//! (negative, not a number) exports no value for that count, since 0 would be a lie. Bucket
+//! boundaries follow Meta's Pacific-time days and months (America/Los_Angeles); half hours are
+//! aligned to UTC half hours.
 
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::America::Los_Angeles;
 use serde_json::Value;
 
-use super::{parse_number, parse_time, Converted, ShapeError, ValueProblem};
+use super::{parse_non_negative, parse_time, Converted, ShapeError, ValueProblem};
 use crate::config::Granularity;
 use crate::exposition::{Family, Sample};
 
@@ -114,7 +116,8 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
 
     let mut converted = Converted::default();
     let wanted = last_complete_bucket(selection.granularity, now);
-    let mut found: Option<(f64, f64)> = None;
+    let mut sent = Reading::default();
+    let mut delivered = Reading::default();
     for point in points {
         let (Some(start), Some(end)) = (
             point.get("start").and_then(parse_time),
@@ -129,19 +132,14 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
         if start != wanted.start && end != wanted.end {
             continue;
         }
-        let count = |name: &str| match point.get(name).map(parse_number) {
-            None => Ok(0.0),
-            Some(result) => result,
-        };
-        match (count("sent"), count("delivered")) {
-            (Ok(sent), Ok(delivered)) => found = Some((sent, delivered)),
-            (Err(reason), _) | (_, Err(reason)) => converted.problems.push(ValueProblem {
-                reason,
-                detail: format!("data point starting {start}"),
-            }),
-        }
+        sent.read("sent", point.get("sent"), start, &mut converted.problems);
+        delivered.read(
+            "delivered",
+            point.get("delivered"),
+            start,
+            &mut converted.problems,
+        );
     }
-    let (sent, delivered) = found.unwrap_or((0.0, 0.0));
 
     let mut labels = vec![
         ("waba_id".to_owned(), selection.waba_id.to_owned()),
@@ -156,30 +154,74 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
     if let Some(country) = selection.country_code {
         labels.push(("country_code".to_owned(), country.to_owned()));
     }
-    let family = |name: &str, help: &str, value: f64| Family {
+    let family = |name: &str, help: &str, value: Option<f64>| Family {
         name: name.to_owned(),
         help: help.to_owned(),
-        samples: vec![Sample {
-            labels: labels.clone(),
-            value,
-        }],
+        samples: value
+            .map(|value| Sample {
+                labels: labels.clone(),
+                value,
+            })
+            .into_iter()
+            .collect(),
     };
     converted.families.push(family(
         "meta_whatsapp_analytics_sent",
         "WhatsApp messages sent in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
-        sent,
+        sent.exported(),
     ));
     converted.families.push(family(
         "meta_whatsapp_analytics_delivered",
         "WhatsApp messages delivered in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
-        delivered,
+        delivered.exported(),
     ));
     converted.families.push(family(
         "meta_whatsapp_analytics_bucket_end_timestamp_seconds",
         "End of the analytics bucket the meta_whatsapp_analytics_sent and _delivered values cover (unix seconds).",
-        wanted.end as f64,
+        Some(wanted.end as f64),
     ));
     Ok(converted)
+}
+
+/// What the data points of the wanted bucket said about one count.
+#[derive(Debug, Default)]
+struct Reading {
+    /// The last usable value.
+    value: Option<f64>,
+    /// Whether a point of the bucket carried a value that could not be used.
+    unreadable: bool,
+}
+
+impl Reading {
+    fn read(
+        &mut self,
+        field: &str,
+        value: Option<&Value>,
+        start: i64,
+        problems: &mut Vec<ValueProblem>,
+    ) {
+        // A point without the field had none of that traffic, as with an omitted bucket.
+        match value.map_or(Ok(0.0), parse_non_negative) {
+            Ok(number) => self.value = Some(number),
+            Err(reason) => {
+                self.unreadable = true;
+                problems.push(ValueProblem {
+                    reason,
+                    detail: format!("{field} of the data point starting {start}"),
+                });
+            }
+        }
+    }
+
+    /// The value to export: the API's, 0 for a bucket it omitted, none when the bucket was
+    /// there but its value could not be used.
+    fn exported(&self) -> Option<f64> {
+        match (self.value, self.unreadable) {
+            (Some(value), _) => Some(value),
+            (None, true) => None,
+            (None, false) => Some(0.0),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +284,36 @@ mod tests {
         let converted = convert(selection, 2000, &body).expect("shape");
         assert_eq!(converted.families[0].samples[0].value, 5.0);
         assert_eq!(converted.families[1].samples[0].value, 4.0);
+    }
+
+    /// Found by `whatsapp_conversion_never_panics_and_reports_the_last_complete_bucket`: a
+    /// negative count was exported, and one bad count turned both into 0.
+    #[test]
+    fn an_unusable_count_exports_no_value_and_the_other_count_is_kept() {
+        let selection = Selection {
+            waba_id: "w",
+            granularity: Granularity::HalfHour,
+            phone_number: None,
+            country_code: None,
+        };
+        for (bad, reason) in [
+            (json!("-3"), "negative"),
+            (json!(-1), "negative"),
+            (json!("1e999"), "not_finite"),
+            (json!("NaN"), "not_finite"),
+            (json!("Infinity"), "not_finite"),
+            (json!(""), "empty_string"),
+            (Value::Null, "null"),
+        ] {
+            let body = json!({"analytics": {"data_points": [
+                {"start": 0, "end": 1800, "sent": bad, "delivered": 4}
+            ]}});
+            let converted = convert(selection, 2000, &body).expect("shape");
+            assert!(converted.families[0].samples.is_empty(), "{bad}");
+            assert_eq!(converted.families[1].samples[0].value, 4.0, "{bad}");
+            assert_eq!(converted.families[2].samples[0].value, 1800.0, "{bad}");
+            let reasons: Vec<&str> = converted.problems.iter().map(|p| p.reason).collect();
+            assert_eq!(reasons, [reason], "{bad}");
+        }
     }
 }

@@ -303,7 +303,10 @@ impl GraphClient {
 }
 
 /// Turns a response into JSON or the error it reports.
-fn decode(status: u16, success: bool, body: &[u8]) -> Result<Value, GraphError> {
+///
+/// Crate-visible so the converters' property tests can feed arbitrary bytes through the same
+/// path a response takes.
+pub(crate) fn decode(status: u16, success: bool, body: &[u8]) -> Result<Value, GraphError> {
     let parsed: Result<Value, _> = serde_json::from_slice(body);
     match parsed {
         Ok(value) => {
@@ -425,6 +428,24 @@ mod tests {
     fn invalid_json_with_status_200_is_a_decode_error() {
         assert!(matches!(
             decode(200, true, b"{\"data\":["),
+            Err(GraphError::Decode(_))
+        ));
+    }
+
+    /// `serde_json` refuses a number literal beyond `f64` (`1e999`), so such a body fails as a
+    /// whole. Meta's encoder cannot write one; an out-of-range *string* (`"1e999"`) is what
+    /// can arrive, and that is a per-value problem in `convert`.
+    #[test]
+    fn a_number_literal_beyond_f64_makes_the_body_a_decode_error() {
+        let error = decode(200, true, br#"{"data":[{"value":1e999}]}"#).expect_err("error");
+        assert!(error.to_string().contains("number out of range"), "{error}");
+    }
+
+    #[test]
+    fn a_deeply_nested_body_is_a_decode_error_not_a_stack_overflow() {
+        let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            decode(200, true, body.as_bytes()),
             Err(GraphError::Decode(_))
         ));
     }

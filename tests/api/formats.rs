@@ -84,11 +84,13 @@ async fn unusable_values_are_counted_and_the_rest_of_the_response_is_kept() {
             {"name": "page_messages_sent", "period": "day", "values": [{"value": "NaN", "end_time": "1704268800"}]},
             {"name": "page_messages_engagement", "period": "day", "values": [{"value": "", "end_time": "1704268800"}]},
             {"name": "page_messages_order_count", "period": "day", "values": [{"value": null, "end_time": "1704268800"}]},
-            {"name": "page_messages_new_conversations_unique", "period": "day", "values": [{"value": -3, "end_time": "1704268800"}]}
+            {"name": "page_messages_blocked_conversations_unique", "period": "day", "values": [{"value": -2, "end_time": "1704268800"}]},
+            {"name": "recurring_notifications_tokens", "period": "day", "values": [{"value": -3, "end_time": "1704268800"}]},
+            {"name": "page_messages_new_conversations_unique", "period": "day", "values": [{"value": 5, "end_time": "1704268800"}]}
         ]}),
     );
     let yaml = format!(
-        "{}pages:\n  - id: PAGE1\n    interval: 1s\n    metrics: [page_messages_sent, page_messages_engagement, page_messages_order_count, page_messages_new_conversations_unique]\n",
+        "{}pages:\n  - id: PAGE1\n    interval: 1s\n    metrics: [page_messages_sent, page_messages_engagement, page_messages_order_count, page_messages_blocked_conversations_unique, recurring_notifications_tokens, page_messages_new_conversations_unique]\n",
         preamble(&fake)
     );
     let exporter = TestExporter::start(&yaml).await;
@@ -98,9 +100,17 @@ async fn unusable_values_are_counted_and_the_rest_of_the_response_is_kept() {
                 .is_some()
         })
         .await;
-    // Negative numbers are legal (tokens are opt-ins minus opt-outs).
     assert_eq!(
         scrape.value("meta_page_messages_new_conversations_unique", &[]),
+        Some(5.0)
+    );
+    // A negative count is unusable; the net token count (opt-ins minus opt-outs) may be negative.
+    assert_eq!(
+        scrape.value("meta_page_messages_blocked_conversations_unique", &[]),
+        None
+    );
+    assert_eq!(
+        scrape.value("meta_recurring_notifications_tokens", &[]),
         Some(-3.0)
     );
     assert_eq!(scrape.value("meta_page_messages_sent", &[]), None);
@@ -113,6 +123,7 @@ async fn unusable_values_are_counted_and_the_rest_of_the_response_is_kept() {
     assert!(errors("not_finite") >= Some(1.0));
     assert!(errors("empty_string") >= Some(1.0));
     assert!(errors("null") >= Some(1.0));
+    assert!(errors("negative") >= Some(1.0));
     assert_eq!(
         scrape.value(
             "meta_messaging_exporter_target_up",
