@@ -239,19 +239,20 @@ impl FakeGraphApi {
         self.shared.registry().app_usage = usage;
     }
 
-    /// Every request received, in order of arrival.
+    /// The requests received, in order of arrival: all of them, or the most recent 10,000
+    /// in a long run (the demo), so the log cannot grow without bound.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.registry().requests.clone()
+        self.shared.registry().requests.iter().cloned().collect()
     }
 
-    /// The number of requests received for object `id`.
+    /// The number of requests received for object `id` since the start.
     pub fn request_count(&self, id: &str) -> usize {
         self.shared
             .registry()
-            .requests
-            .iter()
-            .filter(|request| request.object_id.as_deref() == Some(id))
-            .count()
+            .request_counts
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stops the server (the same as dropping the handle).
@@ -307,7 +308,13 @@ impl Shared {
             .and_then(|id| registry.headers.get(id))
             .cloned()
             .unwrap_or_default();
-        registry.requests.push(request);
+        if let Some(id) = &request.object_id {
+            *registry.request_counts.entry(id.clone()).or_default() += 1;
+        }
+        if registry.requests.len() == REQUEST_LOG_CAPACITY {
+            registry.requests.pop_front();
+        }
+        registry.requests.push_back(request);
         let usage = registry.app_usage(Instant::now());
         Admission {
             fault,
@@ -339,6 +346,10 @@ struct Admission {
     headers: Vec<(String, String)>,
 }
 
+/// How many requests the log keeps. Tests read a few hundred; the demo runs for days, and an
+/// unbounded log would grow its memory by every request ever made.
+const REQUEST_LOG_CAPACITY: usize = 10_000;
+
 /// Everything tests and the demo have told the simulator, and what it has seen.
 ///
 /// Retired names, extra metrics and faults are keyed by id separately from the objects, so
@@ -352,7 +363,10 @@ struct Registry {
     faults: HashMap<String, FaultPlan>,
     /// Extra response headers per object, e.g. `X-Business-Use-Case-Usage` or `Retry-After`.
     headers: HashMap<String, Vec<(String, String)>>,
-    requests: Vec<RecordedRequest>,
+    /// The most recent requests, at most [`REQUEST_LOG_CAPACITY`].
+    requests: VecDeque<RecordedRequest>,
+    /// Requests received per object id, since the start.
+    request_counts: HashMap<String, usize>,
     /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
     recent: VecDeque<Instant>,
     app_usage: Option<AppUsage>,

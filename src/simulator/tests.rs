@@ -560,3 +560,28 @@ async fn shutdown_stops_the_server() {
     }
     assert!(refused, "the server still answers after shutdown");
 }
+
+#[test]
+fn the_request_log_keeps_the_latest_requests_and_counts_every_one() {
+    let shared = super::Shared {
+        base_url: "http://127.0.0.1:1".to_owned(),
+        registry: std::sync::Mutex::new(super::Registry::default()),
+    };
+    let total = super::REQUEST_LOG_CAPACITY + 5;
+    for index in 0..total {
+        let _ = shared.admit(super::RecordedRequest {
+            method: "GET".to_owned(),
+            path: format!("/v23.0/PAGE/insights?n={index}"),
+            query: String::new(),
+            authorization: None,
+            object_id: Some("PAGE".to_owned()),
+        });
+    }
+    let registry = shared.registry();
+    assert_eq!(registry.requests.len(), super::REQUEST_LOG_CAPACITY);
+    assert_eq!(registry.request_counts.get("PAGE"), Some(&total));
+    assert!(registry
+        .requests
+        .front()
+        .is_some_and(|r| r.path.ends_with("n=5")));
+}
