@@ -287,6 +287,7 @@ fn record_failure(shared: &Shared, key: &TargetKey, error: &PollError) -> Option
     let disabled_reason = match (error, graph.map(GraphError::class)) {
         (_, Some(ErrorClass::InvalidToken)) => Some("invalid_token"),
         (_, Some(ErrorClass::PermissionDenied)) => Some("permission_denied"),
+        (_, Some(ErrorClass::ObjectUnavailable)) => Some("object_unavailable"),
         (PollError::NothingValid(_), _) => Some("no_valid_metrics"),
         _ => None,
     };

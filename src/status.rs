@@ -195,7 +195,7 @@ impl StatusBoard {
             with_reason.push(("reason".to_owned(), reason.to_owned()));
             families.push(gauge(
                 "target_disabled",
-                "1 while the target is not polled until the config changes, with the reason (invalid_token, permission_denied, no_valid_metrics).",
+                "1 while the target is not polled until the config changes, with the reason (invalid_token, permission_denied, object_unavailable, no_valid_metrics).",
                 vec![Sample { labels: with_reason, value: 1.0 }],
             ));
         }

@@ -102,6 +102,9 @@ pub enum ErrorClass {
     PermissionDenied,
     /// Invalid parameter (100), e.g. a retired metric: drop the offending item, keep the rest.
     InvalidParameter,
+    /// The object does not exist or the token cannot see it (100 with subcode 33): no
+    /// metric or field is at fault, so stop the target.
+    ObjectUnavailable,
     /// Policy block (368): back off.
     PolicyBlock,
     /// Anything else: count it and try again at the next interval.
@@ -117,6 +120,7 @@ impl ErrorClass {
             ErrorClass::InvalidToken => "invalid_token",
             ErrorClass::PermissionDenied => "permission_denied",
             ErrorClass::InvalidParameter => "invalid_parameter",
+            ErrorClass::ObjectUnavailable => "object_unavailable",
             ErrorClass::PolicyBlock => "policy_block",
             ErrorClass::Permanent => "other",
         }
@@ -151,6 +155,10 @@ impl GraphError {
                     ErrorClass::InvalidToken
                 } else if error.code == 10 || (200..=299).contains(&error.code) {
                     ErrorClass::PermissionDenied
+                } else if error.code == 100 && error.error_subcode == Some(33) {
+                    // "Unsupported get request. Object with ID ... does not exist, cannot be
+                    // loaded due to missing permissions, or does not support this operation."
+                    ErrorClass::ObjectUnavailable
                 } else if error.code == 368 {
                     ErrorClass::PolicyBlock
                 } else if error.code == 100 && error.error_subcode != Some(1504018) {
@@ -226,6 +234,10 @@ mod tests {
         assert_eq!(
             api(400, 100, None, None).class(),
             ErrorClass::InvalidParameter
+        );
+        assert_eq!(
+            api(400, 100, Some(33), None).class(),
+            ErrorClass::ObjectUnavailable
         );
         assert_eq!(api(400, 368, None, None).class(), ErrorClass::PolicyBlock);
         assert_eq!(api(400, 12345, None, None).class(), ErrorClass::Permanent);

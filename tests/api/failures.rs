@@ -396,3 +396,31 @@ async fn a_missing_permission_disables_only_that_target() {
     );
     exporter.stop().await;
 }
+
+#[tokio::test]
+async fn an_object_that_does_not_exist_is_disabled_after_one_request_without_dropping_fields() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    // Nothing registered as MISSING: the fake answers 100/33 like Graph does for an unknown id.
+    let yaml = format!(
+        "{}campaigns:\n  - id: MISSING\n    interval: 1s\n",
+        preamble(&fake)
+    );
+    let exporter = TestExporter::start(&yaml).await;
+    let scrape = exporter
+        .wait_for("MISSING disabled", |s| {
+            s.value(
+                "meta_messaging_exporter_target_disabled",
+                &[("target_id", "MISSING"), ("reason", "object_unavailable")],
+            ) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        fake.request_count("MISSING"),
+        1,
+        "no bisection over fields for a missing object"
+    );
+    assert!(scrape
+        .series("meta_messaging_exporter_target_dropped_item", &[])
+        .is_empty());
+    exporter.stop().await;
+}
