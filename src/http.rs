@@ -275,16 +275,8 @@ mod tests {
 
     fn status(state: TargetState) -> TargetStatus {
         TargetStatus {
-            interval: Duration::from_secs(900),
             state,
-            disabled_reason: None,
-            last_poll: None,
-            last_success: None,
-            next_poll: None,
-            last_duration: None,
-            last_error: None,
-            dropped: Vec::new(),
-            backoff: Duration::ZERO,
+            ..TargetStatus::new(Duration::from_secs(900))
         }
     }
 

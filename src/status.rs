@@ -77,7 +77,8 @@ pub struct TargetStatus {
 }
 
 impl TargetStatus {
-    fn new(interval: Duration) -> Self {
+    /// A target not polled yet.
+    pub fn new(interval: Duration) -> Self {
         Self {
             interval,
             state: State::Pending,
