@@ -6,6 +6,7 @@ use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
 use meta_messaging_exporter::cli::Flags;
 use meta_messaging_exporter::{check, config, demo, logging, web};
+use std::io::Write as _;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +56,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     };
 
     if flags.config_check {
-        print_check(&flags, &config);
+        print_check(&flags, &config)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !flags.demo {
@@ -84,18 +85,24 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
-#[allow(
-    clippy::print_stdout,
-    reason = "the check's report is the command's output"
-)]
-fn print_check(flags: &Flags, config: &config::Config) {
+/// Writes the `--config.check` report to stdout. A reader that stops early (`| head`) is not
+/// an error: `println!` would panic on the closed pipe, so write and flush explicitly.
+fn print_check(flags: &Flags, config: &config::Config) -> anyhow::Result<()> {
     let source = if flags.demo {
         "demo config".to_owned()
     } else {
         flags.config_file.display().to_string()
     };
-    println!("{source}: valid");
-    print!("{}", check::describe(config));
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{source}: valid")
+        .and_then(|()| out.write_all(check::describe(config).as_bytes()))
+        .and_then(|()| out.flush());
+    match written {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("writing the check's report")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

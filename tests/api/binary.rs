@@ -382,3 +382,19 @@ fn sighup_reloads_the_config_file() {
         "{log:?}"
     );
 }
+
+#[test]
+fn the_check_report_survives_a_reader_that_stops_early() {
+    // `--config.check | head -0`: stdout is a pipe whose reading end is already closed.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let output = Command::new(BINARY)
+        .args(["--demo", "--config.check"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

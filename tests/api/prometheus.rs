@@ -249,7 +249,11 @@ whatsapp_business_accounts:
     check_live_scrape_with_promtool(&promtool, &exporter, &mut failures).await;
     check_expressions(&api, &deploy, &mut failures).await;
     check_rules_evaluate(&api, &server, &deploy, &mut failures).await;
-    match rule_tests.join() {
+    // Joined off the runtime's workers, which keep serving the exporter meanwhile.
+    let joined = tokio::task::spawn_blocking(move || rule_tests.join())
+        .await
+        .expect("join the promtool thread");
+    match joined {
         Ok(problems) => failures.extend(problems),
         Err(_) => failures.push("the promtool thread panicked".to_owned()),
     }
