@@ -86,7 +86,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes the `--config.check` report to stdout. A reader that stops early (`| head`) is not
-/// an error: `println!` would panic on the closed pipe, so write and flush explicitly.
+/// an error: the print macros panic on a closed pipe, so write and flush explicitly.
 fn print_check(flags: &Flags, config: &config::Config) -> anyhow::Result<()> {
     let source = if flags.demo {
         "demo config".to_owned()
