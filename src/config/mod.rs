@@ -84,6 +84,12 @@ pub struct PollingConfig {
     pub retry_max_backoff: Duration,
     /// Default staleness limit, in intervals, for targets without `stale_after`.
     pub stale_after_intervals: u32,
+    /// Every target's first poll (at start, or after a reload adds or changes it) comes
+    /// within this long, capped at the target's interval; later polls keep that phase.
+    pub startup_spread: Duration,
+    /// How long a metric or field the Graph API rejected (code 100) stays out of requests
+    /// before it is asked for again: Meta sometimes refuses a metric only for a while.
+    pub retry_dropped_after: Duration,
 }
 
 /// Rate-limit behaviour.

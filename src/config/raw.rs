@@ -68,6 +68,12 @@ pub struct RawPolling {
     pub retry_max_backoff: Option<String>,
     /// Staleness limit, in intervals, for targets without `stale_after`.
     pub stale_after_intervals: Option<u32>,
+    /// How long after start (or after a reload adds or changes a target) every target has
+    /// polled once, as a humantime duration; never more than the target's interval.
+    pub startup_spread: Option<String>,
+    /// How long a metric or field the Graph API rejected stays out of requests before it is
+    /// asked for again, as a humantime duration.
+    pub retry_dropped_after: Option<String>,
 }
 
 /// The `rate_limits` section.

@@ -88,6 +88,8 @@ polling:
   retry_initial_backoff: 500ms
   retry_max_backoff: 2m
   stale_after_intervals: 4
+  startup_spread: 45s
+  retry_dropped_after: 6h
 pages:
   - id: \"${PAGE_ID}\"
     interval: 15m
@@ -143,6 +145,8 @@ fn the_full_example_loads_with_every_value_as_written() {
             retry_initial_backoff: Duration::from_millis(500),
             retry_max_backoff: secs(120),
             stale_after_intervals: 4,
+            startup_spread: secs(45),
+            retry_dropped_after: secs(6 * 3600),
         }
     );
     assert_eq!(
@@ -251,6 +255,8 @@ fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_sc
             retry_initial_backoff: secs(1),
             retry_max_backoff: secs(60),
             stale_after_intervals: 3,
+            startup_spread: secs(30),
+            retry_dropped_after: secs(24 * 3600),
         }
     );
     let [page] = config.pages.as_slice() else {

@@ -17,6 +17,12 @@ const MAX_RETRIES: u32 = 10;
 const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(60);
 const DEFAULT_STALE_AFTER_INTERVALS: u32 = 3;
+/// Long enough that a restart of a few hundred targets stays within
+/// `max_concurrent_requests` and the rate limiter; short enough that dashboards fill within
+/// a minute of a deploy.
+const DEFAULT_STARTUP_SPREAD: Duration = Duration::from_secs(30);
+const DEFAULT_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(DAY_SECS);
+const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
 /// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
 const DEFAULT_SLOWDOWN_ABOVE_PERCENT: f64 = 80.0;
 const DEFAULT_MAX_INTERVAL_STRETCH: f64 = 4.0;
@@ -223,12 +229,34 @@ impl Checker<'_> {
             |intervals| intervals >= 1,
             "must be at least 1",
         );
+        let startup_spread = self
+            .duration("polling.startup_spread", raw.startup_spread.as_deref())
+            .map(|spread| spread.unwrap_or(DEFAULT_STARTUP_SPREAD));
+        let retry_dropped_after = self
+            .duration(
+                "polling.retry_dropped_after",
+                raw.retry_dropped_after.as_deref(),
+            )
+            .and_then(|after| match after {
+                None => Ok(DEFAULT_RETRY_DROPPED_AFTER),
+                Some(after) if after >= MIN_RETRY_DROPPED_AFTER => Ok(after),
+                Some(after) => Err(self.problem(
+                    "polling.retry_dropped_after",
+                    format!(
+                        "must be at least {}, not {}: a rejected metric asked for more often only repeats the error",
+                        human(MIN_RETRY_DROPPED_AFTER),
+                        human(after)
+                    ),
+                )),
+            });
         Ok(PollingConfig {
             max_concurrent_requests: max_concurrent_requests?,
             max_retries: max_retries?,
             retry_initial_backoff: retry_initial_backoff?,
             retry_max_backoff: retry_max_backoff?,
             stale_after_intervals: stale_after_intervals?,
+            startup_spread: startup_spread?,
+            retry_dropped_after: retry_dropped_after?,
         })
     }
 
