@@ -2,10 +2,12 @@
 //!
 //! [`run`] takes a listener the caller bound (tests pass port 0) and a cancellation token
 //! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, rate limiter,
-//! Graph API client, snapshot store, status board and scheduler, serves HTTP, and then waits
-//! for one of: shutdown, a reload request (`POST /-/reload` when the lifecycle API is
-//! enabled, SIGHUP when asked to listen for it), or a change in a token file. A reload that
-//! fails validation leaves everything running as it was. On the way out it marks itself not
+//! Graph API client, snapshot store, status board, outcome applier and scheduler, serves
+//! HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload` when the
+//! lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
+//! file. A reload that fails validation leaves everything running as it was. A token file
+//! change re-reads the token files of the running config only, never `config.yaml`, so a file
+//! that is half edited at that moment is not applied. On the way out it marks itself not
 //! ready, gives open requests a grace period, and stops the poll tasks within a bound.
 
 use std::collections::hash_map::DefaultHasher;
@@ -16,17 +18,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
+use crate::graph::ratelimit::RateLimiter;
 use crate::graph::GraphClient;
 use crate::http::{router, AppState};
-use crate::ratelimit::RateLimiter;
-use crate::scheduler::{Scheduler, Shared};
+use crate::outcome::Applier;
+use crate::scheduler::{GraphSource, Scheduler};
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
@@ -75,9 +77,15 @@ pub struct ReloadRequest {
     pub respond: oneshot::Sender<Result<(), String>>,
 }
 
+/// How often limiter state and usage series of businesses Meta stopped naming are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// The running parts that a reload reconfigures.
 struct Exporter {
-    shared: Arc<Shared>,
+    source: Arc<GraphSource>,
+    limiter: Arc<RateLimiter>,
+    metrics: ExporterMetrics,
+    clock: Arc<dyn Clock>,
     scheduler: Scheduler,
     config: Config,
     config_file: Option<PathBuf>,
@@ -87,7 +95,7 @@ struct Exporter {
 impl Exporter {
     /// Reads the config file again and applies it; on any error the running config stays.
     fn reload(&mut self) -> Result<(), String> {
-        let metrics = self.shared.metrics.clone();
+        let metrics = self.metrics.clone();
         let result = match &self.config_file {
             None => Err("no config file to reload (demo mode)".to_owned()),
             Some(path) => config::load(path).map_err(|error| error.to_string()),
@@ -102,7 +110,7 @@ impl Exporter {
                         metrics.config_last_reload_successful.set(1);
                         metrics
                             .config_last_reload_success_timestamp
-                            .set(self.shared.clock.now_unix());
+                            .set(self.clock.now_unix());
                         tracing::info!("configuration reloaded");
                         Ok(())
                     }
@@ -125,34 +133,55 @@ impl Exporter {
     }
 
     /// Makes the running exporter match `config`: a new client if `graph_api` or `polling`
-    /// changed, new limiter settings, and tasks started or stopped only for targets whose
-    /// settings changed.
+    /// changed, new limiter settings, and tasks started, updated or stopped only for targets
+    /// that changed (see [`Scheduler::apply`]).
     fn apply(&mut self, config: Config) -> anyhow::Result<()> {
         if config.graph_api != self.config.graph_api || config.polling != self.config.polling {
-            let limiter = self.shared.client.load().limiter().clone();
             let client = GraphClient::new(
                 &config.graph_api,
                 &config.polling,
-                self.shared.metrics.clone(),
-                limiter,
+                self.metrics.clone(),
+                self.limiter.clone(),
             )
             .context("creating the Graph API client")?;
-            self.shared.client.store(Arc::new(client));
+            self.source.set_client(client);
         }
-        self.shared
-            .client
-            .load()
-            .limiter()
-            .set_config(config.rate_limits.clone());
-        self.scheduler.apply(Target::all(&config));
+        self.source
+            .set_retry_dropped_after(config.polling.retry_dropped_after);
+        self.limiter.set_config(config.rate_limits.clone());
+        self.scheduler
+            .apply(Target::all(&config), config.polling.startup_spread);
+        if config.graph_api.app_secret != self.config.graph_api.app_secret {
+            // A new app secret is a new credential for every target: one disabled by a
+            // proof Meta rejected may work now.
+            self.scheduler.credentials_changed();
+        }
         self.token_files = token_file_digest(&config);
         self.config = config;
         Ok(())
     }
 
-    /// Whether any token file's content changed since the config was last applied.
-    fn token_files_changed(&self) -> bool {
-        token_file_digest(&self.config) != self.token_files
+    /// Picks up rotated token files: re-reads them for the running config and applies the
+    /// result. A file that does not read or holds no valid token keeps every old token.
+    fn rotate_tokens(&mut self) {
+        let digest = token_file_digest(&self.config);
+        if digest == self.token_files {
+            return;
+        }
+        match config::reread_token_files(&self.config) {
+            Ok(rotated) => {
+                tracing::info!("a token file changed; using the new tokens");
+                if let Err(error) = self.apply(rotated) {
+                    tracing::error!(error = format!("{error:#}"), "applying rotated tokens failed; the previous tokens stay");
+                }
+            }
+            Err(error) => {
+                // Remember this content so the same broken file is reported once, not every
+                // check; a later write changes the digest again.
+                self.token_files = digest;
+                tracing::error!(%error, "a token file changed but cannot be used; the previous tokens stay");
+            }
+        }
     }
 }
 
@@ -160,14 +189,8 @@ impl Exporter {
 /// swaps a secret's files through a symlink, which file-change events do not report reliably,
 /// so the files are read and compared instead.
 fn token_file_digest(config: &Config) -> u64 {
-    let mut paths: Vec<PathBuf> = Target::all(config)
-        .iter()
-        .filter_map(|target| target.credentials().file.clone())
-        .collect();
-    paths.sort();
-    paths.dedup();
     let mut hasher = DefaultHasher::new();
-    for path in &paths {
+    for path in &config::token_files(config) {
         path.hash(&mut hasher);
         match std::fs::read(path) {
             Ok(bytes) => bytes.hash(&mut hasher),
@@ -189,25 +212,44 @@ pub async fn run(
         config.rate_limits.clone(),
         metrics.clone(),
     ));
-    let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone(), limiter)
-        .context("creating the Graph API client")?;
+    let client = GraphClient::new(
+        &config.graph_api,
+        &config.polling,
+        metrics.clone(),
+        limiter.clone(),
+    )
+    .context("creating the Graph API client")?;
     let store = Arc::new(SnapshotStore::new());
     let status = Arc::new(StatusBoard::default());
-    let shared = Arc::new(Shared {
-        client: ArcSwap::from_pointee(client),
-        store: store.clone(),
-        status: status.clone(),
+    let source = Arc::new(GraphSource::new(
+        client,
+        options.clock.clone(),
+        config.polling.retry_dropped_after,
+    ));
+    let applier = Applier::new(
+        store.clone(),
+        status.clone(),
+        metrics.clone(),
+        options.clock.clone(),
+    );
+    let mut exporter = Exporter {
+        scheduler: Scheduler::new(
+            Arc::new(source.clone()),
+            limiter.clone(),
+            applier,
+            shutdown.child_token(),
+        ),
+        source,
+        limiter,
         metrics: metrics.clone(),
         clock: options.clock.clone(),
-    });
-    let mut exporter = Exporter {
-        scheduler: Scheduler::new(shared.clone(), shutdown.child_token()),
-        shared,
         token_files: token_file_digest(&config),
         config: config.clone(),
         config_file: options.config_file.clone(),
     };
-    exporter.scheduler.apply(Target::all(&config));
+    exporter
+        .scheduler
+        .apply(Target::all(&config), config.polling.startup_spread);
     metrics.config_last_reload_successful.set(1);
     metrics
         .config_last_reload_success_timestamp
@@ -238,6 +280,8 @@ pub async fn run(
     let mut hangups = hangup_signals(options.reload_on_sighup)?;
     let mut token_check = tokio::time::interval(options.token_file_check_interval);
     token_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let ended_early = loop {
         tokio::select! {
@@ -250,12 +294,8 @@ pub async fn run(
                 tracing::info!("SIGHUP received, reloading the configuration");
                 let _ = exporter.reload();
             }
-            _ = token_check.tick() => {
-                if exporter.token_files_changed() {
-                    tracing::info!("a token file changed, reloading the configuration");
-                    let _ = exporter.reload();
-                }
-            }
+            _ = token_check.tick() => exporter.rotate_tokens(),
+            _ = prune.tick() => exporter.scheduler.prune_limiter(),
         }
     };
 

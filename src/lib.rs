@@ -5,11 +5,12 @@
 //!
 //! - [`config`]: the YAML file, raw and validated; [`catalog`]: the names Meta documents.
 //! - [`target`]: one enum over Pages, campaigns and WhatsApp accounts.
-//! - [`scheduler`]: one background task per target, on its own interval.
-//! - [`poller`]: what each target asks for, including dropping metrics Meta retired.
-//! - [`graph`]: the Graph API client (auth, limits, retries) and its classified errors.
-//! - [`ratelimit`]: Meta's usage headers and throttles turned into pauses and slower polling.
+//! - [`scheduler`]: when to poll: one background task per target, start-up spread, reloads.
+//! - [`poller`]: what each target asks for, including dropping metrics Meta rejects.
+//! - [`graph`]: the Graph API client (auth, retries), its classified errors, and the rate
+//!   limiter that turns Meta's usage headers and throttles into pauses and slower polling.
 //! - [`convert`]: response bodies to gauge families; [`exposition`]: their text encoding.
+//! - [`outcome`]: one poll's result, applied once to the store and the status board.
 //! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
 //! - [`status`]: per-target state for the landing page and the per-target series.
 //! - [`http`]: the axum routes; [`app`]: wiring, reloading and shutdown; [`cli`], [`logging`], [`check`].
@@ -30,10 +31,10 @@ pub mod exposition;
 pub mod graph;
 pub mod http;
 pub mod logging;
+pub mod outcome;
 pub mod poller;
 #[cfg(test)]
 mod proptest_support;
-pub mod ratelimit;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;

@@ -1,11 +1,14 @@
 //! Per-target poll state: what the landing page shows and what the per-target series say.
 //!
-//! Each poll loop records its outcome here; [`StatusBoard::families`] turns one target's
+//! The board holds one [`TargetStatus`] per configured target, tagged with the generation of
+//! the poll task that owns it. Only [`crate::outcome`] writes to it, through
+//! [`StatusBoard::update_current`], which runs the change under the board's lock and only for
+//! the current generation: a task that was replaced or removed by a reload cannot write over
+//! its successor, even if its poll finishes after the reload. [`families`] turns one target's
 //! state into the exporter's per-target series (`..._target_up`, last success time, interval,
-//! disabled reason, dropped metrics), which the poll loop publishes into the snapshot store's
-//! status slot so they scale with the number of targets like the data does.
-
-use std::collections::BTreeMap;
+//! disabled reason, dropped metrics), which are published into the snapshot store's status
+//! slot so they scale with the number of targets like the data does.
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -22,7 +25,8 @@ pub enum State {
     Ok,
     /// The last poll failed; it will be polled again.
     Failing,
-    /// Stopped until the config changes (invalid token, missing permission, nothing valid to ask).
+    /// Stopped until its credentials or settings change (invalid token, missing permission,
+    /// object gone).
     Disabled,
 }
 
@@ -74,6 +78,11 @@ pub struct TargetStatus {
     pub dropped: Vec<String>,
     /// How much later than one interval the next poll goes (rate-limit pause or slowdown).
     pub backoff: Duration,
+    /// Which poll task owns this entry; writes from any other are ignored.
+    pub generation: u64,
+    /// Value-problem reasons already logged for this target, so a response shape that
+    /// recurs on every poll is logged once (the counter still counts each).
+    pub logged_problems: BTreeSet<&'static str>,
 }
 
 impl TargetStatus {
@@ -90,6 +99,8 @@ impl TargetStatus {
             last_error: None,
             dropped: Vec::new(),
             backoff: Duration::ZERO,
+            generation: 0,
+            logged_problems: BTreeSet::new(),
         }
     }
 }
@@ -107,21 +118,42 @@ impl StatusBoard {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts tracking a target (or resets it after a config change).
-    pub fn register(&self, key: &TargetKey, interval: Duration) {
-        self.lock().insert(key.clone(), TargetStatus::new(interval));
+    /// Hands a target to the poll task of `generation`, with its interval.
+    ///
+    /// A target seen for the first time starts as pending. One that was already tracked (its
+    /// settings changed on a reload) keeps its state, times and last error until the new task
+    /// reports: its old series stay true until the first poll with the new settings.
+    pub fn register(&self, key: &TargetKey, generation: u64, interval: Duration) {
+        let mut targets = self.lock();
+        let status = targets
+            .entry(key.clone())
+            .or_insert_with(|| TargetStatus::new(interval));
+        status.interval = interval;
+        status.generation = generation;
+        status.logged_problems.clear();
     }
 
-    /// Stops tracking a target.
-    pub fn remove(&self, key: &TargetKey) {
-        self.lock().remove(key);
+    /// Stops tracking a target, then runs `also` under the same lock, so nothing the target's
+    /// task reports can land between the two.
+    pub fn remove_with(&self, key: &TargetKey, also: impl FnOnce()) {
+        let mut targets = self.lock();
+        targets.remove(key);
+        also();
     }
 
-    /// Applies `change` to a target's status, if tracked.
-    pub fn update(&self, key: &TargetKey, change: impl FnOnce(&mut TargetStatus)) {
-        if let Some(status) = self.lock().get_mut(key) {
-            change(status);
-        }
+    /// Applies `change` to a target's status if the task of `generation` still owns it,
+    /// holding the board's lock for the duration (so `change` may publish the result
+    /// elsewhere atomically with the status update). `None` when the target is gone or owned
+    /// by a newer task.
+    pub fn update_current<R>(
+        &self,
+        key: &TargetKey,
+        generation: u64,
+        change: impl FnOnce(&mut TargetStatus) -> R,
+    ) -> Option<R> {
+        let mut targets = self.lock();
+        let status = targets.get_mut(key)?;
+        (status.generation == generation).then(|| change(status))
     }
 
     /// A copy of every target's status, sorted by kind and id.
@@ -137,88 +169,86 @@ impl StatusBoard {
         self.lock().get(key).cloned()
     }
 
-    /// The per-target series for one target.
-    pub fn families(&self, key: &TargetKey) -> Vec<Family> {
-        let Some(status) = self.get(key) else {
-            return Vec::new();
-        };
-        let labels = vec![
-            ("kind".to_owned(), key.kind.as_str().to_owned()),
-            ("target_id".to_owned(), key.id.clone()),
-        ];
-        let gauge = |suffix: &str, help: &str, samples: Vec<Sample>| Family {
-            name: format!("{PREFIX}_{suffix}"),
-            help: help.to_owned(),
-            samples,
-        };
-        let one = |value: f64| {
-            vec![Sample {
-                labels: labels.clone(),
-                value,
-            }]
-        };
-        let mut families = vec![gauge(
-            "target_interval_seconds",
-            "Configured poll interval of the target.",
-            one(status.interval.as_secs_f64()),
-        )];
-        if status.state != State::Pending {
-            let up = if status.state == State::Ok { 1.0 } else { 0.0 };
-            families.push(gauge(
-                "target_up",
-                "1 if the target's last poll of the Graph API succeeded, 0 if it failed or the target is disabled.",
-                one(up),
-            ));
-        }
-        if let Some(at) = status.last_success {
-            families.push(gauge(
-                "target_last_success_timestamp_seconds",
-                "When the target was last polled successfully (unix seconds).",
-                one(at as f64),
-            ));
-        }
-        if let Some(duration) = status.last_duration {
-            families.push(gauge(
-                "target_last_poll_duration_seconds",
-                "How long the target's last poll took, retries included.",
-                one(duration.as_secs_f64()),
-            ));
-        }
-        if status.state != State::Pending {
-            families.push(gauge(
-                "target_backoff_seconds",
-                "How much later than one interval the target's next poll goes, because the rate limiter paused its scope (throttle, call budget) or stretched its interval (high usage); 0 when on schedule.",
-                one(status.backoff.as_secs_f64()),
-            ));
-        }
-        if let Some(reason) = status.disabled_reason {
-            let mut with_reason = labels.clone();
-            with_reason.push(("reason".to_owned(), reason.to_owned()));
-            families.push(gauge(
-                "target_disabled",
-                "1 while the target is not polled until the config changes, with the reason (invalid_token, permission_denied, object_unavailable, no_valid_metrics).",
-                vec![Sample { labels: with_reason, value: 1.0 }],
-            ));
-        }
-        if !status.dropped.is_empty() {
-            let samples = status
-                .dropped
-                .iter()
-                .map(|item| {
-                    let mut with_item = labels.clone();
-                    with_item.push(("item".to_owned(), item.clone()));
-                    Sample {
-                        labels: with_item,
-                        value: 1.0,
-                    }
-                })
-                .collect();
-            families.push(gauge(
-                "target_dropped_item",
-                "1 for each metric or field the Graph API rejected as invalid (code 100, e.g. a retired metric); it is no longer requested for this target until the config changes.",
-                samples,
-            ));
-        }
-        families
+}
+
+/// The per-target series for one target.
+pub fn families(key: &TargetKey, status: &TargetStatus) -> Vec<Family> {
+    let labels = vec![
+        ("kind".to_owned(), key.kind.as_str().to_owned()),
+        ("target_id".to_owned(), key.id.clone()),
+    ];
+    let gauge = |suffix: &str, help: &str, samples: Vec<Sample>| Family {
+        name: format!("{PREFIX}_{suffix}"),
+        help: help.to_owned(),
+        samples,
+    };
+    let one = |value: f64| {
+        vec![Sample {
+            labels: labels.clone(),
+            value,
+        }]
+    };
+    let mut families = vec![gauge(
+        "target_interval_seconds",
+        "Configured poll interval of the target.",
+        one(status.interval.as_secs_f64()),
+    )];
+    if status.state != State::Pending {
+        let up = if status.state == State::Ok { 1.0 } else { 0.0 };
+        families.push(gauge(
+            "target_up",
+            "1 if the target's last poll of the Graph API succeeded, 0 if it failed or the target is disabled.",
+            one(up),
+        ));
     }
+    if let Some(at) = status.last_success {
+        families.push(gauge(
+            "target_last_success_timestamp_seconds",
+            "When the target was last polled successfully (unix seconds).",
+            one(at as f64),
+        ));
+    }
+    if let Some(duration) = status.last_duration {
+        families.push(gauge(
+            "target_last_poll_duration_seconds",
+            "How long the target's last poll took, retries included.",
+            one(duration.as_secs_f64()),
+        ));
+    }
+    if status.state != State::Pending {
+        families.push(gauge(
+            "target_backoff_seconds",
+            "How much later than one interval the target's next poll goes, because the rate limiter paused its scope (throttle, call budget) or stretched its interval (high usage); 0 when on schedule.",
+            one(status.backoff.as_secs_f64()),
+        ));
+    }
+    if let Some(reason) = status.disabled_reason {
+        let mut with_reason = labels.clone();
+        with_reason.push(("reason".to_owned(), reason.to_owned()));
+        families.push(gauge(
+            "target_disabled",
+            "1 while the target is not polled until its credentials or settings change, with the reason (invalid_token, permission_denied, object_unavailable).",
+            vec![Sample { labels: with_reason, value: 1.0 }],
+        ));
+    }
+    if !status.dropped.is_empty() {
+        let samples = status
+            .dropped
+            .iter()
+            .map(|item| {
+                let mut with_item = labels.clone();
+                with_item.push(("item".to_owned(), item.clone()));
+                Sample {
+                    labels: with_item,
+                    value: 1.0,
+                }
+            })
+            .collect();
+        families.push(gauge(
+            "target_dropped_item",
+            "1 for each metric or field the Graph API rejected as invalid (code 100, e.g. a retired metric); it is left out of this target's requests until polling.retry_dropped_after has passed.",
+            samples,
+        ));
+    }
+    families
 }

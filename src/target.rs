@@ -102,4 +102,52 @@ impl Target {
             Target::Waba(t) => &t.credentials,
         }
     }
+
+    /// The token, to replace.
+    pub fn credentials_mut(&mut self) -> &mut Credentials {
+        match self {
+            Target::Page(t) => &mut t.credentials,
+            Target::Campaign(t) => &mut t.credentials,
+            Target::Waba(t) => &mut t.credentials,
+        }
+    }
+
+    /// Whether `other` asks the same things on the same schedule, whatever token each uses:
+    /// a target whose only change is its credentials keeps its task, schedule and series.
+    pub fn same_settings(&self, other: &Target) -> bool {
+        let mut other = other.clone();
+        other.credentials_mut().clone_from(self.credentials());
+        *self == other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Granularity, WabaTarget};
+    use crate::secret::AccessToken;
+    use std::time::Duration;
+
+    fn waba(token: &str, interval: u64) -> Target {
+        Target::Waba(WabaTarget {
+            id: "1".into(),
+            credentials: Credentials {
+                token: AccessToken::new(token),
+                file: None,
+            },
+            schedule: Schedule {
+                interval: Duration::from_secs(interval),
+                stale_after: Duration::from_secs(3 * interval),
+            },
+            granularity: Granularity::Day,
+            phone_numbers: Vec::new(),
+            country_codes: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_new_token_keeps_the_settings_and_a_new_interval_does_not() {
+        assert!(waba("a", 60).same_settings(&waba("b", 60)));
+        assert!(!waba("a", 60).same_settings(&waba("a", 120)));
+    }
 }

@@ -13,7 +13,10 @@ mod expand;
 mod proptests;
 #[cfg(test)]
 mod tests;
+mod token_files;
 mod validate;
+
+pub use self::token_files::{reread_token_files, token_files};
 
 use self::validate::Checker;
 

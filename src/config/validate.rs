@@ -1166,7 +1166,7 @@ fn default_window(period: Period) -> Option<Duration> {
 }
 
 /// Reads a token file, refusing files far larger than any token.
-fn read_token_file(path: &Path) -> io::Result<String> {
+pub(super) fn read_token_file(path: &Path) -> io::Result<String> {
     let mut bytes = Vec::new();
     // `take` bounds the read, so pointing at a device or a huge file cannot exhaust memory.
     std::fs::File::open(path)?

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use hmac::{Hmac, Mac};
+use prometheus::IntGauge;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;
@@ -22,7 +23,7 @@ use super::error::{ErrorBody, ErrorClass, GraphError};
 use super::request::GraphRequest;
 use super::usage::{self, Usage};
 use crate::config::{GraphApiConfig, PollingConfig};
-use crate::ratelimit::{self, RateLimiter};
+use super::ratelimit::{self, RateLimiter};
 use crate::secret::{AccessToken, AppSecret};
 use crate::self_metrics::ExporterMetrics;
 
@@ -173,10 +174,10 @@ impl GraphClient {
                 remaining: paused.remaining,
             });
         }
-        self.metrics.requests_in_flight.inc();
+        let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
         let started = Instant::now();
         let (usage, result) = self.exchange(request, token).await;
-        self.metrics.requests_in_flight.dec();
+        drop(in_flight);
         let endpoint = request.endpoint.as_str();
         let outcome = match &result {
             Ok(_) => "success",
@@ -299,6 +300,25 @@ impl GraphClient {
             // Without the URL: it carries appsecret_proof, which is derived from the token.
             GraphError::Transport(error_chain(&error.without_url()))
         }
+    }
+}
+
+/// One request counted in `api_requests_in_flight` for as long as it lives.
+///
+/// A guard rather than an `inc` and a `dec` around the `.await`: a reload or shutdown that
+/// cancels a poll drops the request future mid-way, and only a destructor runs then.
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

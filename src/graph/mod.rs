@@ -4,9 +4,11 @@
 //! - [`client`]: [`GraphClient`], auth header, `appsecret_proof`, limits, retries, metrics.
 //! - [`error`]: [`GraphError`] and [`ErrorClass`], Meta's error codes mapped to reactions.
 //! - [`usage`]: the rate-limit headers of every response.
+//! - [`ratelimit`]: those headers and throttles turned into pauses and slower polling.
 
 pub mod client;
 pub mod error;
+pub mod ratelimit;
 pub mod request;
 pub mod usage;
 

@@ -14,6 +14,10 @@ pub struct CampaignPoller {
 }
 
 impl CampaignPoller {
+    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
+        self.target.credentials.clone_from(credentials);
+    }
+
     pub(super) fn new(target: CampaignTarget) -> Self {
         Self {
             target,

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::clock::Clock;
+use crate::config::Credentials;
 use crate::convert::{Converted, ShapeError};
 use crate::graph::{ErrorClass, GraphClient, GraphError, GraphRequest};
 use crate::secret::AccessToken;
@@ -27,6 +28,8 @@ pub struct PollContext<'a> {
     pub client: &'a GraphClient,
     /// Wall clock, for time windows and bucket selection.
     pub clock: &'a dyn Clock,
+    /// How long a rejected metric or field stays out of requests.
+    pub retry_dropped_after: std::time::Duration,
 }
 
 /// Why a poll produced nothing.
@@ -44,6 +47,22 @@ pub enum PollError {
 }
 
 impl PollError {
+    /// Why this failure stops the target until its credentials or settings change: the
+    /// token is invalid, a permission is missing, or the object is gone. Any other failure
+    /// is retried at the next interval.
+    pub fn disabled_reason(&self) -> Option<&'static str> {
+        match self {
+            PollError::Graph(graph) => match graph.class() {
+                ErrorClass::InvalidToken => Some("invalid_token"),
+                ErrorClass::PermissionDenied => Some("permission_denied"),
+                ErrorClass::ObjectUnavailable => Some("object_unavailable"),
+                _ => None,
+            },
+            PollError::NothingValid(_) => Some("no_valid_metrics"),
+            PollError::Shape(_) => None,
+        }
+    }
+
     /// The failure class, for state, metrics and logs.
     pub fn class(&self) -> &'static str {
         match self {
@@ -82,6 +101,16 @@ impl Poller {
             Poller::Page(poller) => poller.poll(context).await,
             Poller::Campaign(poller) => poller.poll(context).await,
             Poller::Waba(poller) => poller.poll(context).await,
+        }
+    }
+
+    /// Sends `credentials` from the next request on: a rotated token keeps the poller (and
+    /// what it learned about rejected metrics).
+    pub fn set_credentials(&mut self, credentials: &Credentials) {
+        match self {
+            Poller::Page(poller) => poller.set_credentials(credentials),
+            Poller::Campaign(poller) => poller.set_credentials(credentials),
+            Poller::Waba(poller) => poller.set_credentials(credentials),
         }
     }
 

@@ -25,6 +25,10 @@ pub struct PagePoller {
 }
 
 impl PagePoller {
+    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
+        self.target.credentials.clone_from(credentials);
+    }
+
     pub(super) fn new(target: PageTarget) -> Self {
         Self {
             target,

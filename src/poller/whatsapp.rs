@@ -12,6 +12,10 @@ pub struct WabaPoller {
 }
 
 impl WabaPoller {
+    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
+        self.target.credentials.clone_from(credentials);
+    }
+
     pub(super) fn new(target: WabaTarget) -> Self {
         Self { target }
     }

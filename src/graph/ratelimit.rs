@@ -13,8 +13,13 @@
 //! Above a usage threshold the intervals of targets in that scope stretch, so the exporter
 //! slows down before Meta has to stop it. Tokens are identified by a short fingerprint, never
 //! by the token itself.
+//!
+//! State and the `rate_limit_usage_percent` series do not outlive what they describe:
+//! [`RateLimiter::prune`] drops tokens and objects no longer configured, and business objects
+//! and usage series not reported for a day, so their number is bounded by the configured
+//! targets and the businesses Meta reported in the last day.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,8 +28,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::config::RateLimitConfig;
-use crate::graph::usage::Usage;
-use crate::graph::ApiError;
+use super::usage::Usage;
+use super::ApiError;
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 
@@ -66,11 +71,25 @@ struct TokenState {
     calls: VecDeque<Instant>,
 }
 
-#[derive(Default)]
 struct BusinessState {
     usage_percent: f64,
     pause: Pause,
+    /// When Meta last named this business object in a header.
+    seen: Instant,
 }
+
+impl Default for BusinessState {
+    fn default() -> Self {
+        Self {
+            usage_percent: 0.0,
+            pause: Pause::default(),
+            seen: Instant::now(),
+        }
+    }
+}
+
+/// The labels of one `rate_limit_usage_percent` series: scope, id, type, metric.
+type SeriesLabels = (&'static str, String, String, &'static str);
 
 #[derive(Default)]
 struct ObjectState {
@@ -83,6 +102,8 @@ struct State {
     tokens: HashMap<String, TokenState>,
     businesses: HashMap<String, BusinessState>,
     objects: HashMap<String, ObjectState>,
+    /// Every usage series set, with when it was last set.
+    series: HashMap<SeriesLabels, Instant>,
 }
 
 /// Shared rate-limit state of all targets.
@@ -93,6 +114,8 @@ pub struct RateLimiter {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// How long a business object or usage series Meta stopped reporting is kept.
+pub const UNSEEN_FOR: Duration = Duration::from_secs(24 * 3600);
 
 impl RateLimiter {
     /// A limiter with no history.
@@ -170,6 +193,8 @@ impl RateLimiter {
         if usage.readings.is_empty() {
             return;
         }
+        let now = Instant::now();
+        let mut state = self.lock();
         for reading in &usage.readings {
             let id = if reading.scope == "app" {
                 token
@@ -180,8 +205,16 @@ impl RateLimiter {
                 .rate_limit_usage
                 .with_label_values(&[reading.scope, id, &reading.kind, reading.metric])
                 .set(reading.percent);
+            state.series.insert(
+                (
+                    reading.scope,
+                    id.to_owned(),
+                    reading.kind.clone(),
+                    reading.metric,
+                ),
+                now,
+            );
         }
-        let mut state = self.lock();
         let app_peak = usage
             .readings
             .iter()
@@ -211,6 +244,7 @@ impl RateLimiter {
             }
             let business = state.businesses.entry(reading.id.clone()).or_default();
             business.usage_percent = business.usage_percent.max(reading.percent);
+            business.seen = now;
         }
         if !businesses.is_empty() {
             state
@@ -273,6 +307,7 @@ impl RateLimiter {
                             let business = state.businesses.entry(id.clone()).or_default();
                             business.pause.until = Some(now + wait);
                             business.pause.consecutive += 1;
+                            business.seen = now;
                         }
                         state
                             .objects
@@ -324,6 +359,49 @@ impl RateLimiter {
             .unwrap_or(config.throttle_max_backoff)
             // backon adds jitter after applying its cap, so cap again.
             .min(config.throttle_max_backoff)
+    }
+
+    /// Forgets what no longer matters: tokens (by fingerprint) and objects not in the
+    /// configured sets, and business objects and usage series Meta has not reported for
+    /// [`UNSEEN_FOR`], unless a pause still holds. Their `rate_limit_usage_percent` series go
+    /// with them. Called on every config change and periodically.
+    pub fn prune(&self, tokens: &HashSet<String>, objects: &HashSet<String>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.tokens.retain(|token, _| tokens.contains(token));
+        state.objects.retain(|object, _| objects.contains(object));
+        state.businesses.retain(|_, business| {
+            now.duration_since(business.seen) < UNSEEN_FOR || business.pause.remaining(now).is_some()
+        });
+        let mut gone = Vec::new();
+        state.series.retain(|labels, set_at| {
+            let (scope, id, _, _) = labels;
+            let keep = (*scope != "app" || tokens.contains(id))
+                && now.duration_since(*set_at) < UNSEEN_FOR;
+            if !keep {
+                gone.push(labels.clone());
+            }
+            keep
+        });
+        drop(state);
+        for (scope, id, kind, metric) in gone {
+            // The series may already be gone; there is nothing to do about that.
+            let _ = self
+                .metrics
+                .rate_limit_usage
+                .remove_label_values(&[scope, &id, &kind, metric]);
+        }
+    }
+
+    /// How many tokens, business objects, objects and usage series the limiter holds.
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        let state = self.lock();
+        (
+            state.tokens.len(),
+            state.businesses.len(),
+            state.objects.len(),
+            state.series.len(),
+        )
     }
 
     /// A successful request: the scopes it passed through are no longer backing off.
@@ -602,6 +680,40 @@ mod tests {
         assert_eq!(limiter.pause_remaining("t", "o"), None);
         assert!(limiter.admit("t", "o").is_ok());
         assert!(limiter.admit("t2", "o").is_ok(), "budgets are per token");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pruning_drops_unconfigured_tokens_and_objects_and_businesses_unseen_for_a_day() {
+        let limiter = limiter(None);
+        limiter.observe("kept", "page1", &app_usage(10.0));
+        limiter.observe("gone", "page2", &app_usage(20.0));
+        limiter.observe("kept", "page1", &business("biz1", 30.0, None));
+        limiter.observe("kept", "page3", &business("biz2", 40.0, None));
+        let series = |limiter: &RateLimiter| {
+            let text = String::from_utf8(limiter.metrics.encode().expect("encode")).expect("utf-8");
+            text.lines()
+                .filter(|line| line.starts_with("meta_messaging_exporter_rate_limit_usage_percent{"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(series(&limiter).len(), 4);
+
+        let tokens: HashSet<String> = ["kept".to_owned()].into();
+        let objects: HashSet<String> = ["page1".to_owned(), "page3".to_owned()].into();
+        limiter.prune(&tokens, &objects);
+        assert_eq!(limiter.sizes(), (1, 2, 2, 3));
+        assert!(series(&limiter).iter().all(|line| !line.contains("\"gone\"")), "{:?}", series(&limiter));
+
+        // biz2 is reported again after 23 hours, biz1 is not: a day on, only biz2 is left.
+        tokio::time::advance(Duration::from_secs(23 * 3600)).await;
+        limiter.observe("kept", "page3", &business("biz2", 45.0, None));
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        limiter.prune(&tokens, &objects);
+        let (_, businesses, _, usage_series) = limiter.sizes();
+        assert_eq!((businesses, usage_series), (1, 1));
+        let left = series(&limiter);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].contains("biz2"), "{left:?}");
     }
 
     #[test]

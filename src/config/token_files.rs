@@ -1,0 +1,124 @@
+//! Token rotation: re-reading the token files of a running config, and nothing else.
+//!
+//! Kubernetes rotates a secret by swapping the files under its mount, and a user may be
+//! editing `config.yaml` at the same moment; the watcher must pick up the new tokens without
+//! applying a half-edited config file. So rotation starts from the config that is running,
+//! re-reads only the files its credentials came from, and checks each new token as the loader
+//! does. Either every file reads and checks, or nothing changes.
+
+use std::path::{Path, PathBuf};
+
+use super::validate::read_token_file;
+use super::{Config, Credentials};
+use crate::secret::AccessToken;
+
+/// What is wrong with a token or secret value, if anything (it is never quoted).
+pub(super) fn token_flaw(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("is empty")
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace or control characters (the value is not shown)")
+    } else {
+        None
+    }
+}
+
+/// Every token file the config's credentials came from, sorted, each once.
+pub fn token_files(config: &Config) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = credentials(config)
+        .filter_map(|credentials| credentials.file.clone())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// `config` with every token read again from its file. An unreadable file or an invalid
+/// token fails the whole refresh, naming the file, and the caller keeps the running config.
+pub fn reread_token_files(config: &Config) -> Result<Config, String> {
+    let mut fresh = std::collections::HashMap::new();
+    for path in token_files(config) {
+        let token = read_token(&path)?;
+        fresh.insert(path, token);
+    }
+    let mut config = config.clone();
+    for credentials in credentials_mut(&mut config) {
+        if let Some(token) = credentials.file.as_ref().and_then(|path| fresh.get(path)) {
+            credentials.token = token.clone();
+        }
+    }
+    Ok(config)
+}
+
+fn read_token(path: &Path) -> Result<AccessToken, String> {
+    let contents = read_token_file(path)
+        .map_err(|error| format!("cannot read token file {}: {error}", path.display()))?;
+    // Files usually end in a newline that is not part of the token.
+    let token = contents.trim();
+    match token_flaw(token) {
+        Some(flaw) => Err(format!("token file {} {flaw}", path.display())),
+        None => Ok(AccessToken::new(token)),
+    }
+}
+
+fn credentials(config: &Config) -> impl Iterator<Item = &Credentials> {
+    let pages = config.pages.iter().map(|t| &t.credentials);
+    let campaigns = config.campaigns.iter().map(|t| &t.credentials);
+    let wabas = config
+        .whatsapp_business_accounts
+        .iter()
+        .map(|t| &t.credentials);
+    pages.chain(campaigns).chain(wabas)
+}
+
+fn credentials_mut(config: &mut Config) -> impl Iterator<Item = &mut Credentials> {
+    let pages = config.pages.iter_mut().map(|t| &mut t.credentials);
+    let campaigns = config.campaigns.iter_mut().map(|t| &mut t.credentials);
+    let wabas = config
+        .whatsapp_business_accounts
+        .iter_mut()
+        .map(|t| &mut t.credentials);
+    pages.chain(campaigns).chain(wabas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_yaml;
+
+    fn load(dir: &Path) -> Config {
+        let yaml = "graph_api:\n  access_token_file: token\npages:\n  - id: \"1\"\n  - id: \"2\"\n    access_token: inline-token\n";
+        from_yaml(yaml, "test", &|_: &str| None, dir).expect("valid config")
+    }
+
+    #[test]
+    fn only_tokens_from_files_change_and_the_rest_of_the_config_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("token"), "first-token\n").expect("write");
+        let config = load(dir.path());
+        std::fs::write(dir.path().join("token"), "second-token\n").expect("write");
+        let rotated = reread_token_files(&config).expect("rotation");
+        assert_eq!(rotated.pages[0].credentials.token.expose(), "second-token");
+        assert_eq!(rotated.pages[1].credentials.token.expose(), "inline-token");
+        let mut expected = config.clone();
+        expected.pages[0].credentials.token = AccessToken::new("second-token");
+        assert_eq!(rotated, expected);
+    }
+
+    #[test]
+    fn an_empty_or_missing_token_file_fails_the_rotation_naming_the_file_not_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first-token\n").expect("write");
+        let config = load(dir.path());
+        std::fs::write(&path, "\n").expect("write");
+        let error = reread_token_files(&config).expect_err("empty file");
+        assert!(error.contains("token") && error.contains("is empty"), "{error}");
+        std::fs::write(&path, "half token\n").expect("write");
+        let error = reread_token_files(&config).expect_err("whitespace");
+        assert!(!error.contains("half"), "{error}");
+        std::fs::remove_file(&path).expect("remove");
+        let error = reread_token_files(&config).expect_err("missing file");
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+}

@@ -1,0 +1,117 @@
+//! One target's poll task: waits until its poll is due, polls, and hands the outcome over.
+//!
+//! The task owns the target's poller and its timing and nothing else: what a poll changes is
+//! applied by [`crate::outcome::Applier`]. A task polls its target sequentially, so a target
+//! is never polled twice at once. Its settings arrive on a watch channel: the scheduler sends
+//! a target whose only change is its credentials there, so the task keeps its schedule and
+//! what its poller learned; a disabled target (bad token, missing permission) polls again
+//! within seconds of such a change.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::source::PollSource;
+use super::timing::{self, RESUME_SPREAD};
+use crate::graph::ratelimit::{self, RateLimiter};
+use crate::outcome::{Applier, NextPoll, PollOutcome};
+use crate::target::{Target, TargetKey};
+
+/// What every task shares.
+pub(super) struct TaskContext {
+    pub(super) source: Arc<dyn PollSource>,
+    pub(super) limiter: Arc<RateLimiter>,
+    pub(super) applier: Applier,
+}
+
+/// One task's identity and start.
+pub(super) struct TaskSpec {
+    pub(super) key: TargetKey,
+    pub(super) generation: u64,
+    pub(super) first_poll: Instant,
+}
+
+/// Runs until `cancel` fires or the scheduler drops the sending half of `targets`.
+pub(super) async fn run(
+    spec: TaskSpec,
+    mut targets: watch::Receiver<Target>,
+    context: Arc<TaskContext>,
+    cancel: CancellationToken,
+) {
+    let TaskSpec {
+        key,
+        generation,
+        first_poll,
+    } = spec;
+    let mut target = targets.borrow_and_update().clone();
+    let mut poller = context.source.poller(&target);
+    // `None` while disabled: no poll until the credentials change.
+    let mut due = Some(first_poll);
+    loop {
+        let wait = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = targets.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                target = targets.borrow_and_update().clone();
+                poller.set_credentials(target.credentials());
+                if due.is_none() {
+                    let delay = timing::first_poll_delay(&key, target.schedule().interval, RESUME_SPREAD);
+                    due = Some(Instant::now() + delay);
+                    context.applier.rescheduled(&key, generation, due);
+                    tracing::info!(target_kind = key.kind.as_str(), target_id = %key.id, "credentials changed; polling the disabled target again");
+                }
+                continue;
+            }
+            () = wait => {}
+        }
+
+        let started = Instant::now();
+        let started_unix = context.applier.clock().now_unix();
+        let result = tokio::select! {
+            () = cancel.cancelled() => return,
+            result = poller.poll() => result,
+        };
+        let schedule = target.schedule();
+        let disabled = result
+            .as_ref()
+            .err()
+            .and_then(|error| error.disabled_reason())
+            .is_some();
+        let next = if disabled {
+            NextPoll::Disabled
+        } else {
+            timing::next_poll(
+                &context.limiter,
+                &ratelimit::fingerprint(&target.credentials().token),
+                &key.id,
+                started,
+                schedule.interval,
+                schedule.stale_after,
+            )
+        };
+        due = match next {
+            NextPoll::At { due, .. } => Some(due),
+            NextPoll::Disabled => None,
+        };
+        context.applier.apply(PollOutcome {
+            key: key.clone(),
+            generation,
+            started_unix,
+            duration: started.elapsed(),
+            result,
+            dropped: poller.dropped(),
+            stale_after: schedule.stale_after,
+            next,
+        });
+    }
+}

@@ -1,0 +1,162 @@
+//! When a target polls: its first poll inside the start-up spread, and each later one an
+//! interval after the last start, pushed out by the rate limiter.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::graph::ratelimit::RateLimiter;
+use crate::outcome::NextPoll;
+use crate::target::TargetKey;
+
+/// How long after it starts (or after a reload adds or changes it) a target first polls.
+///
+/// A stable hash of the target spreads first polls over `spread`, so a restart does not send
+/// every request at once and each target keeps the same phase on every start; the spread is
+/// never longer than the target's interval, so a target with a short interval is not late.
+/// Later polls follow at whole intervals from the first, so they keep this phase.
+pub fn first_poll_delay(key: &TargetKey, interval: Duration, spread: Duration) -> Duration {
+    let window = spread.min(interval).as_millis() as u64;
+    if window == 0 {
+        return Duration::ZERO;
+    }
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    Duration::from_millis(hasher.finish() % window)
+}
+
+/// How soon a disabled target polls again after its credentials change: within seconds, but
+/// spread, since one rotated token file often serves many targets.
+pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
+
+/// The next poll after one that started at `started`: one interval later, plus what the
+/// rate limiter adds for `token_id` and `object` (a pause over any of the target's scopes, or
+/// a stretch for high usage). A poll that overran its interval starts the next one at once,
+/// not a burst.
+pub fn next_poll(
+    limiter: &RateLimiter,
+    token_id: &str,
+    object: &str,
+    started: Instant,
+    interval: Duration,
+    stale_after: Duration,
+) -> NextPoll {
+    let now = Instant::now();
+    let regular = started + interval;
+    let mut due = regular + limiter.stretch(token_id, object, interval);
+    let mut hold_data_until = None;
+    if let Some(pause) = limiter.pause_remaining(token_id, object) {
+        due = due.max(now + pause);
+        // Meta asks callers to keep serving the last values while waiting out a throttle:
+        // staleness counts from when polling may resume, not from now.
+        hold_data_until = Some(due + stale_after);
+    }
+    let due = due.max(now);
+    NextPoll::At {
+        due,
+        backoff: due.saturating_duration_since(regular.max(now)),
+        hold_data_until,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RateLimitConfig;
+    use crate::self_metrics::ExporterMetrics;
+    use crate::target::TargetKind;
+
+    fn page(id: &str) -> TargetKey {
+        TargetKey {
+            kind: TargetKind::Page,
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn first_polls_are_stable_inside_the_spread_and_never_later_than_one_interval() {
+        let spread = Duration::from_secs(30);
+        let interval = Duration::from_secs(900);
+        let delays: Vec<Duration> = (0..200)
+            .map(|n| first_poll_delay(&page(&n.to_string()), interval, spread))
+            .collect();
+        assert!(delays.iter().all(|delay| *delay < spread), "{delays:?}");
+        assert_eq!(delays[7], first_poll_delay(&page("7"), interval, spread));
+        // Spread, not bunched: 200 targets land in more than half of the 30 one-second slots.
+        let mut seconds: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        seconds.dedup();
+        seconds.sort_unstable();
+        seconds.dedup();
+        assert!(seconds.len() > 15, "{seconds:?}");
+
+        let short = Duration::from_secs(5);
+        assert!(first_poll_delay(&page("1"), short, spread) < short);
+        assert_eq!(
+            first_poll_delay(&page("1"), interval, Duration::ZERO),
+            Duration::ZERO
+        );
+    }
+
+    fn limiter() -> RateLimiter {
+        RateLimiter::new(
+            RateLimitConfig {
+                slowdown_above_percent: 80.0,
+                max_interval_stretch: 4.0,
+                throttle_initial_backoff: Duration::from_secs(60),
+                throttle_max_backoff: Duration::from_secs(3600),
+                calls_per_hour_per_token: Some(1),
+            },
+            ExporterMetrics::new().expect("metrics"),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_poll_is_one_interval_after_the_last_start_unless_the_limiter_pauses_it() {
+        let limiter = limiter();
+        let started = Instant::now();
+        let interval = Duration::from_secs(60);
+        let stale = Duration::from_secs(180);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(
+            next_poll(&limiter, "t", "o", started, interval, stale),
+            NextPoll::At {
+                due: started + interval,
+                backoff: Duration::ZERO,
+                hold_data_until: None
+            }
+        );
+
+        // One call spends the budget of one call an hour: the next poll waits for the window.
+        assert!(limiter.admit("t", "o").is_ok());
+        let NextPoll::At {
+            due,
+            backoff,
+            hold_data_until,
+        } = next_poll(&limiter, "t", "o", started, interval, stale)
+        else {
+            panic!("a paused target is not disabled");
+        };
+        assert_eq!(due, Instant::now() + Duration::from_secs(3600));
+        assert_eq!(backoff, due - (started + interval));
+        assert_eq!(hold_data_until, Some(due + stale));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_that_overran_its_interval_is_followed_at_once() {
+        let started = Instant::now();
+        tokio::time::advance(Duration::from_secs(90)).await;
+        let NextPoll::At { due, backoff, .. } = next_poll(
+            &limiter(),
+            "t",
+            "o",
+            started,
+            Duration::from_secs(60),
+            Duration::from_secs(180),
+        ) else {
+            panic!("not disabled");
+        };
+        assert_eq!(due, Instant::now());
+        assert_eq!(backoff, Duration::ZERO);
+    }
+}
