@@ -172,7 +172,10 @@ impl Exporter {
             Ok(rotated) => {
                 tracing::info!("a token file changed; using the new tokens");
                 if let Err(error) = self.apply(rotated) {
-                    tracing::error!(error = format!("{error:#}"), "applying rotated tokens failed; the previous tokens stay");
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "applying rotated tokens failed; the previous tokens stay"
+                    );
                 }
             }
             Err(error) => {

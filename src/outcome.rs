@@ -71,7 +71,10 @@ pub struct PollOutcome {
 impl PollOutcome {
     /// Why this outcome stops the target until its credentials or settings change.
     pub fn disabled_reason(&self) -> Option<&'static str> {
-        self.result.as_ref().err().and_then(PollError::disabled_reason)
+        self.result
+            .as_ref()
+            .err()
+            .and_then(PollError::disabled_reason)
     }
 }
 
@@ -191,7 +194,8 @@ impl Applier {
                     status.disabled_reason = None;
                     status.last_success = Some(finished_unix);
                     let expires_at = Instant::now() + stale_after;
-                    let expires_at = hold_data_until.map_or(expires_at, |hold| hold.max(expires_at));
+                    let expires_at =
+                        hold_data_until.map_or(expires_at, |hold| hold.max(expires_at));
                     self.store
                         .publish(&key, Slot::Data, families, Some(expires_at));
                     None
@@ -235,7 +239,10 @@ impl Applier {
         }
         match &failure {
             None => {
-                self.metrics.polls.with_label_values(&[kind, "success"]).inc();
+                self.metrics
+                    .polls
+                    .with_label_values(&[kind, "success"])
+                    .inc();
                 for problem in &problems {
                     self.metrics
                         .value_errors
@@ -391,9 +398,11 @@ mod tests {
             "{own}"
         );
         let logged = status.get(&page()).expect("tracked").logged_problems;
-        assert_eq!(logged.into_iter().collect::<Vec<_>>(), vec!["bucket_misaligned"]);
-        assert!(body(&store).contains(
-            "meta_messaging_exporter_target_up{kind=\"page\",target_id=\"P\"} 1\n"
-        ));
+        assert_eq!(
+            logged.into_iter().collect::<Vec<_>>(),
+            vec!["bucket_misaligned"]
+        );
+        assert!(body(&store)
+            .contains("meta_messaging_exporter_target_up{kind=\"page\",target_id=\"P\"} 1\n"));
     }
 }

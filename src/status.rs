@@ -168,7 +168,6 @@ impl StatusBoard {
     pub fn get(&self, key: &TargetKey) -> Option<TargetStatus> {
         self.lock().get(key).cloned()
     }
-
 }
 
 /// The per-target series for one target.

@@ -113,7 +113,10 @@ mod tests {
         let config = load(dir.path());
         std::fs::write(&path, "\n").expect("write");
         let error = reread_token_files(&config).expect_err("empty file");
-        assert!(error.contains("token") && error.contains("is empty"), "{error}");
+        assert!(
+            error.contains("token") && error.contains("is empty"),
+            "{error}"
+        );
         std::fs::write(&path, "half token\n").expect("write");
         let error = reread_token_files(&config).expect_err("whitespace");
         assert!(!error.contains("half"), "{error}");

@@ -20,10 +20,10 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use super::error::{ErrorBody, ErrorClass, GraphError};
+use super::ratelimit::{self, RateLimiter};
 use super::request::GraphRequest;
 use super::usage::{self, Usage};
 use crate::config::{GraphApiConfig, PollingConfig};
-use super::ratelimit::{self, RateLimiter};
 use crate::secret::{AccessToken, AppSecret};
 use crate::self_metrics::ExporterMetrics;
 

@@ -27,9 +27,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::config::RateLimitConfig;
 use super::usage::Usage;
 use super::ApiError;
+use crate::config::RateLimitConfig;
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 
@@ -371,7 +371,8 @@ impl RateLimiter {
         state.tokens.retain(|token, _| tokens.contains(token));
         state.objects.retain(|object, _| objects.contains(object));
         state.businesses.retain(|_, business| {
-            now.duration_since(business.seen) < UNSEEN_FOR || business.pause.remaining(now).is_some()
+            now.duration_since(business.seen) < UNSEEN_FOR
+                || business.pause.remaining(now).is_some()
         });
         let mut gone = Vec::new();
         state.series.retain(|labels, set_at| {
@@ -692,7 +693,9 @@ mod tests {
         let series = |limiter: &RateLimiter| {
             let text = String::from_utf8(limiter.metrics.encode().expect("encode")).expect("utf-8");
             text.lines()
-                .filter(|line| line.starts_with("meta_messaging_exporter_rate_limit_usage_percent{"))
+                .filter(|line| {
+                    line.starts_with("meta_messaging_exporter_rate_limit_usage_percent{")
+                })
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         };
@@ -702,7 +705,13 @@ mod tests {
         let objects: HashSet<String> = ["page1".to_owned(), "page3".to_owned()].into();
         limiter.prune(&tokens, &objects);
         assert_eq!(limiter.sizes(), (1, 2, 2, 3));
-        assert!(series(&limiter).iter().all(|line| !line.contains("\"gone\"")), "{:?}", series(&limiter));
+        assert!(
+            series(&limiter)
+                .iter()
+                .all(|line| !line.contains("\"gone\"")),
+            "{:?}",
+            series(&limiter)
+        );
 
         // biz2 is reported again after 23 hours, biz1 is not: a day on, only biz2 is left.
         tokio::time::advance(Duration::from_secs(23 * 3600)).await;

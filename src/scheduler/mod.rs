@@ -159,8 +159,7 @@ impl Scheduler {
         let generation = self.next_generation;
         self.next_generation += 1;
         let interval = target.schedule().interval;
-        let first_poll =
-            Instant::now() + timing::first_poll_delay(&key, interval, startup_spread);
+        let first_poll = Instant::now() + timing::first_poll_delay(&key, interval, startup_spread);
         self.context
             .applier
             .register(&key, generation, interval, first_poll);
@@ -203,7 +202,6 @@ impl Scheduler {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,10 @@ impl Script {
     }
 
     fn calls_of(&self, id: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|call| call.id == id).collect()
+        self.calls()
+            .into_iter()
+            .filter(|call| call.id == id)
+            .collect()
     }
 
     fn gate(&self, id: &str) -> Arc<Notify> {
@@ -83,7 +86,13 @@ struct ScriptPoller {
 impl TargetPoller for ScriptPoller {
     fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>> {
         Box::pin(async move {
-            let gate = self.script.gates.lock().expect("gates").get(&self.id).cloned();
+            let gate = self
+                .script
+                .gates
+                .lock()
+                .expect("gates")
+                .get(&self.id)
+                .cloned();
             if let Some(gate) = gate {
                 gate.notified().await;
             }
@@ -323,7 +332,10 @@ async fn changed_settings_keep_the_old_series_until_the_first_poll_with_the_new_
     tokio::time::sleep(SPREAD).await;
     let polls = harness.script.calls_of("W");
     assert_eq!(polls.len(), 2);
-    assert!(polls[1].at < changed_at + SPREAD, "promptly, not an interval later");
+    assert!(
+        polls[1].at < changed_at + SPREAD,
+        "promptly, not an interval later"
+    );
     let body = harness.body();
     assert!(body.contains("interval=\"600\""), "{body}");
     assert!(!body.contains("interval=\"900\""), "{body}");

@@ -333,10 +333,9 @@ fn the_token_never_appears_in_urls_logs_errors_metrics_or_pages() {
         assert!(request.query.contains("appsecret_proof="), "{request:?}");
     }
     // The log said what went wrong, with structured fields.
-    assert!(log.iter().any(
-        |line| line.contains("target disabled until the config changes")
-            && line.contains("REVOKED")
-    ));
+    assert!(log.iter().any(|line| line
+        .contains("target disabled until its credentials or settings change")
+        && line.contains("REVOKED")));
     drop(fake);
 }
 

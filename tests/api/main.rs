@@ -1,6 +1,7 @@
 //! Integration tests: the exporter against the fake Graph API, checked through `/metrics`.
 
 mod binary;
+mod continuity;
 mod exposition;
 mod failures;
 mod faults;
