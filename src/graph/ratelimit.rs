@@ -127,6 +127,21 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter with the default settings and `budget` calls per hour per token, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(budget: Option<u32>) -> Self {
+        Self::new(
+            RateLimitConfig {
+                slowdown_above_percent: 80.0,
+                max_interval_stretch: 4.0,
+                throttle_initial_backoff: Duration::from_secs(60),
+                throttle_max_backoff: Duration::from_secs(3600),
+                calls_per_hour_per_token: budget,
+            },
+            ExporterMetrics::new().expect("metrics"),
+        )
+    }
+
     /// Takes new settings on a config reload; pauses and usage already known are kept, so a
     /// reload never lets a throttled scope call again early.
     pub fn set_config(&self, config: RateLimitConfig) {
@@ -530,16 +545,7 @@ mod tests {
     use crate::graph::usage::UsageReading;
 
     fn limiter(budget: Option<u32>) -> RateLimiter {
-        RateLimiter::new(
-            RateLimitConfig {
-                slowdown_above_percent: 80.0,
-                max_interval_stretch: 4.0,
-                throttle_initial_backoff: Duration::from_secs(60),
-                throttle_max_backoff: Duration::from_secs(3600),
-                calls_per_hour_per_token: budget,
-            },
-            ExporterMetrics::new().expect("metrics"),
-        )
+        RateLimiter::for_tests(budget)
     }
 
     fn app_usage(percent: f64) -> Usage {

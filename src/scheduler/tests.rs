@@ -159,16 +159,7 @@ impl Harness {
             metrics.clone(),
             Arc::new(FixedClock::new(1_790_000_000)),
         );
-        let limiter = Arc::new(RateLimiter::new(
-            crate::config::RateLimitConfig {
-                slowdown_above_percent: 80.0,
-                max_interval_stretch: 4.0,
-                throttle_initial_backoff: Duration::from_secs(60),
-                throttle_max_backoff: Duration::from_secs(3600),
-                calls_per_hour_per_token: None,
-            },
-            metrics,
-        ));
+        let limiter = Arc::new(RateLimiter::for_tests(None));
         let scheduler = Scheduler::new(
             Arc::new(ScriptSource(script.clone())),
             limiter,

@@ -63,8 +63,6 @@ pub fn next_poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RateLimitConfig;
-    use crate::self_metrics::ExporterMetrics;
     use crate::target::TargetKind;
 
     fn page(id: &str) -> TargetKey {
@@ -99,16 +97,7 @@ mod tests {
     }
 
     fn limiter() -> RateLimiter {
-        RateLimiter::new(
-            RateLimitConfig {
-                slowdown_above_percent: 80.0,
-                max_interval_stretch: 4.0,
-                throttle_initial_backoff: Duration::from_secs(60),
-                throttle_max_backoff: Duration::from_secs(3600),
-                calls_per_hour_per_token: Some(1),
-            },
-            ExporterMetrics::new().expect("metrics"),
-        )
+        RateLimiter::for_tests(Some(1))
     }
 
     #[tokio::test(start_paused = true)]
