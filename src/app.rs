@@ -211,10 +211,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = ExporterMetrics::new().context("creating the exporter's own metrics")?;
-    let limiter = Arc::new(RateLimiter::new(
-        config.rate_limits.clone(),
-        metrics.clone(),
-    ));
+    let limiter = Arc::new(
+        RateLimiter::new(config.rate_limits.clone(), metrics.clone())
+            .with_clock(options.clock.clone()),
+    );
     let client = GraphClient::new(
         &config.graph_api,
         &config.polling,

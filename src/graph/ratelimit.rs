@@ -20,7 +20,7 @@
 //! targets and the businesses Meta reported in the last day.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use super::usage::Usage;
 use super::ApiError;
+use crate::clock::{Clock, SystemClock};
 use crate::config::RateLimitConfig;
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
@@ -111,6 +112,8 @@ pub struct RateLimiter {
     config: Mutex<RateLimitConfig>,
     state: Mutex<State>,
     metrics: ExporterMetrics,
+    /// Wall clock, for throttles that end on the hour.
+    clock: Arc<dyn Clock>,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -124,7 +127,14 @@ impl RateLimiter {
             config: Mutex::new(config),
             state: Mutex::new(State::default()),
             metrics,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same limiter reading wall-clock time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// A limiter with the default settings and `budget` calls per hour per token, for tests.
@@ -360,7 +370,7 @@ impl RateLimiter {
         }
         if error.code == 80007 {
             // WhatsApp account throttles reset on the hour.
-            let into_hour = chrono::Utc::now().timestamp().rem_euclid(3600) as u64;
+            let into_hour = self.clock.now_unix().rem_euclid(3600) as u64;
             return Duration::from_secs(3600 - into_hour);
         }
         let config = self.config();
@@ -635,6 +645,24 @@ mod tests {
             after_success <= Duration::from_secs(120),
             "{after_success:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whatsapp_account_throttle_lasts_until_the_next_hour_on_the_wall_clock() {
+        // 10:45:00 UTC on the injected clock: the hourly WhatsApp limit resets in 15 minutes.
+        let clock = Arc::new(crate::clock::FixedClock::new(
+            1_790_000_000 - 1_790_000_000 % 3600 + 2700,
+        ));
+        let limiter = limiter(None).with_clock(clock.clone());
+        assert_eq!(
+            limiter.throttled("t", "waba", &error(80007), &Usage::default()),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            limiter.admit("t", "waba").map_err(|p| p.scope),
+            Err("object")
+        );
+        assert!(limiter.admit("t", "other").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
