@@ -28,11 +28,16 @@ COPY . .
 # Shown in meta_messaging_exporter_build_info{revision}:
 #   --build-arg GIT_REVISION="$(git rev-parse HEAD)"
 ARG GIT_REVISION=unknown
+# Empty by default: CI's build, with the default `demo` feature that `--demo` (and so
+# deploy/docker-compose.yml) needs. The simulator stays idle unless --demo is given; for an
+# image without it (where --demo fails saying so):
+#   --build-arg CARGO_BUILD_FLAGS=--no-default-features
+ARG CARGO_BUILD_FLAGS=
 # Cache mounts keep the registry and compiled dependencies between builds; the binary is
 # copied out of the cached target directory in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    GIT_REVISION="${GIT_REVISION}" cargo build --release --locked \
+    GIT_REVISION="${GIT_REVISION}" cargo build --release --locked ${CARGO_BUILD_FLAGS} \
     && install -D -m 0755 target/release/meta-messaging-exporter /out/meta-messaging-exporter
 
 # Runtime: glibc, libgcc, CA certificates and tzdata, no shell and no package manager. The

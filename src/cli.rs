@@ -70,7 +70,13 @@ pub struct Flags {
 
     /// Run against a built-in simulated Graph API with demo targets; no Meta token needed.
     /// The config file is not read.
+    // Kept without the `demo` feature, where it fails saying why: an unknown flag, or an
+    // ignored META_EXPORTER_DEMO, would not tell the user which build they have.
     #[arg(long = "demo", env = "META_EXPORTER_DEMO")]
+    #[cfg_attr(
+        not(feature = "demo"),
+        arg(help = "Not available: this binary was built without the `demo` feature.")
+    )]
     pub demo: bool,
 }
 

@@ -15,7 +15,8 @@
 //! - [`status`]: per-target state for the landing page and the per-target series.
 //! - [`http`]: the axum routes; [`app`]: wiring, reloading and shutdown; [`cli`], [`logging`], [`check`].
 //! - [`web`]: `--web.config.file`: TLS, basic auth and extra headers around the routes.
-//! - [`simulator`]: a fake Graph API for `--demo` and the tests; [`demo`]: demo mode.
+//! - `simulator`: a fake Graph API for `--demo` and the tests; `demo`: demo mode. Both only
+//!   with the `demo` cargo feature (on by default), so a production build can leave them out.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
 //!   [`clock`]: injectable wall-clock time.
 
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod convert;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod exposition;
 pub mod graph;
@@ -38,6 +40,7 @@ mod proptest_support;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;
+#[cfg(feature = "demo")]
 pub mod simulator;
 pub mod status;
 pub mod store;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
 use meta_messaging_exporter::cli::Flags;
-use meta_messaging_exporter::{check, config, demo, logging, web};
+use meta_messaging_exporter::{check, config, logging, web};
 use std::io::Write as _;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -38,9 +38,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
-    let (simulator, config) = if flags.demo {
-        let (fake, config) = demo::start().await?;
-        tracing::info!(graph_api = %fake.base_url(), "demo mode: polling the built-in simulated Graph API");
+    // The demo's simulator lives until `run` returns, as long as the exporter that polls it.
+    let (_simulator, config) = if flags.demo {
+        let (fake, config) = start_demo().await?;
         (Some(fake), config)
     } else {
         let path = &flags.config_file;
@@ -80,9 +80,34 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;
-    // The simulator lives as long as the exporter that polls it.
-    drop(simulator);
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// What keeps the demo's simulated Graph API running; without the `demo` feature there is
+/// none, and `Infallible` says so to the type checker.
+#[cfg(feature = "demo")]
+type Simulator = meta_messaging_exporter::simulator::FakeGraphApi;
+#[cfg(not(feature = "demo"))]
+type Simulator = std::convert::Infallible;
+
+/// `--demo`: starts the simulator and returns the config that polls it.
+#[cfg(feature = "demo")]
+async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
+    let (fake, config) = meta_messaging_exporter::demo::start().await?;
+    tracing::info!(graph_api = %fake.base_url(), "demo mode: polling the built-in simulated Graph API");
+    Ok((fake, config))
+}
+
+/// `--demo` in a build without the simulator fails, rather than quietly reading the config
+/// file: someone who asked for the demo (perhaps through `META_EXPORTER_DEMO`) expects no Meta
+/// calls, and would otherwise get them with whatever config.yaml is at hand.
+#[cfg(not(feature = "demo"))]
+async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
+    anyhow::bail!(
+        "--demo: this binary was built without the `demo` feature (cargo build \
+         --no-default-features), so it has no simulated Graph API; use a build with default \
+         features for the demo"
+    )
 }
 
 /// Writes the `--config.check` report to stdout. A reader that stops early (`| head`) is not

@@ -23,7 +23,7 @@ use self::validate::Checker;
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
 use std::hash::Hash;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

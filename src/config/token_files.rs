@@ -6,11 +6,31 @@
 //! re-reads only the files its credentials came from, and checks each new token as the loader
 //! does. Either every file reads and checks, or nothing changes.
 
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::validate::read_token_file;
 use super::{Config, Credentials};
 use crate::secret::AccessToken;
+
+/// A token is a few hundred bytes; anything much larger is the wrong file.
+const MAX_TOKEN_FILE_BYTES: usize = 64 * 1024;
+
+/// Reads a token file, refusing files far larger than any token.
+pub(super) fn read_token_file(path: &Path) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    // `take` bounds the read, so pointing at a device or a huge file cannot exhaust memory.
+    std::fs::File::open(path)?
+        .take(MAX_TOKEN_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_TOKEN_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_TOKEN_FILE_BYTES} bytes, far more than a token"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
 
 /// What is wrong with a token or secret value, if anything (it is never quoted).
 pub(super) fn token_flaw(value: &str) -> Option<&'static str> {

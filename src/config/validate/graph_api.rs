@@ -1,0 +1,101 @@
+//! The `graph_api` section: base URL, API version, app secret, timeouts and the response
+//! size limit. Its access token is resolved in credentials.rs, like the targets' own.
+
+use super::*;
+
+const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+const DEFAULT_VERSION: &str = "v23.0";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Below this even an error response from the Graph API would not fit.
+const MIN_RESPONSE_BYTES: usize = 1024;
+
+impl Checker<'_> {
+    /// Checks the `graph_api` section except its token, which belongs to the targets.
+    pub(super) fn graph_api(&mut self, raw: &RawGraphApi) -> Checked<GraphApiConfig> {
+        let base_url = self.base_url("graph_api.base_url", raw.base_url.as_deref());
+        let version = self.version("graph_api.version", raw.version.as_deref());
+        let app_secret = match raw.app_secret.as_deref() {
+            None => Ok(None),
+            Some(text) => self
+                .secret("graph_api.app_secret", text, None)
+                .map(|secret| Some(AppSecret::new(secret))),
+        };
+        let connect_timeout = self.positive_duration(
+            "graph_api.connect_timeout",
+            raw.connect_timeout.as_deref(),
+            DEFAULT_CONNECT_TIMEOUT,
+        );
+        let request_timeout = self.positive_duration(
+            "graph_api.request_timeout",
+            raw.request_timeout.as_deref(),
+            DEFAULT_REQUEST_TIMEOUT,
+        );
+        let max_response_bytes = self.number(
+            "graph_api.max_response_bytes",
+            raw.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+            |bytes| bytes >= MIN_RESPONSE_BYTES,
+            &format!("must be at least {MIN_RESPONSE_BYTES}"),
+        );
+        Ok(GraphApiConfig {
+            base_url: base_url?,
+            version: version?,
+            app_secret: app_secret?,
+            connect_timeout: connect_timeout?,
+            request_timeout: request_timeout?,
+            max_response_bytes: max_response_bytes?,
+        })
+    }
+
+    fn base_url(&mut self, key: &str, raw: Option<&str>) -> Checked<String> {
+        let Some(raw) = raw else {
+            return Ok(DEFAULT_BASE_URL.to_owned());
+        };
+        let text = self.expand(key, raw)?;
+        let url = Url::parse(&text)
+            .map_err(|error| self.problem(key, format!("{text:?} is not a URL ({error})")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Not quoted: the point of this rule is that credentials stay out of messages.
+            return Err(self.problem(
+                key,
+                "must not contain a user name or password; the token authenticates requests",
+            ));
+        }
+        let flaw = if !matches!(url.scheme(), "http" | "https") {
+            "must start with http:// or https://"
+        } else if url.query().is_some() {
+            "must not have a query (?...)"
+        } else if url.fragment().is_some() {
+            "must not have a fragment (#...)"
+        } else {
+            // The client appends `/{version}/...`, so a trailing slash would double up.
+            return Ok(url.as_str().trim_end_matches('/').to_owned());
+        };
+        Err(self.problem(key, format!("{text:?} {flaw}")))
+    }
+
+    fn version(&mut self, key: &str, raw: Option<&str>) -> Checked<String> {
+        let Some(raw) = raw else {
+            return Ok(DEFAULT_VERSION.to_owned());
+        };
+        let version = self.expand(key, raw)?;
+        let well_formed = version
+            .strip_prefix('v')
+            .and_then(|number| number.split_once('.'))
+            .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
+        if well_formed {
+            Ok(version)
+        } else {
+            Err(self.problem(
+                key,
+                format!("{version:?} is not a Graph API version such as {DEFAULT_VERSION}"),
+            ))
+        }
+    }
+}
+
+fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit())
+}

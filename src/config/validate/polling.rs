@@ -1,0 +1,162 @@
+//! The `polling` and `rate_limits` sections: concurrency, retries and their backoff,
+//! staleness, the start-up spread, retrying dropped metrics, and how far to slow down for
+//! Meta's rate limits.
+
+use super::*;
+
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
+const MAX_CONCURRENT_REQUESTS: usize = 1000;
+const DEFAULT_MAX_RETRIES: u32 = 3;
+const MAX_RETRIES: u32 = 10;
+const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(60);
+const DEFAULT_STALE_AFTER_INTERVALS: u32 = 3;
+/// Long enough that a restart of a few hundred targets stays within
+/// `max_concurrent_requests` and the rate limiter; short enough that dashboards fill within
+/// a minute of a deploy.
+const DEFAULT_STARTUP_SPREAD: Duration = Duration::from_secs(30);
+const DEFAULT_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(DAY_SECS);
+const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
+/// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
+const DEFAULT_SLOWDOWN_ABOVE_PERCENT: f64 = 80.0;
+const DEFAULT_MAX_INTERVAL_STRETCH: f64 = 4.0;
+const DEFAULT_THROTTLE_INITIAL_BACKOFF: Duration = Duration::from_secs(60);
+const DEFAULT_THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
+
+impl Checker<'_> {
+    pub(super) fn polling(&mut self, raw: RawPolling) -> Checked<PollingConfig> {
+        let max_concurrent_requests = self.number(
+            "polling.max_concurrent_requests",
+            raw.max_concurrent_requests,
+            DEFAULT_MAX_CONCURRENT_REQUESTS,
+            |requests| (1..=MAX_CONCURRENT_REQUESTS).contains(&requests),
+            &format!("must be between 1 and {MAX_CONCURRENT_REQUESTS}"),
+        );
+        let max_retries = self.number(
+            "polling.max_retries",
+            raw.max_retries,
+            DEFAULT_MAX_RETRIES,
+            |retries| retries <= MAX_RETRIES,
+            &format!("must be at most {MAX_RETRIES}"),
+        );
+        let (retry_initial_backoff, retry_max_backoff) = self.backoff_pair(
+            (
+                "polling.retry_initial_backoff",
+                raw.retry_initial_backoff.as_deref(),
+                DEFAULT_RETRY_INITIAL_BACKOFF,
+            ),
+            (
+                "polling.retry_max_backoff",
+                raw.retry_max_backoff.as_deref(),
+                DEFAULT_RETRY_MAX_BACKOFF,
+            ),
+        );
+        let stale_after_intervals = self.number(
+            "polling.stale_after_intervals",
+            raw.stale_after_intervals,
+            DEFAULT_STALE_AFTER_INTERVALS,
+            |intervals| intervals >= 1,
+            "must be at least 1",
+        );
+        let startup_spread = self
+            .duration("polling.startup_spread", raw.startup_spread.as_deref())
+            .map(|spread| spread.unwrap_or(DEFAULT_STARTUP_SPREAD));
+        let retry_dropped_after = self
+            .duration(
+                "polling.retry_dropped_after",
+                raw.retry_dropped_after.as_deref(),
+            )
+            .and_then(|after| match after {
+                None => Ok(DEFAULT_RETRY_DROPPED_AFTER),
+                Some(after) if after >= MIN_RETRY_DROPPED_AFTER => Ok(after),
+                Some(after) => Err(self.problem(
+                    "polling.retry_dropped_after",
+                    format!(
+                        "must be at least {}, not {}: a rejected metric asked for more often only repeats the error",
+                        human(MIN_RETRY_DROPPED_AFTER),
+                        human(after)
+                    ),
+                )),
+            });
+        Ok(PollingConfig {
+            max_concurrent_requests: max_concurrent_requests?,
+            max_retries: max_retries?,
+            retry_initial_backoff: retry_initial_backoff?,
+            retry_max_backoff: retry_max_backoff?,
+            stale_after_intervals: stale_after_intervals?,
+            startup_spread: startup_spread?,
+            retry_dropped_after: retry_dropped_after?,
+        })
+    }
+
+    /// An initial backoff and its cap, each `(key, raw value, default)`: the initial one must
+    /// be longer than 0 and the cap at least the initial one.
+    fn backoff_pair(
+        &mut self,
+        (initial_key, initial_raw, initial_default): (&str, Option<&str>, Duration),
+        (max_key, max_raw, max_default): (&str, Option<&str>, Duration),
+    ) -> (Checked<Duration>, Checked<Duration>) {
+        let initial = self.positive_duration(initial_key, initial_raw, initial_default);
+        let max = self
+            .duration(max_key, max_raw)
+            .map(|backoff| backoff.unwrap_or(max_default));
+        let max = match (initial, max) {
+            (Ok(initial), Ok(max)) if max < initial => {
+                let initial_name = initial_key.rsplit('.').next().unwrap_or(initial_key);
+                Err(self.problem(
+                    max_key,
+                    format!(
+                        "must be at least {initial_name} ({}), not {}",
+                        human(initial),
+                        human(max)
+                    ),
+                ))
+            }
+            (_, max) => max,
+        };
+        (initial, max)
+    }
+
+    pub(super) fn rate_limits(&mut self, raw: RawRateLimits) -> Checked<RateLimitConfig> {
+        let slowdown_above_percent = self.number(
+            "rate_limits.slowdown_above_percent",
+            raw.slowdown_above_percent,
+            DEFAULT_SLOWDOWN_ABOVE_PERCENT,
+            |percent| (1.0..=100.0).contains(&percent),
+            "must be a percentage between 1 and 100",
+        );
+        let max_interval_stretch = self.number(
+            "rate_limits.max_interval_stretch",
+            raw.max_interval_stretch,
+            DEFAULT_MAX_INTERVAL_STRETCH,
+            |stretch| (1.0..=100.0).contains(&stretch),
+            "must be between 1 and 100",
+        );
+        let (throttle_initial_backoff, throttle_max_backoff) = self.backoff_pair(
+            (
+                "rate_limits.throttle_initial_backoff",
+                raw.throttle_initial_backoff.as_deref(),
+                DEFAULT_THROTTLE_INITIAL_BACKOFF,
+            ),
+            (
+                "rate_limits.throttle_max_backoff",
+                raw.throttle_max_backoff.as_deref(),
+                DEFAULT_THROTTLE_MAX_BACKOFF,
+            ),
+        );
+        let calls_per_hour_per_token = match raw.calls_per_hour_per_token {
+            Some(0) => Err(self.problem(
+                "rate_limits.calls_per_hour_per_token",
+                "must be at least 1 (leave it out for no budget)",
+            )),
+            budget => Ok(budget),
+        };
+        Ok(RateLimitConfig {
+            slowdown_above_percent: slowdown_above_percent?,
+            max_interval_stretch: max_interval_stretch?,
+            throttle_initial_backoff: throttle_initial_backoff?,
+            throttle_max_backoff: throttle_max_backoff?,
+            calls_per_hour_per_token: calls_per_hour_per_token?,
+        })
+    }
+}
