@@ -199,6 +199,7 @@ pub async fn run(
         status: status.clone(),
         metrics: metrics.clone(),
         clock: options.clock.clone(),
+        retry_dropped_after: config.polling.retry_dropped_after,
     });
     let mut exporter = Exporter {
         scheduler: Scheduler::new(shared.clone(), shutdown.child_token()),

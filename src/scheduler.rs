@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::exposition::encode;
-use crate::graph::{ErrorClass, GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError};
 use crate::poller::{PollContext, PollError, Poller};
 use crate::ratelimit;
 use crate::self_metrics::ExporterMetrics;
@@ -46,6 +46,9 @@ pub struct Shared {
     pub metrics: ExporterMetrics,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
+    /// How long a metric or field the API rejected stays out of a target's requests
+    /// (`polling.retry_dropped_after`).
+    pub retry_dropped_after: Duration,
 }
 
 struct Running {
@@ -181,6 +184,7 @@ async fn run_target(target: Target, shared: Arc<Shared>, cancel: CancellationTok
         let context = PollContext {
             client: &client,
             clock: shared.clock.as_ref(),
+            retry_dropped_after: shared.retry_dropped_after,
         };
         let result = tokio::select! {
             () = cancel.cancelled() => return,
@@ -274,23 +278,14 @@ fn publish_success(
 }
 
 /// Records a failed poll; returns the reason when the target must stop until the config
-/// changes (invalid token, missing permission, nothing valid left to ask for).
+/// changes ([`PollError::disabled_reason`]).
 fn record_failure(shared: &Shared, key: &TargetKey, error: &PollError) -> Option<&'static str> {
     let kind = key.kind.as_str();
     let class = error.class();
     shared.metrics.polls.with_label_values(&[kind, class]).inc();
-    let graph = match error {
-        PollError::Graph(graph) => Some(graph),
-        PollError::Shape(_) | PollError::NothingValid(_) => None,
-    };
+    let graph = error.graph_error();
     let code = graph.and_then(GraphError::api_error).map(|e| e.code);
-    let disabled_reason = match (error, graph.map(GraphError::class)) {
-        (_, Some(ErrorClass::InvalidToken)) => Some("invalid_token"),
-        (_, Some(ErrorClass::PermissionDenied)) => Some("permission_denied"),
-        (_, Some(ErrorClass::ObjectUnavailable)) => Some("object_unavailable"),
-        (PollError::NothingValid(_), _) => Some("no_valid_metrics"),
-        _ => None,
-    };
+    let disabled_reason = error.disabled_reason();
     let at = shared.clock.now_unix();
     shared.status.update(key, |s| {
         s.state = if disabled_reason.is_some() {
