@@ -374,12 +374,11 @@ mod tests {
         }
     }
 
-    /// `(sent, delivered, bucket end)` as exported, and the problem reasons.
-    fn read(
-        granularity: Granularity,
-        now: i64,
-        points: Value,
-    ) -> ((Option<f64>, Option<f64>, Option<f64>), Vec<&'static str>) {
+    /// `(sent, delivered, bucket end)` as exported.
+    type Exported = (Option<f64>, Option<f64>, Option<f64>);
+
+    /// What is exported, and the problem reasons.
+    fn read(granularity: Granularity, now: i64, points: Value) -> (Exported, Vec<&'static str>) {
         let body = json!({"analytics": {"data_points": points}});
         let converted = convert(selection(granularity), now, &body).expect("shape");
         let value = |index: usize| converted.families[index].samples.first().map(|s| s.value);

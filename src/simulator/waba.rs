@@ -216,12 +216,13 @@ impl AnalyticsRequest {
         misaligned: bool,
     ) -> Result<Vec<Value>, GraphError> {
         let granularity = self.granularity;
-        let (start_of, end_of): (fn(Granularity, i64) -> i64, fn(Granularity, i64) -> i64) =
-            if misaligned {
-                (Granularity::misaligned_start, Granularity::misaligned_end)
-            } else {
-                (Granularity::bucket_start, Granularity::bucket_end)
-            };
+        /// Where a bucket starts, or ends given its start.
+        type Boundary = fn(Granularity, i64) -> i64;
+        let (start_of, end_of): (Boundary, Boundary) = if misaligned {
+            (Granularity::misaligned_start, Granularity::misaligned_end)
+        } else {
+            (Granularity::bucket_start, Granularity::bucket_end)
+        };
         let filters = format!(
             "phones={};countries={}",
             self.phone_numbers.as_deref().unwrap_or_default().join(","),
