@@ -287,10 +287,10 @@ impl Applier {
 }
 
 fn api_code(error: &PollError) -> Option<i64> {
-    match error {
-        PollError::Graph(graph) => graph.api_error().map(|api| api.code),
-        _ => None,
-    }
+    error
+        .graph_error()
+        .and_then(GraphError::api_error)
+        .map(|api| api.code)
 }
 
 fn log_failure(key: &TargetKey, error: &PollError, disabled_reason: Option<&'static str>) {
@@ -298,7 +298,7 @@ fn log_failure(key: &TargetKey, error: &PollError, disabled_reason: Option<&'sta
     let code = api_code(error);
     if let Some(reason) = disabled_reason {
         tracing::error!(target_kind = kind, target_id = %key.id, reason, error = %error, "target disabled until its credentials or settings change");
-    } else if !matches!(error, PollError::Graph(GraphError::Paused { .. })) {
+    } else if !matches!(error.graph_error(), Some(GraphError::Paused { .. })) {
         // A pause the limiter imposed is not news: the throttle that caused it was logged.
         tracing::warn!(target_kind = kind, target_id = %key.id, error_class = error.class(), error_code = ?code, error = %error, "poll failed; keeping the last values until they go stale");
     }

@@ -7,6 +7,13 @@
 //! (negative, not a number) exports no value for that count, since 0 would be a lie. Bucket
 //! boundaries follow Meta's Pacific-time days and months (America/Los_Angeles); half hours are
 //! aligned to UTC half hours.
+//!
+//! "Omitted means 0" holds only while the API cuts buckets where that calendar does. When a data
+//! point does not line up with it (UTC days, say, or a DST change handled differently), the
+//! expected bucket can be missing without being quiet, and reading it as 0 would be a silent
+//! lie. The value is then the latest complete bucket by the API's own boundaries, and a
+//! `bucket_misaligned` problem names the account and the boundaries seen. A response with no
+//! data points at all keeps its documented meaning: no traffic, 0.
 
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::America::Los_Angeles;
@@ -115,9 +122,7 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
     };
 
     let mut converted = Converted::default();
-    let wanted = last_complete_bucket(selection.granularity, now);
-    let mut sent = Reading::default();
-    let mut delivered = Reading::default();
+    let mut bounded = Vec::with_capacity(points.len());
     for point in points {
         let (Some(start), Some(end)) = (
             point.get("start").and_then(parse_time),
@@ -129,17 +134,52 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
             });
             continue;
         };
-        if start != wanted.start && end != wanted.end {
+        bounded.push((Bucket { start, end }, point));
+    }
+    let misaligned: Vec<Bucket> = bounded
+        .iter()
+        .map(|(bucket, _)| *bucket)
+        .filter(|bucket| bucket_containing(selection.granularity, bucket.start) != *bucket)
+        .collect();
+    let wanted = if misaligned.is_empty() {
+        Some(last_complete_bucket(selection.granularity, now))
+    } else {
+        let latest = bounded
+            .iter()
+            .map(|(bucket, _)| *bucket)
+            .filter(|bucket| bucket.end <= now)
+            .max_by_key(|bucket| (bucket.end, bucket.start));
+        converted.problems.push(ValueProblem {
+            reason: "bucket_misaligned",
+            detail: misaligned_detail(selection, &misaligned, latest),
+        });
+        latest
+    };
+    let mut sent = Reading::default();
+    let mut delivered = Reading::default();
+    for (bucket, point) in &bounded {
+        if Some(*bucket) != wanted {
             continue;
         }
-        sent.read("sent", point.get("sent"), start, &mut converted.problems);
+        sent.read(
+            "sent",
+            point.get("sent"),
+            bucket.start,
+            &mut converted.problems,
+        );
         delivered.read(
             "delivered",
             point.get("delivered"),
-            start,
+            bucket.start,
             &mut converted.problems,
         );
     }
+    // Without a bucket to read (misaligned, and none of the API's buckets complete yet) there
+    // is no value to export, and certainly not 0.
+    let (sent, delivered) = match wanted {
+        Some(_) => (sent.exported(), delivered.exported()),
+        None => (None, None),
+    };
 
     let mut labels = vec![
         ("waba_id".to_owned(), selection.waba_id.to_owned()),
@@ -168,19 +208,58 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
     converted.families.push(family(
         "meta_whatsapp_analytics_sent",
         "WhatsApp messages sent in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
-        sent.exported(),
+        sent,
     ));
     converted.families.push(family(
         "meta_whatsapp_analytics_delivered",
         "WhatsApp messages delivered in the most recent complete analytics bucket of the granularity in the label (count; a bucket the API omits counts 0). Graph API WABA analytics; from a background poll, not fetched at scrape time.",
-        delivered.exported(),
+        delivered,
     ));
     converted.families.push(family(
         "meta_whatsapp_analytics_bucket_end_timestamp_seconds",
         "End of the analytics bucket the meta_whatsapp_analytics_sent and _delivered values cover (unix seconds).",
-        Some(wanted.end as f64),
+        wanted.map(|bucket| bucket.end as f64),
     ));
     Ok(converted)
+}
+
+/// The log detail of a response whose buckets are off Meta's calendar: which account, which
+/// boundaries, and which bucket was used instead.
+fn misaligned_detail(
+    selection: Selection<'_>,
+    misaligned: &[Bucket],
+    used: Option<Bucket>,
+) -> String {
+    const SHOWN: usize = 3;
+    let mut seen: Vec<String> = misaligned
+        .iter()
+        .take(SHOWN)
+        .map(|bucket| format!("[{}, {})", bucket.start, bucket.end))
+        .collect();
+    if misaligned.len() > SHOWN {
+        seen.push(format!("{} more", misaligned.len() - SHOWN));
+    }
+    let mut filters = String::new();
+    if let Some(phone) = selection.phone_number {
+        filters.push_str(&format!(", phone number {phone}"));
+    }
+    if let Some(country) = selection.country_code {
+        filters.push_str(&format!(", country {country}"));
+    }
+    let used = match used {
+        Some(bucket) => format!(
+            "the latest complete one the API returned, [{}, {}), is exported",
+            bucket.start, bucket.end
+        ),
+        None => "none of them is complete yet, so no value is exported".to_owned(),
+    };
+    format!(
+        "WABA {}{filters}: {} data points {} (unix seconds) do not start and end where Meta's Pacific-time calendar puts {} buckets; {used}",
+        selection.waba_id,
+        selection.granularity.as_str(),
+        seen.join(", "),
+        selection.granularity.as_str(),
+    )
 }
 
 /// What the data points of the wanted bucket said about one count.
@@ -284,6 +363,108 @@ mod tests {
         let converted = convert(selection, 2000, &body).expect("shape");
         assert_eq!(converted.families[0].samples[0].value, 5.0);
         assert_eq!(converted.families[1].samples[0].value, 4.0);
+    }
+
+    fn selection(granularity: Granularity) -> Selection<'static> {
+        Selection {
+            waba_id: "w",
+            granularity,
+            phone_number: None,
+            country_code: None,
+        }
+    }
+
+    /// `(sent, delivered, bucket end)` as exported.
+    type Exported = (Option<f64>, Option<f64>, Option<f64>);
+
+    /// What is exported, and the problem reasons.
+    fn read(granularity: Granularity, now: i64, points: Value) -> (Exported, Vec<&'static str>) {
+        let body = json!({"analytics": {"data_points": points}});
+        let converted = convert(selection(granularity), now, &body).expect("shape");
+        let value = |index: usize| converted.families[index].samples.first().map(|s| s.value);
+        let reasons = converted.problems.iter().map(|p| p.reason).collect();
+        ((value(0), value(1), value(2)), reasons)
+    }
+
+    // Pacific midnights of 2026-03-07 to 2026-03-10 (clocks spring forward on the 8th), and
+    // 12:00 UTC on the 9th.
+    const MAR_7: i64 = 1_772_870_400;
+    const MAR_8: i64 = 1_772_956_800;
+    const MAR_9: i64 = 1_773_039_600;
+    const MAR_10: i64 = 1_773_126_000;
+    const MAR_9_NOON_UTC: i64 = 1_773_057_600;
+
+    #[test]
+    fn aligned_day_buckets_across_the_spring_dst_change_give_the_short_day() {
+        let points = json!([
+            {"start": MAR_7, "end": MAR_8, "sent": 4, "delivered": 4},
+            {"start": MAR_8, "end": MAR_9, "sent": 23, "delivered": 22},
+            {"start": MAR_9, "end": MAR_10, "sent": 1, "delivered": 1}
+        ]);
+        let (values, reasons) = read(Granularity::Day, MAR_9_NOON_UTC, points);
+        assert_eq!(values, (Some(23.0), Some(22.0), Some(MAR_9 as f64)));
+        assert!(reasons.is_empty(), "{reasons:?}");
+    }
+
+    #[test]
+    fn utc_day_buckets_give_the_apis_latest_complete_bucket_and_a_problem_not_zero() {
+        // UTC midnights of 2026-03-08, 09 and 10: none is a Pacific midnight.
+        let (utc_8, utc_9, utc_10) = (1_772_928_000, 1_773_014_400, 1_773_100_800);
+        let points = json!([
+            {"start": utc_8, "end": utc_9, "sent": 17, "delivered": 15},
+            {"start": utc_9, "end": utc_10, "sent": 6, "delivered": 6}
+        ]);
+        let (values, reasons) = read(Granularity::Day, MAR_9_NOON_UTC, points.clone());
+        assert_eq!(values, (Some(17.0), Some(15.0), Some(utc_9 as f64)));
+        assert_eq!(reasons, ["bucket_misaligned"]);
+        let body = json!({"analytics": {"data_points": points}});
+        let converted = convert(selection(Granularity::Day), MAR_9_NOON_UTC, &body).expect("shape");
+        let detail = &converted.problems[0].detail;
+        assert!(
+            detail.starts_with("WABA w: DAY data points")
+                && detail.contains(&format!("[{utc_8}, {utc_9})"))
+                && detail.contains(&format!("[{utc_9}, {utc_10})")),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn misaligned_buckets_none_of_them_complete_export_nothing() {
+        let points = json!([{"start": 1_773_014_400, "end": 1_773_100_800, "sent": 6}]);
+        let (values, reasons) = read(Granularity::Day, MAR_9_NOON_UTC, points);
+        assert_eq!(values, (None, None, None));
+        assert_eq!(reasons, ["bucket_misaligned"]);
+    }
+
+    #[test]
+    fn no_data_points_at_all_is_a_quiet_bucket() {
+        let (values, reasons) = read(Granularity::Month, MAR_9_NOON_UTC, json!([]));
+        // February 2026, Pacific: 2026-02-01 08:00 UTC to 2026-03-01 08:00 UTC.
+        assert_eq!(values, (Some(0.0), Some(0.0), Some(1_772_352_000.0)));
+        assert!(reasons.is_empty());
+    }
+
+    #[test]
+    fn month_buckets_across_the_autumn_dst_change() {
+        // November 2026 Pacific starts in PDT and ends in PST; now is 2026-12-10.
+        let (nov, dec, jan) = (1_793_516_400, 1_796_112_000, 1_798_790_400);
+        let now = 1_796_904_000;
+        let aligned = json!([
+            {"start": nov, "end": dec, "sent": 300, "delivered": 290},
+            {"start": dec, "end": jan, "sent": 80, "delivered": 79}
+        ]);
+        let (values, reasons) = read(Granularity::Month, now, aligned);
+        assert_eq!(values, (Some(300.0), Some(290.0), Some(dec as f64)));
+        assert!(reasons.is_empty());
+        // The same months cut at UTC midnight.
+        let (utc_nov, utc_dec, utc_jan) = (1_793_491_200, 1_796_083_200, 1_798_761_600);
+        let misaligned = json!([
+            {"start": utc_nov, "end": utc_dec, "sent": 301, "delivered": 291},
+            {"start": utc_dec, "end": utc_jan, "sent": 81, "delivered": 80}
+        ]);
+        let (values, reasons) = read(Granularity::Month, now, misaligned);
+        assert_eq!(values, (Some(301.0), Some(291.0), Some(utc_dec as f64)));
+        assert_eq!(reasons, ["bucket_misaligned"]);
     }
 
     /// Found by `whatsapp_conversion_never_panics_and_reports_the_last_complete_bucket`: a

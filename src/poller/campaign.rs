@@ -1,16 +1,19 @@
 //! Campaign insights: one request with every field and the date selection.
 
-use std::collections::BTreeSet;
-
-use super::{fetch_dropping_invalid, PollContext, PollError};
+use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
 use crate::config::{CampaignDates, CampaignTarget};
 use crate::convert::{campaign, Converted};
 use crate::graph::GraphRequest;
 
+/// The parameters of a campaign insights request besides `fields`: a code-100 message naming
+/// one is about the dates asked for, not a field. `since` and `until` are the keys inside
+/// `time_range`, which messages quote on their own.
+const PARAMETERS: &[&str] = &["date_preset", "time_range", "since", "until"];
+
 /// Poll plan of one campaign.
 pub struct CampaignPoller {
     target: CampaignTarget,
-    dropped: BTreeSet<String>,
+    dropped: Dropped,
 }
 
 impl CampaignPoller {
@@ -21,42 +24,55 @@ impl CampaignPoller {
     pub(super) fn new(target: CampaignTarget) -> Self {
         Self {
             target,
-            dropped: BTreeSet::new(),
+            dropped: Dropped::default(),
         }
     }
 
     pub(super) fn dropped(&self) -> Vec<String> {
-        self.dropped.iter().cloned().collect()
+        self.dropped.names()
     }
 
     pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+        let now = context.clock.now_unix();
+        let retry_after = context.retry_dropped_after;
         let fields: Vec<String> = self
             .target
             .fields
             .iter()
-            .filter(|field| !self.dropped.contains(*field))
+            .filter(|field| !self.dropped.excludes(field, now, retry_after))
             .cloned()
             .collect();
         if fields.is_empty() {
-            return Err(PollError::NothingValid(self.dropped()));
+            return Err(self.dropped.nothing_valid(retry_after));
         }
-        let id = self.target.id.clone();
-        let dates = self.target.dates.clone();
-        let answers = fetch_dropping_invalid(
-            context.client,
-            &self.target.credentials.token,
-            fields,
-            |field: &String| field.as_str(),
-            |fields: &[String]| request(&id, &dates, fields),
-            &mut self.dropped,
-        )
-        .await?;
+        let client = context.client;
+        let token = &self.target.credentials.token;
+        let id = self.target.id.as_str();
+        let dates = &self.target.dates;
+        let mut rejected = Vec::new();
+        let plan = Plan {
+            items: fields,
+            retried: |field: &str| self.dropped.contains(field),
+            parameters: PARAMETERS,
+            send: |fields: Vec<String>| {
+                let request = request(id, dates, &fields);
+                async move { client.get(&request, token).await }
+            },
+        };
+        let fetched = fetch_dropping_invalid(plan, &mut rejected).await;
+        for field in rejected {
+            self.dropped.insert(field, now);
+        }
+        let answers = fetched?;
         if answers.is_empty() {
-            return Err(PollError::NothingValid(self.dropped()));
+            return Err(self.dropped.nothing_valid(retry_after));
         }
         let mut converted = Converted::default();
         for (fields, body) in answers {
-            let part = campaign::convert(&id, &dates, &fields, &body)?;
+            for field in &fields {
+                self.dropped.remove(field);
+            }
+            let part = campaign::convert(id, dates, &fields, &body)?;
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
         }

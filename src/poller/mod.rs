@@ -1,35 +1,46 @@
 //! What to ask the Graph API for one target, and how to read the answers.
 //!
 //! A [`Poller`] holds one target's request plan and the state that outlives a single poll
-//! (metrics or fields the API rejected as invalid). [`Poller::poll`] sends the target's
-//! requests through the shared [`GraphClient`] and converts the answers; it knows nothing of
-//! schedules or the store. A target is all-or-nothing: if any of its requests fails, the poll
-//! fails and the previous values stay in place (until they go stale), so a half-updated
-//! target never mixes two points in time.
+//! (metrics or fields the API rejected as invalid, and when). [`Poller::poll`] sends the
+//! target's requests through the shared [`GraphClient`] and converts the answers; it knows
+//! nothing of schedules or the store. A target is all-or-nothing: if any of its requests fails,
+//! the poll fails and the previous values stay in place (until they go stale), so a
+//! half-updated target never mixes two points in time.
+//!
+//! Code 100 ("invalid parameter") is Meta's answer both to a retired metric and to a bad
+//! request, and it fails the whole request either way. [`fetch_dropping_invalid`] tells the two
+//! apart: a metric or field is dropped only when the message names it, or when it fails alone
+//! while the rest of its request is answered; anything else is a failed poll
+//! ([`PollError::InvalidParameter`]) that is retried at the next interval. Dropped items are
+//! asked for again after [`PollContext::retry_dropped_after`].
 
 mod campaign;
 mod page;
 mod whatsapp;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::Credentials;
 use crate::convert::{Converted, ShapeError};
-use crate::graph::{ErrorClass, GraphClient, GraphError, GraphRequest};
-use crate::secret::AccessToken;
+use crate::graph::{ErrorClass, GraphClient, GraphError};
 use crate::target::Target;
 
 /// Everything a poll needs from outside the target.
 pub struct PollContext<'a> {
     /// Shared Graph API client.
     pub client: &'a GraphClient,
-    /// Wall clock, for time windows and bucket selection.
+    /// Wall clock, for time windows, bucket selection and when dropped items are retried.
     pub clock: &'a dyn Clock,
-    /// How long a rejected metric or field stays out of requests.
-    pub retry_dropped_after: std::time::Duration,
+    /// How long a metric or field the API rejected stays out of the requests
+    /// (`polling.retry_dropped_after`). Meta rejects a retired metric for good, but it also
+    /// rejects metrics during its own incidents, and a config change should not be the only way
+    /// back.
+    pub retry_dropped_after: Duration,
 }
 
 /// Why a poll produced nothing.
@@ -41,36 +52,71 @@ pub enum PollError {
     /// A response was JSON but not of the endpoint's shape.
     #[error(transparent)]
     Shape(#[from] ShapeError),
-    /// Every metric or field was rejected as invalid; nothing is left to ask for.
-    #[error("the Graph API rejected every configured metric or field as invalid: {}", .0.join(", "))]
-    NothingValid(Vec<String>),
+    /// Code 100 about the request rather than one of its metrics or fields: the message names a
+    /// parameter, or the error persisted with a single item in the request and nothing proved
+    /// that item at fault. Nothing is dropped; the next interval asks again.
+    #[error("{0} (the request as a whole was rejected, so no metric or field was dropped)")]
+    InvalidParameter(GraphError),
+    /// Every configured metric or field is dropped; nothing is asked for until the first of them
+    /// is due to be asked for again.
+    #[error(
+        "the Graph API rejected every configured metric or field as invalid ({}); the first is asked for again at {}",
+        .items.join(", "),
+        utc_time(*.retry_at)
+    )]
+    NothingValid {
+        /// The dropped items.
+        items: Vec<String>,
+        /// When the earliest drop expires (unix seconds).
+        retry_at: i64,
+    },
 }
 
 impl PollError {
-    /// Why this failure stops the target until its credentials or settings change: the
-    /// token is invalid, a permission is missing, or the object is gone. Any other failure
-    /// is retried at the next interval.
-    pub fn disabled_reason(&self) -> Option<&'static str> {
-        match self {
-            PollError::Graph(graph) => match graph.class() {
-                ErrorClass::InvalidToken => Some("invalid_token"),
-                ErrorClass::PermissionDenied => Some("permission_denied"),
-                ErrorClass::ObjectUnavailable => Some("object_unavailable"),
-                _ => None,
-            },
-            PollError::NothingValid(_) => Some("no_valid_metrics"),
-            PollError::Shape(_) => None,
-        }
-    }
-
     /// The failure class, for state, metrics and logs.
     pub fn class(&self) -> &'static str {
         match self {
             PollError::Graph(error) => error.class().as_str(),
             PollError::Shape(_) => "invalid_response",
-            PollError::NothingValid(_) => "no_valid_metrics",
+            PollError::InvalidParameter(_) => "invalid_parameter",
+            PollError::NothingValid { .. } => "no_valid_metrics",
         }
     }
+
+    /// The Graph API error behind the failure, if one is.
+    pub fn graph_error(&self) -> Option<&GraphError> {
+        match self {
+            PollError::Graph(error) | PollError::InvalidParameter(error) => Some(error),
+            PollError::Shape(_) | PollError::NothingValid { .. } => None,
+        }
+    }
+
+    /// Why polling this target again is pointless until its credentials or config change, or
+    /// `None` when the next interval should simply try again.
+    ///
+    /// Only an invalid token, a missing permission and an object the token cannot see qualify:
+    /// each needs someone to act, and asking again only repeats the error. Every configured
+    /// item being dropped does not: drops expire after `retry_dropped_after`, so the target
+    /// fails (class `no_valid_metrics`) until then and is asked again.
+    pub fn disabled_reason(&self) -> Option<&'static str> {
+        let PollError::Graph(error) = self else {
+            return None;
+        };
+        match error.class() {
+            ErrorClass::InvalidToken => Some("invalid_token"),
+            ErrorClass::PermissionDenied => Some("permission_denied"),
+            ErrorClass::ObjectUnavailable => Some("object_unavailable"),
+            _ => None,
+        }
+    }
+}
+
+/// A unix time as RFC 3339 UTC, for messages.
+fn utc_time(unix_seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(unix_seconds, 0).map_or_else(
+        || format!("unix time {unix_seconds}"),
+        |time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 /// The request plan and carried-over state of one target.
@@ -114,7 +160,8 @@ impl Poller {
         }
     }
 
-    /// Items the API rejected as invalid so far, for status and metrics.
+    /// Items the API rejected as invalid and not yet answered for since, for status and
+    /// metrics.
     pub fn dropped(&self) -> Vec<String> {
         match self {
             Poller::Page(poller) => poller.dropped(),
@@ -124,58 +171,209 @@ impl Poller {
     }
 }
 
-/// Requests `items` in one call, and on an invalid-parameter error (code 100) works out which
-/// items the API rejects, drops them into `dropped`, and returns the answers for the rest.
+/// Metrics or fields the API rejected, each with when it was dropped (unix seconds).
+#[derive(Debug, Default)]
+struct Dropped(BTreeMap<String, i64>);
+
+impl Dropped {
+    /// Whether `name` stays out of requests at `now`: dropped less than `retry_after` ago.
+    fn excludes(&self, name: &str, now: i64, retry_after: Duration) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|&at| now < at.saturating_add(seconds(retry_after)))
+    }
+
+    /// Whether `name` was dropped at some point and has not been answered for since; an item
+    /// asked for again because its drop expired is still in here.
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Records that `name` was rejected at `now` (again, for a retried item).
+    fn insert(&mut self, name: String, now: i64) {
+        self.0.insert(name, now);
+    }
+
+    /// Forgets `name`, which the API answered for.
+    fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// The error for a target whose every item is dropped.
+    fn nothing_valid(&self, retry_after: Duration) -> PollError {
+        let earliest = self.0.values().min().copied().unwrap_or_default();
+        PollError::NothingValid {
+            items: self.names(),
+            retry_at: earliest.saturating_add(seconds(retry_after)),
+        }
+    }
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// What a code-100 message says about the request it answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Blame {
+    /// It names a request parameter: the request is wrong, not its items.
+    Parameter(&'static str),
+    /// It names these items (indices into the request's items).
+    Items(Vec<usize>),
+    /// It names neither.
+    Unknown,
+}
+
+/// Reads a code-100 `message` about a request for `items` whose parameters are `parameters`.
 ///
-/// Meta answers a retired metric with one error for the whole request, and its message does
-/// not always name the metric. When it does, that item goes at once; otherwise the list is
-/// split in halves until single items fail alone: at most `2n - 1` requests, and only on the
-/// poll where a metric is retired, since dropped items are not asked for again.
-async fn fetch_dropping_invalid<T: Clone>(
-    client: &GraphClient,
-    token: &AccessToken,
-    items: Vec<T>,
-    name_of: impl Fn(&T) -> &str,
-    build: impl Fn(&[T]) -> GraphRequest,
-    dropped: &mut BTreeSet<String>,
-) -> Result<Vec<(Vec<T>, Value)>, GraphError> {
+/// A named parameter wins over a named item: a message such as "page_messages_sent does not
+/// support period week" blames the combination, and a failed poll that shows Meta's message
+/// is easier to notice and fix than an item that silently stops being asked for.
+fn blame(message: &str, items: &[&str], parameters: &[&'static str]) -> Blame {
+    if let Some(parameter) = parameters.iter().find(|p| mentions(message, p)) {
+        return Blame::Parameter(parameter);
+    }
+    let named: Vec<usize> = (0..items.len())
+        .filter(|&index| mentions(message, items[index]))
+        .collect();
+    if named.is_empty() {
+        Blame::Unknown
+    } else {
+        Blame::Items(named)
+    }
+}
+
+/// How one request of several metrics or fields is sent and judged.
+struct Plan<'a, R, S> {
+    /// The items of the request, named as Meta spells them in messages.
+    items: Vec<String>,
+    /// Whether an item is being asked for again after an earlier drop.
+    retried: R,
+    /// The request's parameters, which a message may name instead of an item.
+    parameters: &'a [&'static str],
+    /// Sends a request for some of the items.
+    send: S,
+}
+
+/// Requests `items` in one call and, on an invalid-parameter error (code 100), works out which
+/// items the API rejects: those are pushed onto `dropped`, and the answers for the rest are
+/// returned with the items each covers.
+///
+/// Meta answers a retired metric with one error for the whole request, and its message does not
+/// always name the metric. The decision, for a request that fails with code 100:
+///
+/// | the message ... | and the request has | then |
+/// | --- | --- | --- |
+/// | names a parameter | anything | the poll fails (`InvalidParameter`), nothing is split or dropped |
+/// | names some of its items | anything | those are dropped, the rest asked for again |
+/// | names nothing | several items | it is split in halves, each asked for on its own |
+/// | names nothing | one item | the item is a suspect |
+///
+/// Once everything is asked: a suspect is dropped if some other part of the request was
+/// answered (it fails alone where the rest works), or if it was dropped before and is being
+/// retried (it was proven then and fails the same way now). Otherwise nothing proves the item
+/// at fault, since a request-level error fails every split the same way, and the poll fails
+/// with Meta's message. At most `2n - 1` requests, and only on polls where something fails.
+async fn fetch_dropping_invalid<R, S, F>(
+    plan: Plan<'_, R, S>,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<(Vec<String>, Value)>, PollError>
+where
+    R: Fn(&str) -> bool,
+    S: Fn(Vec<String>) -> F,
+    F: Future<Output = Result<Value, GraphError>>,
+{
+    let Plan {
+        items,
+        retried,
+        parameters,
+        send,
+    } = plan;
     let mut answers = Vec::new();
+    let mut suspects: Vec<(String, GraphError)> = Vec::new();
     let mut pending = vec![items];
     while let Some(batch) = pending.pop() {
         if batch.is_empty() {
             continue;
         }
-        let error = match client.get(&build(&batch), token).await {
+        let error = match send(batch.clone()).await {
             Ok(body) => {
                 answers.push((batch, body));
                 continue;
             }
             Err(error) if error.class() == ErrorClass::InvalidParameter => error,
-            Err(error) => return Err(error),
+            Err(error) => return Err(PollError::Graph(error)),
         };
-        let message = error.api_error().map(|e| e.message.as_str()).unwrap_or("");
-        let named = batch
-            .iter()
-            .position(|item| mentions(message, name_of(item)));
-        if batch.len() == 1 || named.is_some() {
-            let index = named.unwrap_or(0);
-            let mut rest = batch;
-            let rejected = rest.remove(index);
-            tracing::warn!(
-                item = name_of(&rejected),
-                error = %error,
-                "Graph API rejected a metric or field as invalid; it is no longer requested for this target"
-            );
-            dropped.insert(name_of(&rejected).to_owned());
-            pending.push(rest);
-        } else {
-            let mut first = batch;
-            let second = first.split_off(first.len() / 2);
-            pending.push(second);
-            pending.push(first);
+        let message = error.api_error().map_or("", |e| e.message.as_str());
+        let names: Vec<&str> = batch.iter().map(String::as_str).collect();
+        match blame(message, &names, parameters) {
+            Blame::Parameter(_) => return Err(PollError::InvalidParameter(error)),
+            Blame::Items(named) => {
+                let mut rest = Vec::with_capacity(batch.len() - named.len());
+                for (index, item) in batch.into_iter().enumerate() {
+                    if named.contains(&index) {
+                        warn_dropped(&item, &error, "the error names it");
+                        dropped.push(item);
+                    } else {
+                        rest.push(item);
+                    }
+                }
+                pending.push(rest);
+            }
+            Blame::Unknown if batch.len() == 1 => {
+                suspects.extend(batch.into_iter().map(|item| (item, error.clone())));
+            }
+            Blame::Unknown => {
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            }
         }
     }
-    Ok(answers)
+    let mut unproven = None;
+    for (item, error) in suspects {
+        if !answers.is_empty() {
+            warn_dropped(
+                &item,
+                &error,
+                "it fails alone while the rest of its request is answered",
+            );
+            dropped.push(item);
+        } else if retried(&item) {
+            warn_dropped(&item, &error, "it was dropped before and still fails alone");
+            dropped.push(item);
+        } else {
+            unproven.get_or_insert(error);
+        }
+    }
+    match unproven {
+        Some(error) => Err(PollError::InvalidParameter(error)),
+        None => Ok(answers),
+    }
+}
+
+fn warn_dropped(item: &str, error: &GraphError, why: &str) {
+    tracing::warn!(
+        item,
+        why,
+        error = %error,
+        "Graph API rejected a metric or field as invalid; it is not requested for this target until polling.retry_dropped_after has passed"
+    );
+}
+
+/// The error to return for a failed request that carries a single field, which no code-100
+/// answer can prove at fault (WhatsApp analytics): code 100 is then about the request.
+fn single_item_error(error: GraphError) -> PollError {
+    if error.class() == ErrorClass::InvalidParameter {
+        PollError::InvalidParameter(error)
+    } else {
+        PollError::Graph(error)
+    }
 }
 
 /// Whether `message` names `item` as a whole word (so `page_messages_sent` is not found
@@ -188,7 +386,70 @@ fn mentions(message: &str, item: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions;
+    use std::cell::RefCell;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::ApiError;
+
+    const PARAMETERS: &[&str] = &["since", "until", "period", "breakdown"];
+
+    fn api_error(code: i64, subcode: Option<i64>, message: &str) -> GraphError {
+        GraphError::Api {
+            status: 400,
+            error: ApiError {
+                message: message.to_owned(),
+                kind: Some("OAuthException".to_owned()),
+                code,
+                error_subcode: subcode,
+                is_transient: Some(false),
+                fbtrace_id: None,
+            },
+        }
+    }
+
+    fn names(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    /// Runs the decision over `items` against an API that answers each request with `answer`,
+    /// and returns the outcome, the dropped items and every request sent.
+    async fn decide(
+        items: &[&str],
+        retried: &[&str],
+        answer: impl Fn(&[String]) -> Result<Value, GraphError>,
+    ) -> (
+        Result<Vec<(Vec<String>, Value)>, PollError>,
+        Vec<String>,
+        Vec<Vec<String>>,
+    ) {
+        let sent = RefCell::new(Vec::new());
+        let mut dropped = Vec::new();
+        let plan = Plan {
+            items: names(items),
+            retried: |item: &str| retried.contains(&item),
+            parameters: PARAMETERS,
+            send: |batch: Vec<String>| {
+                let result = answer(&batch);
+                sent.borrow_mut().push(batch);
+                async move { result }
+            },
+        };
+        let result = fetch_dropping_invalid(plan, &mut dropped).await;
+        (result, dropped, sent.into_inner())
+    }
+
+    fn answered(result: &Result<Vec<(Vec<String>, Value)>, PollError>) -> Vec<String> {
+        let mut items: Vec<String> = result
+            .as_ref()
+            .expect("answers")
+            .iter()
+            .flat_map(|(items, _)| items.clone())
+            .collect();
+        items.sort();
+        items
+    }
 
     #[test]
     fn an_error_message_names_an_item_only_as_a_whole_word() {
@@ -204,5 +465,250 @@ mod tests {
             "(#100) The value must be a valid insights metric",
             "page_messages_sent"
         ));
+    }
+
+    #[test]
+    fn a_named_parameter_blames_the_request_even_when_an_item_is_named_too() {
+        let items = ["page_messages_sent", "page_messages_engagement"];
+        assert_eq!(
+            blame("(#100) The parameter since is invalid", &items, PARAMETERS),
+            Blame::Parameter("since")
+        );
+        assert_eq!(
+            blame(
+                "(#100) page_messages_sent does not support period week",
+                &items,
+                PARAMETERS
+            ),
+            Blame::Parameter("period")
+        );
+        assert_eq!(
+            blame(
+                "(#100) breakdown[0] must be one of the following values: campaign_id",
+                &items,
+                PARAMETERS
+            ),
+            Blame::Parameter("breakdown")
+        );
+        assert_eq!(
+            blame(
+                "(#100) page_messages_engagement is not valid",
+                &items,
+                PARAMETERS
+            ),
+            Blame::Items(vec![1])
+        );
+        // Meta's words for a retired metric name neither.
+        assert_eq!(
+            blame(
+                "(#100) The value must be a valid insights metric",
+                &items,
+                PARAMETERS
+            ),
+            Blame::Unknown
+        );
+        // Only whole words count: `since_x` is not `since`.
+        assert_eq!(
+            blame("(#100) since_x is odd", &items, PARAMETERS),
+            Blame::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_item_is_dropped_without_splitting_and_the_rest_is_asked_at_once() {
+        let (result, dropped, sent) = decide(&["alpha", "beta", "gamma"], &[], |batch| {
+            if batch.iter().any(|item| item == "beta") {
+                Err(api_error(
+                    100,
+                    None,
+                    "(#100) beta is not valid for fields param.",
+                ))
+            } else {
+                Ok(json!({"data": []}))
+            }
+        })
+        .await;
+        assert_eq!(answered(&result), names(&["alpha", "gamma"]));
+        assert_eq!(dropped, names(&["beta"]));
+        assert_eq!(
+            sent,
+            vec![
+                names(&["alpha", "beta", "gamma"]),
+                names(&["alpha", "gamma"])
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unnamed_item_that_fails_alone_while_the_rest_is_answered_is_dropped() {
+        let (result, dropped, sent) = decide(&["alpha", "beta", "gamma", "delta"], &[], |batch| {
+            if batch.iter().any(|item| item == "gamma") {
+                Err(api_error(
+                    100,
+                    None,
+                    "(#100) The value must be a valid insights metric",
+                ))
+            } else {
+                Ok(json!({"data": []}))
+            }
+        })
+        .await;
+        assert_eq!(answered(&result), names(&["alpha", "beta", "delta"]));
+        assert_eq!(dropped, names(&["gamma"]));
+        // The whole, then the halves, then gamma and delta alone.
+        assert_eq!(sent.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_message_naming_a_parameter_fails_the_poll_without_splitting_or_dropping() {
+        let (result, dropped, sent) = decide(&["alpha", "beta", "gamma"], &[], |_| {
+            Err(api_error(
+                100,
+                None,
+                "(#100) The parameter since is invalid",
+            ))
+        })
+        .await;
+        let error = result.expect_err("a failed poll");
+        assert!(matches!(error, PollError::InvalidParameter(_)), "{error:?}");
+        assert_eq!(error.class(), "invalid_parameter");
+        assert_eq!(error.disabled_reason(), None);
+        assert!(
+            error
+                .to_string()
+                .contains("(#100) The parameter since is invalid"),
+            "{error}"
+        );
+        assert!(dropped.is_empty());
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_level_error_that_fails_every_split_drops_nothing() {
+        let (result, dropped, sent) = decide(&["alpha", "beta", "gamma"], &[], |_| {
+            Err(api_error(
+                100,
+                None,
+                "(#100) The value must be a valid insights metric",
+            ))
+        })
+        .await;
+        assert!(matches!(result, Err(PollError::InvalidParameter(_))));
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(sent.len(), 2 * 3 - 1);
+    }
+
+    #[tokio::test]
+    async fn a_single_item_that_fails_is_not_proven_at_fault() {
+        let (result, dropped, sent) = decide(&["alpha"], &[], |_| {
+            Err(api_error(100, None, "(#100) Invalid parameter"))
+        })
+        .await;
+        assert!(matches!(result, Err(PollError::InvalidParameter(_))));
+        assert!(dropped.is_empty());
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retried_item_that_still_fails_alone_is_dropped_again() {
+        let (result, dropped, _) = decide(&["alpha"], &["alpha"], |_| {
+            Err(api_error(
+                100,
+                None,
+                "(#100) The value must be a valid insights metric",
+            ))
+        })
+        .await;
+        assert!(answered(&result).is_empty());
+        assert_eq!(dropped, names(&["alpha"]));
+    }
+
+    #[tokio::test]
+    async fn items_named_before_a_request_level_failure_stay_dropped() {
+        // `alpha` is named; what is left then fails alone with nothing answered.
+        let (result, dropped, _) = decide(&["alpha", "beta"], &[], |batch| {
+            if batch.iter().any(|item| item == "alpha") {
+                Err(api_error(100, None, "(#100) alpha is not valid"))
+            } else {
+                Err(api_error(100, None, "(#100) Invalid parameter"))
+            }
+        })
+        .await;
+        assert!(matches!(result, Err(PollError::InvalidParameter(_))));
+        assert_eq!(dropped, names(&["alpha"]));
+    }
+
+    #[tokio::test]
+    async fn another_failure_while_splitting_ends_the_poll_with_that_failure() {
+        let (result, dropped, sent) = decide(&["alpha", "beta"], &[], |batch| {
+            if batch.len() == 2 {
+                Err(api_error(100, None, "(#100) Invalid parameter"))
+            } else {
+                Err(api_error(2, None, "An unexpected error has occurred."))
+            }
+        })
+        .await;
+        let error = result.expect_err("a failed poll");
+        assert!(matches!(error, PollError::Graph(_)), "{error:?}");
+        assert!(dropped.is_empty());
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
+    fn only_token_permission_and_missing_object_errors_disable_a_target() {
+        let cases = [
+            (api_error(190, Some(463), "expired"), Some("invalid_token")),
+            (
+                api_error(10, None, "(#10) permission"),
+                Some("permission_denied"),
+            ),
+            (
+                api_error(100, Some(33), "Unsupported get request."),
+                Some("object_unavailable"),
+            ),
+            (api_error(100, None, "(#100) Invalid parameter"), None),
+            (api_error(2, None, "retry"), None),
+            (api_error(4, None, "(#4) limit"), None),
+        ];
+        for (error, reason) in cases {
+            let shown = error.to_string();
+            assert_eq!(PollError::Graph(error).disabled_reason(), reason, "{shown}");
+        }
+        let invalid = PollError::InvalidParameter(api_error(190, None, "any"));
+        assert_eq!(invalid.disabled_reason(), None);
+        let nothing = PollError::NothingValid {
+            items: names(&["alpha"]),
+            retry_at: 86_400,
+        };
+        assert_eq!(nothing.disabled_reason(), None);
+        assert_eq!(nothing.class(), "no_valid_metrics");
+        assert!(
+            nothing.to_string().contains("1970-01-02T00:00:00Z"),
+            "{nothing}"
+        );
+    }
+
+    #[test]
+    fn a_drop_expires_after_the_retry_period_and_counts_from_the_latest_rejection() {
+        let after = Duration::from_secs(3600);
+        let mut dropped = Dropped::default();
+        dropped.insert("alpha".into(), 1000);
+        dropped.insert("beta".into(), 2000);
+        assert!(dropped.excludes("alpha", 4599, after));
+        assert!(!dropped.excludes("alpha", 4600, after));
+        assert!(!dropped.excludes("gamma", 0, after));
+        // Still listed while it is being asked for again.
+        assert!(dropped.contains("alpha"));
+        match dropped.nothing_valid(after) {
+            PollError::NothingValid { items, retry_at } => {
+                assert_eq!(items, names(&["alpha", "beta"]));
+                assert_eq!(retry_at, 4600);
+            }
+            other => panic!("{other:?}"),
+        }
+        dropped.insert("alpha".into(), 5000);
+        assert!(dropped.excludes("alpha", 8599, after));
+        dropped.remove("alpha");
+        assert_eq!(dropped.names(), names(&["beta"]));
     }
 }

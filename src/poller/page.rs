@@ -1,12 +1,16 @@
 //! Page insights: one request per group of metrics that share period, window and breakdowns.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{fetch_dropping_invalid, PollContext, PollError};
+use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
 use crate::config::{PageMetric, PageTarget, Period};
 use crate::convert::{page, Converted};
 use crate::graph::GraphRequest;
+
+/// The parameters of a Page insights request besides `metric`: a code-100 message naming one
+/// is about the request, not a metric. (`metric` itself is left out: Meta's message for a
+/// retired metric, "The value must be a valid insights metric", contains the word.)
+const PARAMETERS: &[&str] = &["since", "until", "period", "breakdown", "breakdowns"];
 
 /// Metrics that can share one request: the API takes one period, range and breakdown list
 /// per call but a comma-separated list of metrics.
@@ -18,10 +22,22 @@ struct Group {
     metrics: Vec<String>,
 }
 
+impl Group {
+    /// How `metric` of this group is named among the dropped entries.
+    fn entry_name(&self, metric: &str) -> String {
+        dropped_name(&PageMetric {
+            name: metric.to_owned(),
+            period: self.period,
+            window: self.window,
+            breakdowns: self.breakdowns.clone(),
+        })
+    }
+}
+
 /// Poll plan of one Page.
 pub struct PagePoller {
     target: PageTarget,
-    dropped: BTreeSet<String>,
+    dropped: Dropped,
 }
 
 impl PagePoller {
@@ -32,18 +48,23 @@ impl PagePoller {
     pub(super) fn new(target: PageTarget) -> Self {
         Self {
             target,
-            dropped: BTreeSet::new(),
+            dropped: Dropped::default(),
         }
     }
 
     pub(super) fn dropped(&self) -> Vec<String> {
-        self.dropped.iter().cloned().collect()
+        self.dropped.names()
     }
 
-    fn groups(&self) -> Vec<Group> {
+    /// The requests to send at `now`: every configured metric but those dropped less than
+    /// `retry_after` ago.
+    fn groups(&self, now: i64, retry_after: Duration) -> Vec<Group> {
         let mut groups: Vec<Group> = Vec::new();
         for metric in &self.target.metrics {
-            if self.dropped.contains(&dropped_name(metric)) {
+            if self
+                .dropped
+                .excludes(&dropped_name(metric), now, retry_after)
+            {
                 continue;
             }
             match groups.iter_mut().find(|g| {
@@ -65,40 +86,41 @@ impl PagePoller {
 
     pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
         let now = context.clock.now_unix();
-        let groups = self.groups();
+        let retry_after = context.retry_dropped_after;
+        let groups = self.groups(now, retry_after);
         if groups.is_empty() {
-            return Err(PollError::NothingValid(self.dropped()));
+            return Err(self.dropped.nothing_valid(retry_after));
         }
+        let client = context.client;
         let token = &self.target.credentials.token;
-        let page_id = self.target.id.clone();
+        let page_id = self.target.id.as_str();
         let mut converted = Converted::default();
         for group in groups {
-            let mut newly_dropped = BTreeSet::new();
-            let answers = fetch_dropping_invalid(
-                context.client,
-                token,
-                group.metrics.clone(),
-                |name: &String| name.as_str(),
-                |metrics: &[String]| request(&page_id, &group, metrics, now),
-                &mut newly_dropped,
-            )
-            .await?;
-            for name in newly_dropped {
-                self.dropped.insert(dropped_name(&PageMetric {
-                    name,
-                    period: group.period,
-                    window: group.window,
-                    breakdowns: group.breakdowns.clone(),
-                }));
+            let mut rejected = Vec::new();
+            let plan = Plan {
+                items: group.metrics.clone(),
+                retried: |metric: &str| self.dropped.contains(&group.entry_name(metric)),
+                parameters: PARAMETERS,
+                send: |metrics: Vec<String>| {
+                    let request = request(page_id, &group, &metrics, now);
+                    async move { client.get(&request, token).await }
+                },
+            };
+            let fetched = fetch_dropping_invalid(plan, &mut rejected).await;
+            for metric in rejected {
+                self.dropped.insert(group.entry_name(&metric), now);
             }
-            for (_, body) in answers {
-                let part = page::convert(&page_id, group.period.as_str(), &body)?;
+            for (metrics, body) in fetched? {
+                for metric in &metrics {
+                    self.dropped.remove(&group.entry_name(metric));
+                }
+                let part = page::convert(page_id, group.period.as_str(), &body)?;
                 converted.families.extend(part.families);
                 converted.problems.extend(part.problems);
             }
         }
-        if self.groups().is_empty() {
-            return Err(PollError::NothingValid(self.dropped()));
+        if self.groups(now, retry_after).is_empty() {
+            return Err(self.dropped.nothing_valid(retry_after));
         }
         Ok(converted)
     }
@@ -169,7 +191,7 @@ mod tests {
                 metric("d", Period::Day, &["messaging_channel"]),
             ],
         });
-        let groups = poller.groups();
+        let groups = poller.groups(1000, Duration::from_secs(3600));
         assert_eq!(groups.len(), 3);
         assert_eq!(groups[0].metrics, vec!["a", "c"]);
         let request = request("1", &groups[2], &groups[2].metrics, 1000);

@@ -1,6 +1,6 @@
 //! WhatsApp Business Account analytics: one request per phone number and country selected.
 
-use super::{PollContext, PollError};
+use super::{single_item_error, PollContext, PollError};
 use crate::config::{Granularity, WabaTarget};
 use crate::convert::whatsapp::{self, last_complete_bucket, Selection};
 use crate::convert::Converted;
@@ -68,7 +68,10 @@ impl WabaPoller {
             .await;
         let mut converted = Converted::default();
         for ((phone, country), answer) in selections.into_iter().zip(answers) {
-            let body = answer?;
+            // One field per request, so a code-100 answer cannot be pinned on it: it is about
+            // the field expression's parameters (start, end, granularity, the filters), and the
+            // poll fails with Meta's message instead of dropping the only thing asked for.
+            let body = answer.map_err(single_item_error)?;
             let selection = Selection {
                 waba_id: &self.target.id,
                 granularity: self.target.granularity,

@@ -131,6 +131,31 @@ impl Fault {
         }
     }
 
+    /// Code 100 naming a request parameter (`since`, `until`, `period`, `date_preset`, ...):
+    /// HTTP 400, `(#100) The parameter <parameter> is invalid`. It answers whatever metrics or
+    /// fields the request asks for, as the real API does when the request itself is wrong.
+    pub fn invalid_parameter(parameter: &str) -> Fault {
+        Fault::Graph {
+            status: 400,
+            code: 100,
+            subcode: None,
+            message: format!("(#100) The parameter {parameter} is invalid"),
+            is_transient: false,
+        }
+    }
+
+    /// Code 100 with Graph's generic description, `(#100) Invalid parameter`, naming nothing:
+    /// the request-level rejection that fails every subset of metrics or fields alike.
+    pub fn invalid_request() -> Fault {
+        Fault::Graph {
+            status: 400,
+            code: 100,
+            subcode: None,
+            message: "(#100) Invalid parameter".to_owned(),
+            is_transient: false,
+        }
+    }
+
     /// A load balancer's 502 page: `text/html`, not JSON.
     pub fn bad_gateway_html() -> Fault {
         Fault::Http {

@@ -70,6 +70,10 @@ pub(crate) struct ReadContext<'a> {
     pub(crate) query: &'a QueryParams,
     /// Metric or field names retired for this object.
     pub(crate) retired: &'a HashSet<String>,
+    /// Retired names whose error names them.
+    pub(crate) named: &'a HashSet<String>,
+    /// Whether WhatsApp buckets are cut off Meta's Pacific calendar.
+    pub(crate) misaligned: bool,
     /// Metric names outside the catalog this object serves anyway.
     pub(crate) extra_metrics: &'a BTreeSet<String>,
 }
@@ -192,6 +196,8 @@ fn answer(
         now: object.now,
         query: &query,
         retired: &object.retired,
+        named: &object.named,
+        misaligned: object.misaligned,
         extra_metrics: &object.extra_metrics,
     };
     match (kind, route.edge.as_deref()) {
@@ -274,6 +280,8 @@ pub(crate) fn with_context<T>(
         now,
         query: &query,
         retired: &none,
+        named: &none,
+        misaligned: false,
         extra_metrics: &BTreeSet::new(),
     };
     read(&context)

@@ -165,6 +165,40 @@ impl FakeGraphApi {
         self.retire(page_id, metric);
     }
 
+    /// Like [`FakeGraphApi::retire_metric`], but the error names the metric
+    /// (`(#100) <metric> is not a valid insights metric`), so the exporter can drop it without
+    /// splitting the request. The wording is modelled on Graph's field errors; Meta's own Page
+    /// insights message does not always name the metric.
+    pub fn retire_metric_named(&self, page_id: &str, metric: &str) {
+        self.retire(page_id, metric);
+        self.shared
+            .registry()
+            .named
+            .entry(page_id.to_owned())
+            .or_default()
+            .insert(metric.to_owned());
+    }
+
+    /// Serves a metric or field retired with `retire_metric`, `retire_metric_named` or
+    /// `retire_field` again (Meta's incident over, or a test of asking again).
+    pub fn restore(&self, id: &str, name: &str) {
+        let mut guard = self.shared.registry();
+        let registry = &mut *guard;
+        for names in [registry.retired.get_mut(id), registry.named.get_mut(id)]
+            .into_iter()
+            .flatten()
+        {
+            names.remove(name);
+        }
+    }
+
+    /// Makes WhatsApp analytics of account `waba_id` cut DAY and MONTH buckets at UTC midnight
+    /// instead of Pacific midnight, and HALF_HOUR buckets a quarter hour off the half hour: a
+    /// response whose buckets do not follow the calendar the exporter expects.
+    pub fn misalign_buckets(&self, waba_id: &str) {
+        self.shared.registry().misaligned.insert(waba_id.to_owned());
+    }
+
     /// Makes campaign insights requests whose `fields` list contains `field` fail with code 100
     /// and Graph's message naming the field (`(#100) <field> is not valid for fields param. ...`).
     pub fn retire_field(&self, campaign_id: &str, field: &str) {
@@ -332,6 +366,8 @@ impl Shared {
             kind: object.kind.clone(),
             token: object.token.clone(),
             retired: registry.retired.get(id).cloned().unwrap_or_default(),
+            named: registry.named.get(id).cloned().unwrap_or_default(),
+            misaligned: registry.misaligned.contains(id),
             extra_metrics: registry.extra_metrics.get(id).cloned().unwrap_or_default(),
             now: registry.now(),
         })
@@ -359,6 +395,10 @@ struct Registry {
     now: Option<i64>,
     objects: HashMap<String, SimObject>,
     retired: HashMap<String, HashSet<String>>,
+    /// Retired names whose error names them (`retire_metric_named`).
+    named: HashMap<String, HashSet<String>>,
+    /// WhatsApp accounts whose buckets are off Meta's calendar (`misalign_buckets`).
+    misaligned: HashSet<String>,
     extra_metrics: HashMap<String, BTreeSet<String>>,
     faults: HashMap<String, FaultPlan>,
     /// Extra response headers per object, e.g. `X-Business-Use-Case-Usage` or `Retry-After`.
@@ -459,6 +499,8 @@ struct ObjectSnapshot {
     kind: ObjectKind,
     token: String,
     retired: HashSet<String>,
+    named: HashSet<String>,
+    misaligned: bool,
     extra_metrics: BTreeSet<String>,
     now: i64,
 }

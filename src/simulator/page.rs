@@ -144,8 +144,14 @@ impl PageRequest {
                     || context.extra_metrics.contains(metric))
         };
         if let Some(metric) = metrics.iter().find(|metric| !served(metric)) {
-            // Graph does not say which metric it rejects; the log does, for whoever debugs a test.
+            // Graph does not always say which metric it rejects; the log does, for whoever
+            // debugs a test.
             tracing::debug!(%metric, "simulated Page insights: invalid metric");
+            if context.named.contains(metric) {
+                return Err(GraphError::invalid_parameter(format_args!(
+                    "{metric} is not a valid insights metric"
+                )));
+            }
             return Err(GraphError::invalid_parameter(
                 "The value must be a valid insights metric",
             ));

@@ -298,6 +298,52 @@ async fn a_retired_metric_fails_the_whole_request_with_code_100() {
 }
 
 #[tokio::test]
+async fn a_metric_retired_by_name_is_named_in_the_error_until_it_is_restored() {
+    let api = simulator().await;
+    api.retire_metric_named(PAGE, "page_messages_engagement");
+    let path = format!("/v21.0/{PAGE}/insights?metric=page_messages_sent,page_messages_engagement");
+    let reply = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "(#100) page_messages_engagement is not a valid insights metric"
+    );
+    api.restore(PAGE, "page_messages_engagement");
+    assert_eq!(get(&api, &path, Some(TOKEN)).await.status, 200);
+}
+
+#[tokio::test]
+async fn request_level_code_100_faults_fail_any_metric_list() {
+    let api = simulator().await;
+    api.fail_always(PAGE, Fault::invalid_parameter("since"));
+    for metrics in [
+        "page_messages_sent",
+        "page_messages_sent,page_messages_engagement",
+    ] {
+        let reply = get(
+            &api,
+            &format!("/v21.0/{PAGE}/insights?metric={metrics}"),
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+        assert_eq!(
+            reply.json()["error"]["message"],
+            "(#100) The parameter since is invalid"
+        );
+    }
+    api.clear_faults(PAGE);
+    api.fail_next(PAGE, 1, Fault::invalid_request());
+    let reply = get(
+        &api,
+        &format!("/v21.0/{PAGE}/insights?metric=page_messages_sent"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.json()["error"]["message"], "(#100) Invalid parameter");
+}
+
+#[tokio::test]
 async fn a_retired_campaign_field_is_named_in_the_error() {
     let api = simulator().await;
     api.retire_field(CAMPAIGN, "marketing_messages_spend");

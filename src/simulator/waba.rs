@@ -28,7 +28,7 @@ const LATEST: i64 = 4_102_444_800;
 /// Answers the `analytics` field for the WhatsApp Business Account being read.
 pub(crate) fn analytics(context: &ReadContext<'_>, field: &Field) -> Result<Value, GraphError> {
     let request = AnalyticsRequest::parse(field)?;
-    let data_points = request.data_points(context.object_id, context.now)?;
+    let data_points = request.data_points(context.object_id, context.now, context.misaligned)?;
     let phone_numbers = request
         .phone_numbers
         .clone()
@@ -90,6 +90,29 @@ impl Granularity {
             Granularity::Month => {
                 calendar::midnight(calendar::first_of_month(calendar::pacific_date(t)))
             }
+        }
+    }
+
+    /// The start of the bucket containing `t` on a calendar that is not Meta's: UTC days and
+    /// months, half hours starting a quarter past or to the hour.
+    fn misaligned_start(self, t: i64) -> i64 {
+        const QUARTER: i64 = 900;
+        match self {
+            Granularity::HalfHour => (t - QUARTER).div_euclid(1800) * 1800 + QUARTER,
+            Granularity::Day => t.div_euclid(generate::DAY) * generate::DAY,
+            Granularity::Month => utc_midnight(calendar::first_of_month(utc_date(t))),
+        }
+    }
+
+    /// The end of the misaligned bucket starting at `start`.
+    fn misaligned_end(self, start: i64) -> i64 {
+        match self {
+            Granularity::HalfHour => start + 1800,
+            Granularity::Day => start + generate::DAY,
+            Granularity::Month => utc_midnight(calendar::shift_months(
+                calendar::first_of_month(utc_date(start)),
+                1,
+            )),
         }
     }
 
@@ -184,8 +207,22 @@ impl AnalyticsRequest {
         })
     }
 
-    /// The buckets with traffic, oldest first, for account `waba` at `now`.
-    fn data_points(&self, waba: &str, now: i64) -> Result<Vec<Value>, GraphError> {
+    /// The buckets with traffic, oldest first, for account `waba` at `now`; `misaligned` cuts
+    /// them off Meta's calendar.
+    fn data_points(
+        &self,
+        waba: &str,
+        now: i64,
+        misaligned: bool,
+    ) -> Result<Vec<Value>, GraphError> {
+        let granularity = self.granularity;
+        /// Where a bucket starts, or ends given its start.
+        type Boundary = fn(Granularity, i64) -> i64;
+        let (start_of, end_of): (Boundary, Boundary) = if misaligned {
+            (Granularity::misaligned_start, Granularity::misaligned_end)
+        } else {
+            (Granularity::bucket_start, Granularity::bucket_end)
+        };
         let filters = format!(
             "phones={};countries={}",
             self.phone_numbers.as_deref().unwrap_or_default().join(","),
@@ -195,7 +232,7 @@ impl AnalyticsRequest {
         let share = self.filter_share(waba);
         let buckets = Seed::of(&[waba, self.granularity.name(), &filters]);
         let mut points = Vec::new();
-        let mut bucket = self.granularity.bucket_start(self.start);
+        let mut bucket = start_of(granularity, self.start);
         let mut seen = 0;
         while bucket < self.end && bucket <= now {
             seen += 1;
@@ -205,7 +242,7 @@ impl AnalyticsRequest {
                     self.granularity.name()
                 )));
             }
-            let next = self.granularity.bucket_end(bucket);
+            let next = end_of(granularity, bucket);
             let seed = buckets.with_time(bucket);
             // Decided by the bucket alone, so a bucket never disappears as now moves on.
             let quiet = seed.with("quiet").unit() < QUIET_SHARE;
@@ -244,6 +281,18 @@ impl AnalyticsRequest {
         share(&self.phone_numbers, "phone", 0.15, 0.6)
             * share(&self.country_codes, "country", 0.05, 0.5)
     }
+}
+
+/// The UTC date containing `t`.
+fn utc_date(t: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+/// The instant UTC `date` begins.
+fn utc_midnight(date: chrono::NaiveDate) -> i64 {
+    date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
 }
 
 /// A `start`/`end` argument: unix seconds from 1970 to 2100.
@@ -380,6 +429,63 @@ mod tests {
         );
         let autumn = 1_730_617_200; // 2024-11-03 00:00 PDT
         assert_eq!(Granularity::Day.bucket_end(autumn) - autumn, 25 * HOUR);
+    }
+
+    /// `(start, end)` of every data point of a misaligned account.
+    fn misaligned(expression: &str, now: i64) -> Vec<(i64, i64)> {
+        let field = fields::parse(expression)
+            .expect("valid expression")
+            .remove(0);
+        let request = AnalyticsRequest::parse(&field).expect("valid analytics");
+        request
+            .data_points("waba-77", now, true)
+            .expect("points")
+            .iter()
+            .map(|p| {
+                (
+                    p["start"].as_i64().expect("start"),
+                    p["end"].as_i64().expect("end"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn misaligned_buckets_are_cut_at_utc_midnights_and_quarter_hours() {
+        // 2026-02-20 to 2026-03-20 UTC, across the Pacific DST change of 2026-03-08.
+        let now = 1_774_000_000;
+        let days = misaligned(
+            "analytics.start(1771545600).end(1773964800).granularity(DAY)",
+            now,
+        );
+        assert!(days.len() > 10);
+        for &(start, end) in &days {
+            assert_eq!((start % (24 * HOUR), end - start), (0, 24 * HOUR));
+        }
+        let months = misaligned(
+            "analytics.start(1767225600).end(1773964800).granularity(MONTH)",
+            now,
+        );
+        // 2026-01-01, 2026-02-01 and 2026-03-01 00:00 UTC, unless a month was quiet.
+        assert!(!months.is_empty());
+        for &(start, end) in &months {
+            assert!(
+                [1_767_225_600, 1_769_904_000, 1_772_323_200].contains(&start),
+                "{start}"
+            );
+            assert_eq!(
+                end,
+                utc_midnight(calendar::shift_months(utc_date(start), 1))
+            );
+        }
+        let halves = misaligned(
+            "analytics.start(1773964800).end(1773986400).granularity(HALF_HOUR)",
+            now,
+        );
+        assert!(halves.len() > 4);
+        for &(start, end) in &halves {
+            assert_eq!((start % 1800, end - start), (900, 1800));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod failures;
 mod faults;
 mod formats;
 mod helpers;
+mod invalid_parameter;
 mod load;
 mod prometheus;
 mod ratelimit;

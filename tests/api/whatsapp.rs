@@ -1,4 +1,5 @@
-//! WhatsApp buckets: the value is the last complete bucket; omitted buckets are zero and the
+//! WhatsApp buckets: the value is the last complete bucket; omitted buckets are zero, buckets
+//! off Meta's Pacific calendar are read by the API's own boundaries (never as 0), and the
 //! partial bucket that contains now is never the value.
 
 use std::sync::Arc;
@@ -126,4 +127,197 @@ async fn phone_numbers_and_countries_each_get_their_own_series() {
         "{queries:?}"
     );
     exporter.stop().await;
+}
+
+/// The simulated account of the DST tests: one whose expected buckets all have traffic, aligned
+/// or not (the simulator leaves about one bucket in four quiet, and a quiet bucket reads 0
+/// either way, which would prove nothing).
+const DST_WABA: &str = "WABA9";
+
+/// One crossing of a US Pacific DST change: the granularity, now (unix seconds, UTC noon after
+/// the change) and the Pacific bucket that is then the last complete one.
+struct DstCase {
+    granularity: &'static str,
+    now: i64,
+    pacific: (i64, i64),
+    /// The bucket the same request gets from an account cut at UTC midnights.
+    utc: (i64, i64),
+}
+
+const DST_CASES: [DstCase; 4] = [
+    // 2026-03-08, 23 hours long (spring forward); now 2026-03-09 12:00 UTC.
+    DstCase {
+        granularity: "DAY",
+        now: 1_773_057_600,
+        pacific: (1_772_956_800, 1_773_039_600),
+        utc: (1_772_928_000, 1_773_014_400),
+    },
+    // 2026-11-01, 25 hours long (fall back); now 2026-11-02 12:00 UTC.
+    DstCase {
+        granularity: "DAY",
+        now: 1_793_620_800,
+        pacific: (1_793_516_400, 1_793_606_400),
+        utc: (1_793_491_200, 1_793_577_600),
+    },
+    // March 2026 starts in PST and ends in PDT; now 2026-04-10 12:00 UTC.
+    DstCase {
+        granularity: "MONTH",
+        now: 1_775_822_400,
+        pacific: (1_772_352_000, 1_775_026_800),
+        utc: (1_772_323_200, 1_775_001_600),
+    },
+    // November 2026 starts in PDT and ends in PST; now 2026-12-10 12:00 UTC.
+    DstCase {
+        granularity: "MONTH",
+        now: 1_796_904_000,
+        pacific: (1_793_516_400, 1_796_112_000),
+        utc: (1_793_491_200, 1_796_083_200),
+    },
+];
+
+/// The simulator's `(sent, delivered)` for bucket `[start, end)` of the account, read from the fake
+/// directly with the request the exporter makes; `None` if the bucket was quiet.
+async fn fake_bucket(
+    fake: &FakeGraphApi,
+    case: &DstCase,
+    bucket: (i64, i64),
+) -> Option<(f64, f64)> {
+    let fields = format!(
+        "analytics.start({}).end({}).granularity({})",
+        case.pacific.0, case.now, case.granularity
+    );
+    let text = reqwest::Client::new()
+        .get(format!("{}/v21.0/{DST_WABA}", fake.base_url()))
+        .query(&[("fields", fields)])
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request to the fake")
+        .text()
+        .await
+        .expect("body from the fake");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON from the fake");
+    body["analytics"]["data_points"]
+        .as_array()
+        .expect("data points")
+        .iter()
+        .find(|point| point["start"] == bucket.0 && point["end"] == bucket.1)
+        .map(|point| {
+            let count = |key: &str| point[key].as_f64().expect("count");
+            (count("sent"), count("delivered"))
+        })
+}
+
+/// Polls the account of the simulator at `case.now`, its buckets aligned or not, and returns the
+/// first scrape with a poll's result in it and the simulator's answer for the bucket expected.
+async fn poll_across_dst(case: &DstCase, misaligned: bool) -> (crate::helpers::Scrape, (f64, f64)) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba(DST_WABA, TOKEN);
+    if misaligned {
+        fake.misalign_buckets(DST_WABA);
+    }
+    fake.set_now(Some(case.now));
+    let expected_bucket = if misaligned { case.utc } else { case.pacific };
+    let expected = fake_bucket(&fake, case, expected_bucket)
+        .await
+        .unwrap_or_else(|| {
+            panic!("the simulator left {expected_bucket:?} quiet; pick another case")
+        });
+    let yaml = format!(
+        "{}whatsapp_business_accounts:\n  - id: {}\n    interval: 1s\n    granularity: {}\n",
+        preamble(&fake),
+        DST_WABA,
+        case.granularity
+    );
+    let exporter = TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(case.now))).await;
+    let scrape = exporter
+        .wait_for("a WhatsApp poll", |s| {
+            s.value(
+                "meta_messaging_exporter_target_up",
+                &[("target_id", DST_WABA)],
+            )
+            .is_some()
+        })
+        .await;
+    exporter.stop().await;
+    (scrape, expected)
+}
+
+#[tokio::test]
+async fn aligned_day_and_month_buckets_across_dst_changes_give_the_pacific_bucket() {
+    for case in &DST_CASES {
+        let (scrape, (sent, delivered)) = poll_across_dst(case, false).await;
+        let labels = [("waba_id", DST_WABA), ("granularity", case.granularity)];
+        assert_eq!(
+            scrape.value(
+                "meta_whatsapp_analytics_bucket_end_timestamp_seconds",
+                &labels
+            ),
+            Some(case.pacific.1 as f64),
+            "{}",
+            scrape.text
+        );
+        assert_eq!(
+            scrape.value("meta_whatsapp_analytics_sent", &labels),
+            Some(sent)
+        );
+        assert_eq!(
+            scrape.value("meta_whatsapp_analytics_delivered", &labels),
+            Some(delivered)
+        );
+        assert!(
+            scrape
+                .series(
+                    "meta_messaging_exporter_value_errors_total",
+                    &[("reason", "bucket_misaligned")]
+                )
+                .is_empty(),
+            "{}",
+            scrape.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn misaligned_buckets_across_dst_changes_give_the_apis_latest_complete_bucket_not_zero() {
+    for case in &DST_CASES {
+        let (scrape, (sent, delivered)) = poll_across_dst(case, true).await;
+        let labels = [("waba_id", DST_WABA), ("granularity", case.granularity)];
+        assert_eq!(
+            scrape.value(
+                "meta_messaging_exporter_target_up",
+                &[("target_id", DST_WABA)]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            scrape.value(
+                "meta_whatsapp_analytics_bucket_end_timestamp_seconds",
+                &labels
+            ),
+            Some(case.utc.1 as f64),
+            "{}",
+            scrape.text
+        );
+        assert!(sent > 0.0);
+        assert_eq!(
+            scrape.value("meta_whatsapp_analytics_sent", &labels),
+            Some(sent)
+        );
+        assert_eq!(
+            scrape.value("meta_whatsapp_analytics_delivered", &labels),
+            Some(delivered)
+        );
+        assert!(
+            scrape.value(
+                "meta_messaging_exporter_value_errors_total",
+                &[
+                    ("kind", "whatsapp_business_account"),
+                    ("reason", "bucket_misaligned")
+                ]
+            ) >= Some(1.0),
+            "{}",
+            scrape.text
+        );
+    }
 }
