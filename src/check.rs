@@ -21,6 +21,12 @@ pub fn describe(config: &Config) -> String {
         config.polling.max_concurrent_requests,
         config.polling.max_retries,
     );
+    let _ = writeln!(
+        out,
+        "First polls within {} of a start or reload; rejected metrics asked for again after {}",
+        humantime::format_duration(config.polling.startup_spread),
+        humantime::format_duration(config.polling.retry_dropped_after),
+    );
     let targets = Target::all(config);
     let _ = writeln!(out, "{} target(s):", targets.len());
     for target in &targets {
