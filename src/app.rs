@@ -18,13 +18,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::graph::GraphClient;
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, ReloadRequest};
 use crate::ratelimit::RateLimiter;
 use crate::scheduler::{Scheduler, Shared};
 use crate::self_metrics::ExporterMetrics;
@@ -67,12 +67,6 @@ impl Default for Options {
             web: None,
         }
     }
-}
-
-/// A request to reload, answered with the outcome.
-pub struct ReloadRequest {
-    /// Where the outcome goes: `Err` carries the reason the new config was rejected.
-    pub respond: oneshot::Sender<Result<(), String>>,
 }
 
 /// The running parts that a reload reconfigures.

@@ -12,8 +12,10 @@
 //! - [`convert`]: response bodies to gauge families; [`exposition`]: their text encoding.
 //! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
 //! - [`status`]: per-target state for the landing page and the per-target series.
-//! - [`http`]: the axum routes; [`app`]: wiring, reloading and shutdown; [`cli`], [`logging`], [`check`].
-//! - [`web`]: `--web.config.file`: TLS, basic auth and extra headers around the routes.
+//! - [`http`]: the axum routes, the status page and gzip for `/metrics`; [`app`]: wiring,
+//!   reloading and shutdown; [`cli`], [`logging`], [`check`].
+//! - [`web`]: the HTTP server (accept loop, connection cap, header and idle timeouts) and
+//!   `--web.config.file`: TLS, basic auth and extra headers around the routes.
 //! - [`simulator`]: a fake Graph API for `--demo` and the tests; [`demo`]: demo mode.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
 //!   [`clock`]: injectable wall-clock time.
