@@ -52,6 +52,8 @@ pub struct Options {
     pub token_file_check_interval: Duration,
     /// TLS, basic auth and extra headers from `--web.config.file`; `None` serves plain HTTP.
     pub web: Option<WebConfig>,
+    /// Connection cap and timeouts of the HTTP server (`--web.max-connections`, ...).
+    pub server: web::ServerSettings,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             reload_on_sighup: false,
             token_file_check_interval: Duration::from_secs(10),
             web: None,
+            server: web::ServerSettings::default(),
         }
     }
 }
@@ -227,6 +230,8 @@ pub async fn run(
         listener,
         app,
         options.web.clone(),
+        options.server,
+        exporter.shared.metrics.clone(),
         shutdown.clone(),
     ));
     let mut hangups = hangup_signals(options.reload_on_sighup)?;
