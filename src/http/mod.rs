@@ -65,7 +65,10 @@ pub struct AppState {
 /// drops the body), with the `Content-Length` the GET would have.
 pub fn router(state: AppState) -> Router {
     // The deflated store part lives as long as the routes: one cache per server.
-    let gzip = Arc::new(GzipCache::default());
+    routes(state, Arc::new(GzipCache::default()))
+}
+
+fn routes(state: AppState, gzip: Arc<GzipCache>) -> Router {
     Router::new()
         .route(
             &state.telemetry_path.clone(),
@@ -185,4 +188,97 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         now,
         &state.telemetry_path,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use axum::body::to_bytes;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::exposition::{encode, Family, Sample};
+    use crate::store::Slot;
+    use crate::target::{TargetKey, TargetKind};
+
+    fn state() -> AppState {
+        AppState {
+            store: Arc::new(SnapshotStore::new()),
+            status: Arc::new(StatusBoard::default()),
+            metrics: ExporterMetrics::new().expect("metrics"),
+            telemetry_path: "/metrics".to_owned(),
+            ready: Arc::new(AtomicBool::new(true)),
+            clock: Arc::new(SystemClock),
+            reload: None,
+        }
+    }
+
+    fn publish(store: &SnapshotStore, id: &str) {
+        let key = TargetKey {
+            kind: TargetKind::Page,
+            id: id.to_owned(),
+        };
+        let samples = (0..500)
+            .map(|i| Sample {
+                labels: vec![("page_id".into(), id.into()), ("n".into(), i.to_string())],
+                value: f64::from(i),
+            })
+            .collect();
+        let families = encode(vec![Family {
+            name: "page_metric".into(),
+            help: "h".into(),
+            samples,
+        }]);
+        store.publish(&key, Slot::Data, families, None);
+    }
+
+    async fn gzip_scrape(app: &Router) -> Vec<u8> {
+        let request = Request::get("/metrics")
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        let length: usize = response.headers()[header::CONTENT_LENGTH]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("a number");
+        let body = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert_eq!(body.len(), length);
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut text)
+            .expect("one gzip member");
+        text
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_store_is_deflated_once_however_often_it_is_scraped() {
+        let state = state();
+        let store = state.store.clone();
+        let cache = Arc::new(GzipCache::default());
+        let app = routes(state, cache.clone());
+        publish(&store, "1");
+
+        let first = gzip_scrape(&app).await;
+        let second = gzip_scrape(&app).await;
+        assert_eq!(cache.compressions(), 1);
+        let rendered = store.render(tokio::time::Instant::now());
+        for text in [&first, &second] {
+            assert!(text.starts_with(&rendered), "the store's part comes first");
+            assert!(String::from_utf8_lossy(&text[rendered.len()..])
+                .contains("meta_messaging_exporter_build_info"));
+        }
+
+        publish(&store, "2");
+        let third = gzip_scrape(&app).await;
+        assert_eq!(cache.compressions(), 2, "a new snapshot is deflated anew");
+        assert!(String::from_utf8_lossy(&third).contains("page_id=\"2\""));
+    }
 }

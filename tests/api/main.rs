@@ -6,6 +6,7 @@ mod failures;
 mod faults;
 mod formats;
 mod helpers;
+mod http_server;
 mod load;
 mod prometheus;
 mod ratelimit;
