@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::graph::ratelimit::RateLimiter;
 use crate::graph::GraphClient;
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, ReloadRequest};
 use crate::outcome::Applier;
 use crate::scheduler::{GraphSource, Scheduler};
 use crate::self_metrics::ExporterMetrics;
@@ -54,6 +54,8 @@ pub struct Options {
     pub token_file_check_interval: Duration,
     /// TLS, basic auth and extra headers from `--web.config.file`; `None` serves plain HTTP.
     pub web: Option<WebConfig>,
+    /// Connection cap and timeouts of the HTTP server (`--web.max-connections`, ...).
+    pub server: web::ServerSettings,
 }
 
 impl Default for Options {
@@ -67,14 +69,9 @@ impl Default for Options {
             reload_on_sighup: false,
             token_file_check_interval: Duration::from_secs(10),
             web: None,
+            server: web::ServerSettings::default(),
         }
     }
-}
-
-/// A request to reload, answered with the outcome.
-pub struct ReloadRequest {
-    /// Where the outcome goes: `Err` carries the reason the new config was rejected.
-    pub respond: oneshot::Sender<Result<(), String>>,
 }
 
 /// How often limiter state and usage series of businesses Meta stopped naming are pruned.
@@ -278,6 +275,8 @@ pub async fn run(
         listener,
         app,
         options.web.clone(),
+        options.server,
+        exporter.metrics.clone(),
         shutdown.clone(),
     ));
     let mut hangups = hangup_signals(options.reload_on_sighup)?;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -46,6 +47,22 @@ pub struct Flags {
     )]
     pub enable_lifecycle: bool,
 
+    /// How long a client gets to send a whole request header (for the first request from when it
+    /// connects, TLS handshake included; for later ones from their first byte) before it is
+    /// disconnected.
+    #[arg(long = "web.read-header-timeout", env = "META_EXPORTER_WEB_READ_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub read_header_timeout: Duration,
+
+    /// How long a keep-alive connection with no request in progress stays open.
+    #[arg(long = "web.idle-timeout", env = "META_EXPORTER_WEB_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_timeout)]
+    pub idle_timeout: Duration,
+
+    /// Open HTTP connections at most. At the cap, the oldest connection that has not yet sent a
+    /// request is closed to make room for a new one; if every connection has sent one, the new
+    /// connection is closed.
+    #[arg(long = "web.max-connections", env = "META_EXPORTER_WEB_MAX_CONNECTIONS", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", env = "META_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
@@ -80,6 +97,26 @@ pub struct Flags {
     pub demo: bool,
 }
 
+/// A positive duration such as `10s` or `2m`.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be longer than 0s".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(format!("{error} (expected a duration such as 10s or 2m)")),
+    }
+}
+
+impl Flags {
+    /// The HTTP server's limits and timeouts.
+    pub fn server_settings(&self) -> crate::web::ServerSettings {
+        crate::web::ServerSettings {
+            read_header_timeout: self.read_header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 fn parse_telemetry_path(path: &str) -> Result<String, String> {
     if !path.starts_with('/') || path == "/" || path.starts_with("/-/") {
         return Err(format!(
@@ -104,6 +141,10 @@ mod tests {
         assert_eq!(flags.telemetry_path, "/metrics");
         assert_eq!(flags.web_config_file, None);
         assert!(!flags.enable_lifecycle);
+        assert_eq!(
+            flags.server_settings(),
+            crate::web::ServerSettings::default()
+        );
         let flags = Flags::try_parse_from([
             "x",
             "--config.file=/etc/x.yaml",
@@ -114,13 +155,36 @@ mod tests {
             "--config.check",
             "--web.config.file=/etc/web.yml",
             "--web.enable-lifecycle",
+            "--web.read-header-timeout=3s",
+            "--web.idle-timeout=5m",
+            "--web.max-connections=64",
         ])
         .expect("flags parse");
+        assert_eq!(
+            flags.server_settings(),
+            crate::web::ServerSettings {
+                read_header_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(300),
+                max_connections: 64,
+            }
+        );
         assert_eq!(flags.config_file, PathBuf::from("/etc/x.yaml"));
         assert_eq!(flags.web_config_file, Some(PathBuf::from("/etc/web.yml")));
         assert!(flags.enable_lifecycle);
         assert_eq!(flags.log_format, LogFormat::Json);
         assert!(flags.config_check);
+    }
+
+    #[test]
+    fn server_limits_must_be_positive() {
+        for flag in [
+            "--web.read-header-timeout=0s",
+            "--web.idle-timeout=soon",
+            "--web.max-connections=0",
+            "--web.max-connections=-1",
+        ] {
+            assert!(Flags::try_parse_from(["x", flag]).is_err(), "{flag}");
+        }
     }
 
     #[test]

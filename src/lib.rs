@@ -13,8 +13,10 @@
 //! - [`outcome`]: one poll's result, applied once to the store and the status board.
 //! - [`store`]: the last complete results, pre-encoded, that `/metrics` serves.
 //! - [`status`]: per-target state for the landing page and the per-target series.
-//! - [`http`]: the axum routes; [`app`]: wiring, reloading and shutdown; [`cli`], [`logging`], [`check`].
-//! - [`web`]: `--web.config.file`: TLS, basic auth and extra headers around the routes.
+//! - [`http`]: the axum routes, the status page and gzip for `/metrics`; [`app`]: wiring,
+//!   reloading and shutdown; [`cli`], [`logging`], [`check`].
+//! - [`web`]: the HTTP server (accept loop, connection cap, header and idle timeouts) and
+//!   `--web.config.file`: TLS, basic auth and extra headers around the routes.
 //! - `simulator`: a fake Graph API for `--demo` and the tests; `demo`: demo mode. Both only
 //!   with the `demo` cargo feature (on by default), so a production build can leave them out.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;

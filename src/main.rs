@@ -77,6 +77,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         enable_lifecycle: flags.enable_lifecycle,
         reload_on_sighup: true,
         web,
+        server: flags.server_settings(),
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;

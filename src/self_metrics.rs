@@ -45,6 +45,10 @@ pub struct ExporterMetrics {
     pub config_last_reload_successful: IntGauge,
     /// When the config was last loaded successfully.
     pub config_last_reload_success_timestamp: IntGauge,
+    /// Open HTTP connections (sockets, TLS handshakes in progress included).
+    pub http_connections_open: IntGauge,
+    /// HTTP connections closed by the connection cap, by which one was closed.
+    pub http_connections_rejected: IntCounterVec,
 }
 
 impl ExporterMetrics {
@@ -142,6 +146,20 @@ impl ExporterMetrics {
             name("config_last_reload_success_timestamp_seconds"),
             "When the configuration was last loaded successfully (unix seconds).",
         )?;
+        let http_connections_open = IntGauge::new(
+            name("http_connections_open"),
+            "Open HTTP connections, counted per socket (TLS handshakes in progress included); at most --web.max-connections, plus those being closed.",
+        )?;
+        let http_connections_rejected = IntCounterVec::new(
+            Opts::new(
+                name("http_connections_rejected_total"),
+                "HTTP connections closed because --web.max-connections was reached: closed=\"oldest_unserved\" for the oldest connection that had not sent a request, closed to make room; closed=\"newcomer\" for a new connection closed because every open one had sent a request.",
+            ),
+            &["closed"],
+        )?;
+        for closed in ["oldest_unserved", "newcomer"] {
+            http_connections_rejected.with_label_values(&[closed]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new(
                 name("build_info"),
@@ -170,6 +188,8 @@ impl ExporterMetrics {
         registry.register(Box::new(usage_header_errors.clone()))?;
         registry.register(Box::new(config_last_reload_successful.clone()))?;
         registry.register(Box::new(config_last_reload_success_timestamp.clone()))?;
+        registry.register(Box::new(http_connections_open.clone()))?;
+        registry.register(Box::new(http_connections_rejected.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -192,6 +212,8 @@ impl ExporterMetrics {
             usage_header_errors,
             config_last_reload_successful,
             config_last_reload_success_timestamp,
+            http_connections_open,
+            http_connections_rejected,
         })
     }
 

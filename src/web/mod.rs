@@ -1,11 +1,15 @@
-//! How the routes are reached: `--web.config.file` in the Prometheus exporter-toolkit format.
+//! The HTTP server: the accept loop, its limits and timeouts, and what `--web.config.file`
+//! (the Prometheus exporter-toolkit format) puts around the routes.
 //!
-//! This module owns the HTTP listener's security: TLS (with optional client certificates),
-//! basic auth, and the extra response headers the toolkit allows. It does not own the routes
-//! ([`crate::http`]) or the shutdown policy ([`crate::app`]); [`serve`] takes the router and the
-//! cancellation token and replaces a bare `axum::serve`, so the caller's grace period still
-//! applies.
+//! This module owns how connections are served: [`serve`] runs its own accept loop (hyper-util's
+//! HTTP/1 and HTTP/2 connection builder driving the axum router) rather than `axum::serve`, so
+//! it can cap connections and time out slow or idle clients, and it owns the listener's
+//! security: TLS (with optional client certificates), basic auth, and the extra response
+//! headers the toolkit allows. It does not own the routes ([`crate::http`]) or the shutdown
+//! policy ([`crate::app`]): [`serve`] takes the router and the cancellation token, and the
+//! caller bounds how long it waits for open requests.
 //!
+//! - [`connections`]: the connection cap and each connection's header and idle deadlines.
 //! - [`config`]: the file as written, checked into a [`WebConfig`]. Certificates and keys are
 //!   read and the rustls server config is built there, so a bad file fails before any port is
 //!   bound, naming the key.
@@ -19,20 +23,68 @@
 
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod tls;
 
+use std::convert::Infallible;
 use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::serve::Listener;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 pub use self::config::{from_yaml, load, WebConfig};
+use self::connections::{
+    ConnectionLimit, ConnectionMetrics, Expiry, LimitedListener, RequestGuard, Tracked,
+};
+use crate::self_metrics::ExporterMetrics;
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and waits
-/// for open connections to finish their requests, as `axum::serve(..).with_graceful_shutdown`
-/// does. The caller bounds that wait (see [`crate::app::run`]).
+/// Limits and timeouts of the HTTP server, from the `--web.*` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// How long a client gets to send a whole request header: from accept for the first
+    /// request (a TLS handshake included), from the first byte for later ones.
+    pub read_header_timeout: Duration,
+    /// How long a keep-alive connection with no request in progress stays open.
+    pub idle_timeout: Duration,
+    /// Open connections at most, counted per socket before any TLS handshake.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            read_header_timeout: Duration::from_secs(10),
+            // Above the common scrape intervals (15s to 1m, and Prometheus's default of 1m),
+            // so Prometheus reuses one connection across scrapes instead of reconnecting each
+            // time; well below the hours an abandoned connection would otherwise last.
+            idle_timeout: Duration::from_secs(120),
+            // A scraper or two and a few people on the status page need a handful; a few
+            // hundred leaves room for many Prometheus replicas while bounding what idle and
+            // half-open connections can hold (a few KiB to tens of KiB each).
+            max_connections: 512,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting, closes
+/// idle connections and connections that never sent a request, and waits for the requests in
+/// progress to finish. The caller bounds that wait (see [`crate::app::run`]); aborting the
+/// returned future closes every connection still open.
 ///
+/// Connections are capped and timed out as [`ServerSettings`] says (see [`connections`]).
 /// With `web` set, every response (401s included) carries the configured headers, every route
 /// (404s included) requires basic auth when users are configured, and with TLS configured the
 /// listener speaks only TLS: a plain HTTP request fails its handshake. With `web` unset this is
@@ -41,13 +93,20 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     web: Option<WebConfig>,
+    settings: ServerSettings,
+    metrics: ExporterMetrics,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let stopped = shutdown.cancelled_owned();
+    let limit = ConnectionLimit::new(
+        settings,
+        ConnectionMetrics {
+            open: metrics.http_connections_open,
+            rejected: metrics.http_connections_rejected,
+        },
+    );
+    let listener = LimitedListener::new(listener, limit);
     let Some(web) = web else {
-        return axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
-            .await;
+        return accept_loop(listener, router, shutdown).await;
     };
     tracing::info!(
         tls = web.tls.is_some(),
@@ -61,14 +120,165 @@ pub async fn serve(
     let router = auth::layer(router, &web);
     match web.tls {
         Some(tls) => {
-            axum::serve(tls::TlsListener::new(listener, tls), router)
-                .with_graceful_shutdown(stopped)
-                .await
+            let listener = tls::TlsListener::new(listener, tls, settings.read_header_timeout);
+            accept_loop(listener, router, shutdown).await
         }
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
+        None => accept_loop(listener, router, shutdown).await,
+    }
+}
+
+/// Accepts until `shutdown`, serving each connection in a task of its own. The tasks live in
+/// a `JoinSet`, so dropping this future (the caller's grace period ran out) closes them all.
+async fn accept_loop<L>(
+    mut listener: L,
+    router: Router,
+    shutdown: CancellationToken,
+) -> io::Result<()>
+where
+    L: Listener,
+    L::Io: Tracked,
+{
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's own header read timeout is off: it starts when hyper begins reading a request
+    // head, which on a keep-alive connection is straight after the previous response, so it
+    // would also close every connection idle for that long and make an idle timeout longer
+    // than the header timeout impossible. It also does not cover the HTTP/1-or-2 detection
+    // that reads the first bytes. The deadlines in `connections` do both jobs instead.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
+    // HTTP/2 keep-alive pings and hyper's other HTTP/2 timers need a timer.
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            (io, _peer) = listener.accept() => {
+                connections.spawn(serve_connection(io, router.clone(), builder.clone(), shutdown.clone()));
+            }
+            Some(done) = connections.join_next(), if !connections.is_empty() => log_panic(done),
         }
+    }
+    // Stop accepting: the listening socket closes, and TLS handshakes in progress are dropped.
+    drop(listener);
+    while let Some(done) = connections.join_next().await {
+        log_panic(done);
+    }
+    Ok(())
+}
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        if error.is_panic() {
+            tracing::error!(%error, "an HTTP connection task panicked");
+        }
+    }
+}
+
+/// Serves one connection until it ends, its deadline passes, or shutdown; see
+/// [`connections`] for the deadlines.
+async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    builder: Arc<Builder<TokioExecutor>>,
+    shutdown: CancellationToken,
+) where
+    I: Tracked + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = io.connection().clone();
+    let service = {
+        let connection = connection.clone();
+        hyper::service::service_fn(move |request: Request<Incoming>| {
+            // From here to the end of the response body the connection is busy: no deadline,
+            // and never evicted.
+            let guard = connection.request_started();
+            let router = router.clone();
+            async move {
+                let response = match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok::<_, Infallible>(response.map(|body| {
+                    Body::new(GuardedBody {
+                        body,
+                        _guard: guard,
+                    })
+                }))
+            }
+        })
+    };
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
+    let mut closing = false;
+    let mut stopping = false;
+    loop {
+        let deadline = connection.deadline();
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            () = connection.changed() => {}
+            () = sleep_until(deadline) => match connection.expire() {
+                Some(Expiry::Close) => return,
+                Some(Expiry::Graceful) if !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                Some(Expiry::Graceful) | None => {}
+            },
+            () = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                // Nothing is in progress on a connection that never sent a request.
+                if !connection.has_served() {
+                    return;
+                }
+                if !closing {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+        if connection.is_evicted() {
+            return;
+        }
+    }
+}
+
+/// Sleeps until the deadline, or for ever without one.
+async fn sleep_until(deadline: Option<(tokio::time::Instant, Expiry)>) {
+    match deadline {
+        Some((at, _)) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A response body that holds its request's [`RequestGuard`], so the connection counts as
+/// busy until the body has been sent (or abandoned).
+struct GuardedBody {
+    body: Body,
+    _guard: RequestGuard,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

@@ -4,8 +4,9 @@
 //! Why these crates: `rustls` (with the *ring* provider reqwest already links, so no second
 //! crypto library and no OpenSSL) implements the protocol and client-certificate verification;
 //! `tokio-rustls` runs its handshake on a tokio socket. The listener implements
-//! [`axum::serve::Listener`], so axum's own connection handling and graceful shutdown serve TLS
-//! exactly as they serve plain HTTP.
+//! [`axum::serve::Listener`] over another listener (the connection-capped TCP listener of
+//! [`super::connections`]), so the server's accept loop serves TLS exactly as it serves plain
+//! HTTP, and a connection counts against the cap from before its handshake.
 //!
 //! exporter-toolkit is written against Go's crypto/tls; where the two differ this module says
 //! what it does instead. rustls implements TLS 1.2 and 1.3 only, and only AEAD cipher suites
@@ -15,6 +16,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::serve::Listener;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::ring::{cipher_suite, kx_group};
@@ -26,14 +29,9 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme, SupportedCipherSuite,
     SupportedProtocolVersion,
 };
-use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-
-/// How long a client gets to complete its handshake. Without a limit a client that connects
-/// and says nothing would hold a socket and a task for ever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `client_auth_type`: whether the server asks for a client certificate, requires one, and
 /// verifies it against `client_ca_file`. Same names and meanings as Go's `tls.ClientAuthType`.
@@ -343,45 +341,51 @@ impl ClientCertVerifier for UnverifiedClientCert {
     }
 }
 
-/// A TCP listener that yields TLS streams whose handshake has completed.
+/// A listener that yields TLS streams whose handshake has completed.
 ///
 /// Handshakes run in their own tasks, so a slow or silent client never holds up the accept
-/// loop; a failed handshake (a plain HTTP request, an untrusted client certificate, a version
-/// or suite mismatch) closes that connection and is logged at debug level, since scanners
-/// make them routinely. Dropping the listener, as axum does when shutdown begins, abandons
-/// the handshakes still in progress.
-pub struct TlsListener {
-    tcp: TcpListener,
+/// loop, and each gets the handshake timeout: without one a client that connects and says
+/// nothing would hold a socket and a task for ever. A failed handshake (a plain HTTP request,
+/// an untrusted client certificate, a version or suite mismatch) closes that connection and is
+/// logged at debug level, since scanners make them routinely. Dropping the listener, as the
+/// server does when shutdown begins, abandons the handshakes still in progress.
+pub struct TlsListener<L: Listener> {
+    inner: L,
     acceptor: TlsAcceptor,
-    handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+    handshake_timeout: Duration,
+    handshakes: JoinSet<Option<(TlsStream<L::Io>, SocketAddr)>>,
 }
 
-impl TlsListener {
-    /// Serves TLS with `config` on an already bound `tcp` listener.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> Self {
+impl<L: Listener<Addr = SocketAddr>> TlsListener<L> {
+    /// Serves TLS with `config` on the connections `inner` accepts, giving each handshake
+    /// `handshake_timeout`.
+    pub fn new(inner: L, config: Arc<ServerConfig>, handshake_timeout: Duration) -> Self {
         Self {
-            tcp,
+            inner,
             acceptor: TlsAcceptor::from(config),
+            handshake_timeout,
             handshakes: JoinSet::new(),
         }
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+impl<L: Listener<Addr = SocketAddr>> Listener for TlsListener<L> {
+    type Io = TlsStream<L::Io>;
     type Addr = SocketAddr;
 
-    // Cancel-safe, as axum's graceful shutdown requires: both branches are, and nothing is
-    // held between them except what `self` owns.
+    // Cancel-safe, as the accept loop's `select!` requires, provided `inner.accept` is: both
+    // branches are, and nothing is held between them except what `self` owns.
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             tokio::select! {
-                accepted = self.tcp.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        self.handshakes.spawn(handshake(self.acceptor.clone(), stream, peer));
-                    }
-                    Err(error) => accept_error(error).await,
-                },
+                (stream, peer) = self.inner.accept() => {
+                    self.handshakes.spawn(handshake(
+                        self.acceptor.clone(),
+                        stream,
+                        peer,
+                        self.handshake_timeout,
+                    ));
+                }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
                     if let Ok(Some(connection)) = done {
                         return connection;
@@ -392,39 +396,37 @@ impl axum::serve::Listener for TlsListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        self.inner.local_addr()
     }
 }
 
-async fn handshake(
+impl<T> super::connections::Tracked for TlsStream<T>
+where
+    T: super::connections::Tracked,
+{
+    fn connection(&self) -> &Arc<super::connections::Connection> {
+        self.get_ref().0.connection()
+    }
+}
+
+async fn handshake<S>(
     acceptor: TlsAcceptor,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    timeout: Duration,
+) -> Option<(TlsStream<S>, SocketAddr)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some((stream, peer)),
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "TLS handshake failed");
             None
         }
         Err(_) => {
-            tracing::debug!(%peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out");
+            tracing::debug!(%peer, ?timeout, "TLS handshake timed out");
             None
         }
     }
-}
-
-/// What axum does for its own TCP listener: errors that concern one connection are ignored;
-/// others (out of file descriptors, typically) are logged and retried after a pause, since
-/// closing connections may free what accept needs.
-async fn accept_error(error: std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        error.kind(),
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(%error, "accepting a connection failed; retrying in 1s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }

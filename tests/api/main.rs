@@ -7,6 +7,7 @@ mod failures;
 mod faults;
 mod formats;
 mod helpers;
+mod http_server;
 mod invalid_parameter;
 mod load;
 mod prometheus;

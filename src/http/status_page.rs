@@ -1,122 +1,14 @@
-//! The HTTP side: `/metrics`, the landing page, health and readiness.
-//!
-//! [`router`] builds the axum app from shared state, so tests can drive it in-process. The
-//! telemetry path serves the snapshot store's cached body followed by the exporter's own
-//! metrics, streamed as two chunks without copying; a scrape never calls Meta. The landing
-//! page is a status page read at a glance: a count of targets per state, then one row per
-//! target with its state, last success, next poll and last error (class, Graph code, message).
-//! It is server-rendered HTML with inline styles and no external assets, every value escaped.
+//! The landing page: a status page read at a glance. A count of targets per state, then one
+//! row per target with its state, last success, next poll and last error (class, Graph code,
+//! message). It is server-rendered HTML with inline styles and no external assets, every value
+//! escaped.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use bytes::Bytes;
 use chrono::DateTime;
 
-use tokio::sync::{mpsc, oneshot};
-
-use crate::app::ReloadRequest;
-use crate::clock::Clock;
-use crate::self_metrics::ExporterMetrics;
-use crate::status::{State as TargetState, StatusBoard, TargetStatus};
-use crate::store::SnapshotStore;
+use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
-
-/// Content type of the text exposition format.
-pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// What the handlers read.
-#[derive(Clone)]
-pub struct AppState {
-    /// Poll results.
-    pub store: Arc<SnapshotStore>,
-    /// Target states for the landing page.
-    pub status: Arc<StatusBoard>,
-    /// The exporter's own metrics.
-    pub metrics: ExporterMetrics,
-    /// Where metrics are served, for the landing page link.
-    pub telemetry_path: String,
-    /// False while starting or shutting down.
-    pub ready: Arc<AtomicBool>,
-    /// Wall clock, for ages on the landing page.
-    pub clock: Arc<dyn Clock>,
-    /// Where `POST /-/reload` sends requests; `None` when the lifecycle API is disabled.
-    pub reload: Option<mpsc::Sender<ReloadRequest>>,
-}
-
-/// The exporter's HTTP routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(&state.telemetry_path.clone(), get(metrics))
-        .route("/", get(landing))
-        .route("/-/healthy", get(|| async { "Healthy\n" }))
-        .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload).put(reload))
-        .with_state(state)
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    let data = state.store.render(tokio::time::Instant::now());
-    let own = match state.metrics.encode() {
-        Ok(own) => Bytes::from(own),
-        Err(error) => {
-            tracing::error!(%error, "encoding the exporter's own metrics failed");
-            Bytes::new()
-        }
-    };
-    let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(data), Ok(own)]);
-    let mut response = Response::new(Body::from_stream(chunks));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(EXPOSITION_CONTENT_TYPE),
-    );
-    response
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
-        "Ready\n".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "Not ready\n").into_response()
-    }
-}
-
-/// `POST /-/reload`, as in Prometheus: 403 unless `--web.enable-lifecycle`, 200 once the new
-/// config runs, 500 with the reason when it was rejected (the old one keeps running).
-async fn reload(State(state): State<AppState>) -> Response {
-    let Some(sender) = state.reload else {
-        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
-    };
-    let (respond, outcome) = oneshot::channel();
-    if sender.send(ReloadRequest { respond }).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-    }
-    match outcome.await {
-        Ok(Ok(())) => "Reloaded\n".into_response(),
-        Ok(Err(reason)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("failed to reload config: {reason}\n"),
-        )
-            .into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
-    }
-}
-
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    let now = state.clock.now_unix();
-    Html(status_page(
-        &state.status.snapshot(),
-        now,
-        &state.telemetry_path,
-    ))
-}
 
 /// How often the status page reloads itself: often enough to follow a failing target, rarely
 /// enough not to matter next to Prometheus' scrapes (each render only reads the status board).
