@@ -1,6 +1,7 @@
 //! Rate limits: Meta's usage headers become gauges and slow polling down before the limit;
 //! a throttle pauses exactly the targets in its scope for as long as Meta says; a call
-//! budget is never exceeded.
+//! budget is never exceeded. On tokio's paused clock, so pauses and budgets play out in
+//! virtual time.
 
 use meta_messaging_exporter::simulator::{AppUsage, FakeGraphApi, Fault};
 
@@ -16,7 +17,7 @@ fn throttle(code: i64) -> Fault {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn usage_headers_are_exported_by_scope_and_high_usage_stretches_intervals() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -110,7 +111,7 @@ async fn usage_headers_are_exported_by_scope_and_high_usage_stretches_intervals(
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_business_throttle_pauses_that_business_for_metas_estimate_and_nothing_else() {
     let fake = FakeGraphApi::start().await.expect("fake");
     // Usage stays low (10 %) until BIZ1 is throttled, so no interval stretches before that.
@@ -196,7 +197,7 @@ async fn a_business_throttle_pauses_that_business_for_metas_estimate_and_nothing
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_sets_the_pause_when_meta_gives_no_estimate() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_campaign("CAMPAIGN1", TOKEN);
@@ -255,7 +256,7 @@ async fn retry_after_sets_the_pause_when_meta_gives_no_estimate() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_app_throttle_pauses_every_target_of_that_token_and_no_other() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -308,7 +309,7 @@ async fn an_app_throttle_pauses_every_target_of_that_token_and_no_other() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_hourly_call_budget_of_a_token_is_never_exceeded() {
     let fake = FakeGraphApi::start().await.expect("fake");
     for page in ["PAGE1", "PAGE2"] {
@@ -330,9 +331,18 @@ async fn the_hourly_call_budget_of_a_token_is_never_exceeded() {
             })
         })
         .await;
-    // Held back for most of an hour after exactly the budget; that no call slips through in
-    // that hour is the limiter's own test on paused time.
     assert_eq!(fake.requests().len(), 5, "exactly the budget");
+    // On the paused clock an hour passes in virtual time: no call slips through before the
+    // first call leaves the window, and polling resumes once it has.
+    let first_call = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(55 * 60)).await;
+    assert_eq!(fake.requests().len(), 5, "no more while the hour lasts");
+    tokio::time::sleep_until(first_call + std::time::Duration::from_secs(3600)).await;
+    exporter
+        .wait_for("polling to resume after the hour", |_| {
+            fake.requests().len() > 5
+        })
+        .await;
     assert!(!scrape.series("meta_page_messages_sent", &[]).is_empty());
     exporter.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Reloading: a valid new config applies without losing data for unchanged targets, an
 //! invalid one is rejected while the old one keeps running, and a rotated token file is
-//! picked up without a restart.
+//! picked up without a restart. On tokio's paused clock, like every test of timing.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write file");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reload_starts_new_targets_stops_removed_ones_and_keeps_unchanged_ones() {
     let fake = FakeGraphApi::start().await.expect("fake");
     for page in ["KEPT", "REMOVED", "ADDED"] {
@@ -93,7 +93,7 @@ async fn a_reload_starts_new_targets_stops_removed_ones_and_keeps_unchanged_ones
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_invalid_config_is_rejected_and_the_old_one_keeps_running() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -134,7 +134,7 @@ async fn an_invalid_config_is_rejected_and_the_old_one_keeps_running() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_reload_endpoint_is_forbidden_unless_the_lifecycle_api_is_enabled() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let exporter = TestExporter::start(&preamble(&fake)).await;
@@ -144,7 +144,7 @@ async fn the_reload_endpoint_is_forbidden_unless_the_lifecycle_api_is_enabled() 
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_target_disabled_by_a_revoked_token_resumes_when_the_token_file_is_rotated() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", "new-token");
