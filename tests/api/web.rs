@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use meta_messaging_exporter::app::Options;
 use meta_messaging_exporter::simulator::FakeGraphApi;
-use meta_messaging_exporter::web::{self, WebConfig};
+use meta_messaging_exporter::web::{self, ServerSettings, WebConfig};
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -428,16 +428,74 @@ async fn basic_auth_and_headers_work_without_tls_and_headers_are_on_401s_too() {
 #[tokio::test]
 async fn shutdown_is_not_held_up_by_a_client_that_never_finishes_its_handshake() {
     let pki = Pki::new();
-    let (_fake, exporter) = start(&pki, TLS).await;
+    let fake = FakeGraphApi::start().await.expect("fake");
+    // A grace period far beyond the 10 s that `stop` waits: if the silent handshake held
+    // shutdown up, `stop` would fail instead of returning.
+    let options = Options {
+        web: Some(pki.web_config(TLS)),
+        shutdown_grace: Duration::from_secs(120),
+        ..Options::default()
+    };
+    let exporter = TestExporter::start_with_options(&preamble(&fake), options).await;
     let silent = tokio::net::TcpStream::connect(exporter.address)
         .await
         .expect("connect");
-    let started = tokio::time::Instant::now();
     exporter.stop().await;
+    drop(silent);
+}
+
+#[tokio::test]
+async fn tls_connections_that_never_handshake_count_against_the_cap_and_a_fresh_scrape_gets_through(
+) {
+    let pki = Pki::new();
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let cap = 8;
+    let options = Options {
+        web: Some(pki.web_config(TLS)),
+        server: ServerSettings {
+            max_connections: cap,
+            read_header_timeout: Duration::from_secs(60),
+            ..ServerSettings::default()
+        },
+        shutdown_grace: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let exporter = TestExporter::start_with_options(&preamble(&fake), options).await;
+    // Three times the cap in sockets that connect and never send a ClientHello: only the
+    // accept-time count can hold them back, since no handshake ever completes.
+    let mut silent = Vec::new();
+    for _ in 0..cap * 3 {
+        silent.push(
+            tokio::net::TcpStream::connect(exporter.address)
+                .await
+                .expect("connect"),
+        );
+    }
+    let client = pki.client(exporter.address).build().expect("client");
+    let response = client
+        .get(https(&exporter, "/metrics"))
+        .send()
+        .await
+        .expect("a fresh scrape over TLS during the flood");
+    assert_eq!(response.status(), StatusCode::OK);
+    let scrape = Scrape::parse(response.text().await.expect("body"));
+    let open = scrape
+        .value("meta_messaging_exporter_http_connections_open", &[])
+        .expect("open connections gauge");
+    assert!(open <= cap as f64, "{open} open with a cap of {cap}");
+    let closed: f64 = scrape
+        .series(
+            "meta_messaging_exporter_http_connections_rejected_total",
+            &[],
+        )
+        .iter()
+        .map(|(_, value)| value)
+        .sum();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "stopping took {:?}",
-        started.elapsed()
+        closed >= (cap * 2) as f64,
+        "{closed} connections closed by the cap:\n{}",
+        scrape.text
     );
     drop(silent);
+    exporter.stop().await;
 }
