@@ -153,11 +153,11 @@ impl ExporterMetrics {
         let http_connections_rejected = IntCounterVec::new(
             Opts::new(
                 name("http_connections_rejected_total"),
-                "HTTP connections closed because --web.max-connections was reached: closed=\"oldest_unserved\" for the oldest connection that had not sent a request, closed to make room; closed=\"newcomer\" for a new connection closed because every open one had sent a request.",
+                "HTTP connections closed because --web.max-connections was reached: closed=\"oldest_unserved\" for the oldest connection that had not sent a request, closed to make room; closed=\"longest_idle\" for the connection idle longest between requests, closed to make room when none was unserved; closed=\"newcomer\" for a new connection closed because every open one had a request in progress.",
             ),
             &["closed"],
         )?;
-        for closed in ["oldest_unserved", "newcomer"] {
+        for closed in ["oldest_unserved", "longest_idle", "newcomer"] {
             http_connections_rejected.with_label_values(&[closed]);
         }
         let build_info = IntGaugeVec::new(

@@ -6,14 +6,20 @@
 //! sockets, and a client that opens connections and never finishes a TLS handshake or a request
 //! header uses slots like any other.
 //!
-//! **The cap.** At `max` open connections a newcomer is still let in if some connection has not
-//! yet sent a whole request header: the oldest of those is closed to make room. Slow-header and
-//! silent clients therefore cannot lock out a scrape: a fresh connection that sends its request
-//! at once outlives every attacker connection opened before it, and is evicted only after all of
-//! those. Connections that have sent a request are never evicted for newcomers (they are real
-//! clients, and may have a request in flight); when every slot is such a connection the
-//! newcomer is closed at once instead. Either way the connection closed costs no memory beyond
-//! its socket, briefly. Idle keep-alive connections free their slots after the idle timeout.
+//! **The cap.** At `max` open connections a newcomer is still let in if some connection is not
+//! in the middle of a request, and that one is closed to make room:
+//!
+//! 1. the oldest connection that has not yet sent a whole request header. Slow-header and silent
+//!    clients therefore cannot lock out a scrape: a fresh connection that sends its request at
+//!    once outlives every attacker connection opened before it;
+//! 2. failing that, the connection idle (between requests) for longest. Clients that send one
+//!    request and then hold their keep-alive connections cannot lock out a scrape either, and a
+//!    scraper's own idle connection is the most recently used, so the last to go; an HTTP client
+//!    whose idle connection was closed opens a new one for its next request.
+//!
+//! A connection with a request in progress is never closed for a newcomer; when every slot is
+//! such a connection the newcomer is closed at once instead. Either way the connection closed
+//! costs no memory beyond its socket, briefly.
 //!
 //! **Deadlines.** A [`Connection`] tracks what it is waiting for, and [`super::serve`] closes
 //! it when the wait is too long:
@@ -27,7 +33,7 @@
 //!
 //! While a request is in progress there is no deadline here: the handlers bound their own work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -50,7 +56,8 @@ use super::ServerSettings;
 pub struct ConnectionMetrics {
     /// Open connections (sockets), whatever state they are in.
     pub open: IntGauge,
-    /// Connections closed because of the cap, by `closed` (`oldest_unserved` or `newcomer`).
+    /// Connections closed because of the cap, by `closed` (`oldest_unserved`, `longest_idle`
+    /// or `newcomer`).
     pub rejected: IntCounterVec,
 }
 
@@ -68,6 +75,33 @@ struct LimitState {
     next_id: u64,
     /// Connections that have not sent a whole request header yet, oldest first (ids grow).
     unserved: BTreeMap<u64, Weak<Connection>>,
+    /// Connections between requests, longest idle first (keyed by a sequence number that
+    /// grows each time a connection becomes idle).
+    idle: BTreeMap<u64, Weak<Connection>>,
+    /// Each idle connection's key in `idle`, by connection id.
+    idle_since: HashMap<u64, u64>,
+    next_idle: u64,
+}
+
+impl LimitState {
+    /// Takes the connection to close for a newcomer, if one may be closed, with the
+    /// `closed` label to count it under.
+    fn evictable(&mut self) -> Option<(Weak<Connection>, &'static str)> {
+        if let Some((_, oldest)) = self.unserved.pop_first() {
+            return Some((oldest, "oldest_unserved"));
+        }
+        let (_, longest) = self.idle.pop_first()?;
+        if let Some(connection) = longest.upgrade() {
+            self.idle_since.remove(&connection.id);
+        }
+        Some((longest, "longest_idle"))
+    }
+
+    fn not_idle(&mut self, id: u64) {
+        if let Some(key) = self.idle_since.remove(&id) {
+            self.idle.remove(&key);
+        }
+    }
 }
 
 impl ConnectionLimit {
@@ -86,28 +120,26 @@ impl ConnectionLimit {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits `stream`, closing the oldest unserved connection if at the cap; `None` (the
-    /// stream dropped, so closed) when every slot holds a connection that has sent a request.
+    /// Admits `stream`, at the cap closing the oldest unserved or else the longest idle
+    /// connection; `None` (the stream dropped, so closed) when every slot holds a connection
+    /// with a request in progress.
     pub fn admit<T>(self: &Arc<Self>, stream: T) -> Option<TrackedStream<T>> {
         let mut state = self.lock();
         if state.admitted >= self.settings.max_connections {
-            let Some((_, oldest)) = state.unserved.pop_first() else {
+            let Some((victim, closed)) = state.evictable() else {
                 drop(state);
                 self.metrics.rejected.with_label_values(&["newcomer"]).inc();
                 tracing::debug!(
                     max = self.settings.max_connections,
-                    "connection cap reached and every connection has sent a request; closing the new one"
+                    "connection cap reached and every connection has a request in progress; closing the new one"
                 );
                 return None;
             };
             state.admitted -= 1;
-            if let Some(oldest) = oldest.upgrade() {
-                oldest.evict();
+            if let Some(victim) = victim.upgrade() {
+                victim.evict();
             }
-            self.metrics
-                .rejected
-                .with_label_values(&["oldest_unserved"])
-                .inc();
+            self.metrics.rejected.with_label_values(&[closed]).inc();
         }
         state.admitted += 1;
         let id = state.next_id;
@@ -127,13 +159,30 @@ impl ConnectionLimit {
         self.lock().admitted
     }
 
-    fn served(&self, id: u64) {
-        self.lock().unserved.remove(&id);
+    /// A request started on connection `id`: it is neither unserved nor idle now.
+    fn busy(&self, id: u64) {
+        let mut state = self.lock();
+        state.unserved.remove(&id);
+        state.not_idle(id);
+    }
+
+    /// The last request in progress on `connection` finished.
+    fn became_idle(&self, connection: &Arc<Connection>) {
+        let mut state = self.lock();
+        if connection.is_evicted() {
+            return;
+        }
+        state.not_idle(connection.id);
+        let key = state.next_idle;
+        state.next_idle += 1;
+        state.idle.insert(key, Arc::downgrade(connection));
+        state.idle_since.insert(connection.id, key);
     }
 
     fn release(&self, connection: &Connection) {
         let mut state = self.lock();
         state.unserved.remove(&connection.id);
+        state.not_idle(connection.id);
         // An evicted connection gave its slot up when it was evicted.
         if !connection.evicted.load(Ordering::Acquire) {
             state.admitted -= 1;
@@ -225,24 +274,23 @@ impl Connection {
     /// A request header arrived: no deadline until its response is done, and the connection
     /// is no longer evictable. The guard marks the response done when dropped.
     pub fn request_started(self: &Arc<Self>) -> RequestGuard {
-        let first = {
+        {
             let mut activity = self.activity();
             activity.in_flight += 1;
             activity.deadline = None;
-            !std::mem::replace(&mut activity.served, true)
-        };
-        self.idle.store(false, Ordering::Release);
-        if first {
-            self.limit.served(self.id);
+            activity.served = true;
         }
+        self.idle.store(false, Ordering::Release);
+        self.limit.busy(self.id);
         self.changed.notify_one();
         RequestGuard(self.clone())
     }
 
-    fn request_finished(&self) {
+    fn request_finished(self: &Arc<Self>) {
         let mut activity = self.activity();
         activity.in_flight = activity.in_flight.saturating_sub(1);
-        if activity.in_flight == 0 {
+        let idle = activity.in_flight == 0;
+        if idle {
             activity.deadline = Some((
                 Instant::now() + self.limit.settings.idle_timeout,
                 Expiry::Graceful,
@@ -250,6 +298,9 @@ impl Connection {
             self.idle.store(true, Ordering::Release);
         }
         drop(activity);
+        if idle {
+            self.limit.became_idle(self);
+        }
         self.changed.notify_one();
     }
 
@@ -494,7 +545,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_every_slot_has_served_a_request_the_newcomer_is_refused() {
+    async fn without_an_unserved_connection_the_longest_idle_one_makes_room() {
+        let limit = limit(3);
+        let streams: Vec<_> = (0..3).map(|_| limit.admit(()).expect("admitted")).collect();
+        // All three have served a request; the second finished first, then the third; the
+        // first is still busy.
+        let busy = streams[0].connection().request_started();
+        let second = streams[1].connection().request_started();
+        let third = streams[2].connection().request_started();
+        drop(second);
+        drop(third);
+
+        let fourth = limit
+            .admit(())
+            .expect("admitted by evicting the longest idle");
+        assert!(
+            !streams[0].connection().is_evicted(),
+            "a request is in progress"
+        );
+        assert!(streams[1].connection().is_evicted(), "idle for longest");
+        assert!(!streams[2].connection().is_evicted());
+        assert_eq!(rejected(&limit, "longest_idle"), 1);
+
+        // The third is used again, so the newcomer (unserved) is the one to go next, then
+        // the third once it is idle again.
+        let again = streams[2].connection().request_started();
+        let _fifth = limit
+            .admit(())
+            .expect("admitted by evicting the unserved fourth");
+        assert!(fourth.connection().is_evicted());
+        assert_eq!(rejected(&limit, "oldest_unserved"), 1);
+        drop(again);
+        drop(busy);
+        assert!(!streams[2].connection().is_evicted());
+    }
+
+    #[tokio::test]
+    async fn when_every_slot_has_a_request_in_progress_the_newcomer_is_refused() {
         let limit = limit(2);
         let held: Vec<_> = (0..2).map(|_| limit.admit(()).expect("admitted")).collect();
         let _guards: Vec<_> = held

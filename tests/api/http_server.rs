@@ -142,6 +142,51 @@ async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhi
 }
 
 #[tokio::test]
+async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scrape() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let cap = 12;
+    let exporter = exporter(
+        &fake,
+        ServerSettings {
+            read_header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            max_connections: cap,
+        },
+    )
+    .await;
+    // Each holder sends one whole request, reads the answer, and keeps the connection open:
+    // nothing about it is slow, so only the cap stands between it and every slot.
+    let mut holders = Vec::new();
+    for _ in 0..cap * 2 {
+        let mut stream = TcpStream::connect(exporter.address).await.expect("connect");
+        let response = healthy_on(&mut stream).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        holders.push(stream);
+    }
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let response = fresh
+        .get(format!("http://{}/metrics", exporter.address))
+        .send()
+        .await
+        .expect("a fresh connection is admitted while idle holders fill the cap");
+    assert_eq!(response.status(), 200);
+    let scrape = Scrape::parse(response.text().await.expect("body"));
+    assert!(
+        scrape
+            .value(REJECTED, &[("closed", "longest_idle")])
+            .is_some_and(|closed| closed >= cap as f64),
+        "{}",
+        scrape.text
+    );
+    // The holders that came first, idle for longest, were the ones closed.
+    assert!(closed_by_server(&mut holders[0]).await);
+    exporter.stop().await;
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at_the_idle_timeout()
 {
     let fake = FakeGraphApi::start().await.expect("fake");
