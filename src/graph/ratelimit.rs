@@ -420,7 +420,8 @@ impl RateLimiter {
     }
 
     /// How many tokens, business objects, objects and usage series the limiter holds.
-    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize) {
         let state = self.lock();
         (
             state.tokens.len(),
