@@ -359,3 +359,21 @@ async fn a_removed_target_loses_its_series_at_once_and_a_poll_in_flight_never_pu
     assert!(harness.status.get(&key("GONE")).is_none());
     assert!(harness.serves("KEPT"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_app_secret_makes_every_disabled_target_try_again_within_seconds() {
+    let mut harness = Harness::new();
+    harness
+        .scheduler
+        .apply(vec![target("W", "revoked", FIFTEEN_MINUTES)], SPREAD);
+    tokio::time::sleep(SPREAD).await;
+    assert_eq!(harness.state("W"), Some(State::Disabled));
+
+    // The token is the same; the proof signed with the app secret is not.
+    let changed_at = Instant::now();
+    harness.scheduler.credentials_changed();
+    tokio::time::sleep(timing::RESUME_SPREAD).await;
+    let polls = harness.script.calls_of("W");
+    assert_eq!(polls.len(), 2);
+    assert!(polls[1].at < changed_at + timing::RESUME_SPREAD);
+}
