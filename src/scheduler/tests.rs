@@ -174,6 +174,17 @@ impl Harness {
         }
     }
 
+    /// A harness whose one target `W` was disabled by its first poll (code 190).
+    async fn disabled_by_a_revoked_token() -> Self {
+        let mut harness = Self::new();
+        harness
+            .scheduler
+            .apply(vec![target("W", "revoked", FIFTEEN_MINUTES)], SPREAD);
+        tokio::time::sleep(SPREAD).await;
+        assert_eq!(harness.state("W"), Some(State::Disabled));
+        harness
+    }
+
     fn body(&self) -> String {
         String::from_utf8(self.store.render(Instant::now()).to_vec()).expect("utf-8")
     }
@@ -282,12 +293,7 @@ async fn a_new_token_keeps_the_schedule_and_series_and_the_next_poll_sends_it() 
 
 #[tokio::test(start_paused = true)]
 async fn a_target_disabled_by_an_invalid_token_polls_again_within_seconds_of_a_new_one() {
-    let mut harness = Harness::new();
-    harness
-        .scheduler
-        .apply(vec![target("W", "revoked", FIFTEEN_MINUTES)], SPREAD);
-    tokio::time::sleep(SPREAD).await;
-    assert_eq!(harness.state("W"), Some(State::Disabled));
+    let mut harness = Harness::disabled_by_a_revoked_token().await;
 
     let rotated_at = Instant::now();
     harness
@@ -362,12 +368,7 @@ async fn a_removed_target_loses_its_series_at_once_and_a_poll_in_flight_never_pu
 
 #[tokio::test(start_paused = true)]
 async fn a_new_app_secret_makes_every_disabled_target_try_again_within_seconds() {
-    let mut harness = Harness::new();
-    harness
-        .scheduler
-        .apply(vec![target("W", "revoked", FIFTEEN_MINUTES)], SPREAD);
-    tokio::time::sleep(SPREAD).await;
-    assert_eq!(harness.state("W"), Some(State::Disabled));
+    let mut harness = Harness::disabled_by_a_revoked_token().await;
 
     // The token is the same; the proof signed with the app secret is not.
     let changed_at = Instant::now();
