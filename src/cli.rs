@@ -57,9 +57,14 @@ pub struct Flags {
     #[arg(long = "web.idle-timeout", env = "META_EXPORTER_WEB_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_timeout)]
     pub idle_timeout: Duration,
 
+    /// How long a request may take from its header to the last byte of its response; a client
+    /// that reads its answer slower is disconnected.
+    #[arg(long = "web.write-timeout", env = "META_EXPORTER_WEB_WRITE_TIMEOUT", default_value = "2m", value_parser = parse_timeout)]
+    pub write_timeout: Duration,
+
     /// Open HTTP connections at most. At the cap, the oldest connection that has not yet sent a
-    /// request is closed to make room for a new one; if every connection has sent one, the new
-    /// connection is closed.
+    /// request, or else the one idle longest, is closed to make room for a new one; if every
+    /// connection has a request in progress, the new connection is closed.
     #[arg(long = "web.max-connections", env = "META_EXPORTER_WEB_MAX_CONNECTIONS", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
@@ -112,6 +117,7 @@ impl Flags {
         crate::web::ServerSettings {
             read_header_timeout: self.read_header_timeout,
             idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
     }
@@ -157,6 +163,7 @@ mod tests {
             "--web.enable-lifecycle",
             "--web.read-header-timeout=3s",
             "--web.idle-timeout=5m",
+            "--web.write-timeout=30s",
             "--web.max-connections=64",
         ])
         .expect("flags parse");
@@ -165,6 +172,7 @@ mod tests {
             crate::web::ServerSettings {
                 read_header_timeout: Duration::from_secs(3),
                 idle_timeout: Duration::from_secs(300),
+                write_timeout: Duration::from_secs(30),
                 max_connections: 64,
             }
         );
@@ -180,6 +188,7 @@ mod tests {
         for flag in [
             "--web.read-header-timeout=0s",
             "--web.idle-timeout=soon",
+            "--web.write-timeout=0s",
             "--web.max-connections=0",
             "--web.max-connections=-1",
         ] {

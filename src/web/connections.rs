@@ -31,7 +31,10 @@
 //!   timeout again, from that byte. A client dripping a header slowly gains nothing: only the
 //!   first byte after idle starts the clock.
 //!
-//! While a request is in progress there is no deadline here: the handlers bound their own work.
+//! - while a request is in progress, from its header to the last byte of its response: the
+//!   write timeout, after which the connection is dropped. A connection in that state is never
+//!   evicted for a newcomer, so without it a client reading a large body very slowly would
+//!   hold its slot for as long as it liked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -271,13 +274,16 @@ impl Connection {
         self.changed.notified().await;
     }
 
-    /// A request header arrived: no deadline until its response is done, and the connection
-    /// is no longer evictable. The guard marks the response done when dropped.
+    /// A request header arrived: the connection is no longer evictable, and must finish the
+    /// response within the write timeout. The guard marks the response done when dropped.
     pub fn request_started(self: &Arc<Self>) -> RequestGuard {
         {
             let mut activity = self.activity();
             activity.in_flight += 1;
-            activity.deadline = None;
+            activity.deadline = Some((
+                Instant::now() + self.limit.settings.write_timeout,
+                Expiry::Close,
+            ));
             activity.served = true;
         }
         self.idle.store(false, Ordering::Release);
@@ -610,7 +616,11 @@ mod tests {
         );
 
         let guard = connection.request_started();
-        assert_eq!(connection.deadline(), None);
+        assert_eq!(
+            connection.deadline(),
+            Some((start + settings.write_timeout, Expiry::Close)),
+            "a response must be written within the write timeout"
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
         drop(guard);
         let idle_from = Instant::now();

@@ -59,6 +59,9 @@ pub struct ServerSettings {
     pub read_header_timeout: Duration,
     /// How long a keep-alive connection with no request in progress stays open.
     pub idle_timeout: Duration,
+    /// How long a request may take from its header to the last byte of its response: a
+    /// client that reads its answer slower than that is disconnected.
+    pub write_timeout: Duration,
     /// Open connections at most, counted per socket before any TLS handshake.
     pub max_connections: usize,
 }
@@ -71,6 +74,10 @@ impl Default for ServerSettings {
             // so Prometheus reuses one connection across scrapes instead of reconnecting each
             // time; well below the hours an abandoned connection would otherwise last.
             idle_timeout: Duration::from_secs(120),
+            // Far above what a scrape of 100,000 series takes (tens of milliseconds) and above
+            // Prometheus's largest useful scrape_timeout; it only bounds a client that reads
+            // its answer so slowly that it holds a slot the cap cannot take back.
+            write_timeout: Duration::from_secs(120),
             // A scraper or two and a few people on the status page need a handful; a few
             // hundred leaves room for many Prometheus replicas while bounding what idle and
             // half-open connections can hold (a few KiB to tens of KiB each).

@@ -80,6 +80,7 @@ async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhi
         ServerSettings {
             read_header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
             max_connections: cap,
         },
     )
@@ -150,6 +151,7 @@ async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scr
         ServerSettings {
             read_header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(60),
             max_connections: cap,
         },
     )
@@ -195,6 +197,7 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at
         ServerSettings {
             read_header_timeout: Duration::from_millis(200),
             idle_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(60),
             max_connections: 16,
         },
     )
@@ -220,6 +223,7 @@ async fn a_partial_header_after_an_idle_wait_gets_only_the_header_timeout() {
             read_header_timeout: Duration::from_millis(500),
             // Longer than closed_by_server waits: only the header timeout can close it in time.
             idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(60),
             max_connections: 16,
         },
     )
