@@ -20,7 +20,7 @@ fn family_text(text: &str, name: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn label_values_with_quotes_backslashes_newlines_and_unicode_are_escaped_exactly() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(
@@ -67,7 +67,7 @@ async fn label_values_with_quotes_backslashes_newlines_and_unicode_are_escaped_e
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_scrape_of_every_kind_parses_and_carries_the_exporters_own_metrics() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -143,7 +143,7 @@ async fn a_scrape_of_every_kind_parses_and_carries_the_exporters_own_metrics() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_landing_page_health_and_readiness_answer() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{preamble, TestExporter, TOKEN};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retired_metric_is_dropped_and_the_rest_of_the_page_still_exports() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -83,7 +83,7 @@ async fn a_retired_metric_is_dropped_and_the_rest_of_the_page_still_exports() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_target_failing_with_190_is_disabled_beside_a_healthy_one() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("HEALTHY", TOKEN);
@@ -158,7 +158,7 @@ async fn a_target_failing_with_190_is_disabled_beside_a_healthy_one() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_breakdown_value_the_api_stops_reporting_disappears() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let body = |topics: &[&str]| {
@@ -195,7 +195,7 @@ async fn a_breakdown_value_the_api_stops_reporting_disappears() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_within_the_same_poll() {
     let fake = FakeGraphApi::start().await.expect("fake");
     // The first attempt gets a Graph 500, the second a proxy's HTML 502; the third succeeds.
@@ -244,7 +244,7 @@ async fn transient_failures_are_retried_within_the_same_poll() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failing_target_keeps_its_last_values_until_they_go_stale() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -314,7 +314,7 @@ async fn a_failing_target_keeps_its_last_values_until_they_go_stale() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_throttled_target_is_not_retried_at_once_even_when_marked_transient() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -366,7 +366,7 @@ async fn a_throttled_target_is_not_retried_at_once_even_when_marked_transient() 
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_missing_permission_disables_only_that_target() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("WABA1", TOKEN);
@@ -404,7 +404,7 @@ async fn a_missing_permission_disables_only_that_target() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_object_that_does_not_exist_is_disabled_after_one_request_without_dropping_fields() {
     let fake = FakeGraphApi::start().await.expect("fake");
     // Nothing registered as MISSING: the fake answers 100/33 like Graph does for an unknown id.

@@ -105,7 +105,7 @@ async fn two_pages() -> FakeGraphApi {
     fake
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_graph_500_is_retried_counted_and_contained() {
     fault_is_contained(
         two_pages().await,
@@ -117,7 +117,7 @@ async fn a_graph_500_is_retried_counted_and_contained() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_proxys_html_502_page_is_retried_counted_and_contained() {
     fault_is_contained(
         two_pages().await,
@@ -129,7 +129,7 @@ async fn a_proxys_html_502_page_is_retried_counted_and_contained() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalid_json_is_retried_counted_and_contained() {
     fault_is_contained(
         two_pages().await,
@@ -141,7 +141,7 @@ async fn invalid_json_is_retried_counted_and_contained() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_cut_off_mid_transfer_is_retried_counted_and_contained() {
     fault_is_contained(
         two_pages().await,
@@ -153,7 +153,7 @@ async fn a_body_cut_off_mid_transfer_is_retried_counted_and_contained() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_response_slower_than_the_request_timeout_is_retried_counted_and_contained() {
     fault_is_contained(
         two_pages().await,
@@ -165,7 +165,7 @@ async fn a_response_slower_than_the_request_timeout_is_retried_counted_and_conta
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_error_body_sent_with_status_200_is_treated_as_the_error_it_is() {
     let error = Fault::Graph {
         status: 200,
@@ -184,7 +184,7 @@ async fn an_error_body_sent_with_status_200_is_treated_as_the_error_it_is() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_response_over_the_size_cap_is_rejected_not_buffered() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("HEALTHY", TOKEN);
@@ -203,7 +203,7 @@ async fn a_response_over_the_size_cap_is_rejected_not_buffered() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_connection_reset_before_any_answer_is_retried_counted_and_survived() {
     // A server that accepts and immediately resets every connection (SO_LINGER 0 + close).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

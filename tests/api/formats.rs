@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::helpers::{preamble, TestExporter, TOKEN};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn numbers_strings_decimals_and_objects_with_unix_and_iso_times_are_all_read() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(
@@ -74,7 +74,7 @@ async fn numbers_strings_decimals_and_objects_with_unix_and_iso_times_are_all_re
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unusable_values_are_counted_and_the_rest_of_the_response_is_kept() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(

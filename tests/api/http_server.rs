@@ -1,5 +1,7 @@
 //! The HTTP server itself: the connection cap and timeouts under slow and idle clients, gzip
-//! on `/metrics`, and HEAD on every GET route, all over real sockets.
+//! on `/metrics`, and HEAD on every GET route, all over real sockets on tokio's paused clock:
+//! header, idle and write deadlines pass in virtual time, so the timeouts under test are short
+//! only to keep the numbers readable, and no test waits for them in real time.
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
@@ -71,7 +73,7 @@ async fn healthy_on(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhile() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let cap = 40;
@@ -142,7 +144,7 @@ async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhi
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scrape() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let cap = 12;
@@ -188,7 +190,7 @@ async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scr
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at_the_idle_timeout()
 {
     let fake = FakeGraphApi::start().await.expect("fake");
@@ -204,7 +206,8 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at
     .await;
     let mut stream = TcpStream::connect(exporter.address).await.expect("connect");
     assert!(healthy_on(&mut stream).await.starts_with("HTTP/1.1 200"));
-    // Idle for several header timeouts: the connection stays, since no request is underway.
+    // Idle (in virtual time) for several header timeouts: the connection stays, since no
+    // request is underway.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(healthy_on(&mut stream).await.starts_with("HTTP/1.1 200"));
     assert!(
@@ -214,7 +217,7 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_partial_header_after_an_idle_wait_gets_only_the_header_timeout() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let exporter = exporter(
@@ -260,7 +263,7 @@ fn series(text: String) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metrics_are_gzipped_when_asked_and_decode_to_the_plain_text() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let exporter = exporter(&fake, ServerSettings::default()).await;
@@ -334,7 +337,7 @@ async fn metrics_are_gzipped_when_asked_and_decode_to_the_plain_text() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn head_answers_every_get_route_with_its_length_and_no_body() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let exporter = exporter(&fake, ServerSettings::default()).await;

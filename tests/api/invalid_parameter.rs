@@ -81,7 +81,7 @@ fn assert_failing_with_nothing_dropped(scrape: &Scrape) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_metric_the_error_names_is_dropped_without_splitting_and_the_others_are_served() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -126,7 +126,7 @@ async fn a_metric_the_error_names_is_dropped_without_splitting_and_the_others_ar
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_code_100_naming_a_parameter_fails_the_target_without_dropping_and_is_retried() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -173,7 +173,7 @@ async fn a_code_100_naming_a_parameter_fails_the_target_without_dropping_and_is_
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_code_100_that_persists_with_one_metric_fails_the_target_and_drops_nothing() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -192,7 +192,7 @@ async fn a_code_100_that_persists_with_one_metric_fails_the_target_and_drops_not
 
 /// The bug of issue 7: a code 100 about the request, whatever metrics it asks for, used to
 /// split the request down to single metrics, drop all of them and disable the target.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_code_100_for_any_metric_set_drops_nothing_and_the_target_recovers() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("PAGE1", TOKEN);
@@ -221,7 +221,7 @@ async fn a_code_100_for_any_metric_set_drops_nothing_and_the_target_recovers() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_dropped_metric_is_asked_for_again_after_retry_dropped_after() {
     const T0: i64 = 1_767_225_600; // 2026-01-01 00:00 UTC
     const HOUR: i64 = 3600;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::helpers::{preamble, TestExporter, TOKEN};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_two_metric_page_example_gives_42_new_and_0_blocked_conversations() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(
@@ -58,7 +58,7 @@ async fn the_two_metric_page_example_gives_42_new_and_0_blocked_conversations() 
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_total_over_range_example_gives_27_new_conversations() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(
@@ -95,7 +95,7 @@ async fn the_total_over_range_example_gives_27_new_conversations() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_breakdown_example_gives_one_series_per_topic_and_frequency() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let row = |value: i64, topic: &str, frequency: &str| {
@@ -157,7 +157,7 @@ async fn the_breakdown_example_gives_one_series_per_topic_and_frequency() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_campaign_example_gives_every_documented_number() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response(
@@ -206,7 +206,7 @@ async fn the_campaign_example_gives_every_documented_number() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_whatsapp_example_gives_the_last_complete_day() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response("WABA1", TOKEN, seed_whatsapp_body());
@@ -241,7 +241,7 @@ async fn the_whatsapp_example_gives_the_last_complete_day() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_whatsapp_example_gives_four_for_the_busiest_documented_day() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.fixed_response("WABA1", TOKEN, seed_whatsapp_body());

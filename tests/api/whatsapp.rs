@@ -21,7 +21,7 @@ fn exporter_yaml(fake: &FakeGraphApi) -> String {
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_omitted_last_bucket_is_zero_not_the_last_value_seen() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let current = NOW - 600;
@@ -56,7 +56,7 @@ async fn an_omitted_last_bucket_is_zero_not_the_last_value_seen() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_partial_current_bucket_is_not_the_value() {
     let fake = FakeGraphApi::start().await.expect("fake");
     let current = NOW - 600;
@@ -89,7 +89,7 @@ async fn the_partial_current_bucket_is_not_the_value() {
     exporter.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_numbers_and_countries_each_get_their_own_series() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("WABA1", TOKEN);
@@ -243,7 +243,7 @@ async fn poll_across_dst(case: &DstCase, misaligned: bool) -> (crate::helpers::S
     (scrape, expected)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn aligned_day_and_month_buckets_across_dst_changes_give_the_pacific_bucket() {
     for case in &DST_CASES {
         let (scrape, (sent, delivered)) = poll_across_dst(case, false).await;
@@ -278,7 +278,7 @@ async fn aligned_day_and_month_buckets_across_dst_changes_give_the_pacific_bucke
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn misaligned_buckets_across_dst_changes_give_the_apis_latest_complete_bucket_not_zero() {
     for case in &DST_CASES {
         let (scrape, (sent, delivered)) = poll_across_dst(case, true).await;
