@@ -68,16 +68,6 @@ pub struct PollOutcome {
     pub next: NextPoll,
 }
 
-impl PollOutcome {
-    /// Why this outcome stops the target until its credentials or settings change.
-    pub fn disabled_reason(&self) -> Option<&'static str> {
-        self.result
-            .as_ref()
-            .err()
-            .and_then(PollError::disabled_reason)
-    }
-}
-
 /// Applies poll outcomes and target lifecycle changes to the store and the status board.
 #[derive(Clone)]
 pub struct Applier {

@@ -249,3 +249,37 @@ impl<'de> Deserialize<'de> for RawMetricEntry {
         deserializer.deserialize_any(EntryVisitor)
     }
 }
+
+/// The keys every target entry (`pages`, `campaigns`, `whatsapp_business_accounts`) has, as
+/// written: the validator checks them once for all three kinds.
+pub trait RawTargetKeys {
+    /// `access_token`.
+    fn access_token(&self) -> Option<&str>;
+    /// `access_token_file`.
+    fn access_token_file(&self) -> Option<&str>;
+    /// `interval`.
+    fn interval(&self) -> Option<&str>;
+    /// `stale_after`.
+    fn stale_after(&self) -> Option<&str>;
+}
+
+macro_rules! raw_target_keys {
+    ($($raw:ty),+) => {$(
+        impl RawTargetKeys for $raw {
+            fn access_token(&self) -> Option<&str> {
+                self.access_token.as_deref()
+            }
+            fn access_token_file(&self) -> Option<&str> {
+                self.access_token_file.as_deref()
+            }
+            fn interval(&self) -> Option<&str> {
+                self.interval.as_deref()
+            }
+            fn stale_after(&self) -> Option<&str> {
+                self.stale_after.as_deref()
+            }
+        }
+    )+};
+}
+
+raw_target_keys!(RawPage, RawCampaign, RawWaba);

@@ -12,19 +12,8 @@ impl Checker<'_> {
         raw: RawCampaign,
         inherited: &Inherited,
     ) -> Checked<CampaignTarget> {
-        let credentials = self.credentials(
-            key,
-            raw.access_token.as_deref(),
-            raw.access_token_file.as_deref(),
-            &inherited.credentials,
-        );
-        let schedule = self.schedule(
-            key,
-            raw.interval.as_deref(),
-            raw.stale_after.as_deref(),
-            DEFAULT_CAMPAIGN_INTERVAL,
-            inherited.stale_after_intervals,
-        );
+        let (credentials, schedule) =
+            self.token_and_schedule(key, &raw, DEFAULT_CAMPAIGN_INTERVAL, inherited);
         let fields = self.campaign_fields(&format!("{key}.fields"), raw.fields);
         let dates = self.campaign_dates(key, raw.date_preset.as_deref(), raw.time_range.as_ref());
         Ok(CampaignTarget {

@@ -28,19 +28,8 @@ impl Checker<'_> {
         raw: RawPage,
         inherited: &Inherited,
     ) -> Checked<PageTarget> {
-        let credentials = self.credentials(
-            key,
-            raw.access_token.as_deref(),
-            raw.access_token_file.as_deref(),
-            &inherited.credentials,
-        );
-        let schedule = self.schedule(
-            key,
-            raw.interval.as_deref(),
-            raw.stale_after.as_deref(),
-            DEFAULT_PAGE_INTERVAL,
-            inherited.stale_after_intervals,
-        );
+        let (credentials, schedule) =
+            self.token_and_schedule(key, &raw, DEFAULT_PAGE_INTERVAL, inherited);
         let period = self.period(
             &format!("{key}.period"),
             raw.period.as_deref(),

@@ -2,6 +2,7 @@
 //! the entry's `interval` and `stale_after`.
 
 use super::*;
+use crate::config::raw::RawTargetKeys;
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Intervals below this draw a warning: Meta rate-limits Graph API calls, and insights change
@@ -49,6 +50,30 @@ impl Checker<'_> {
             ));
         }
         Ok(id)
+    }
+
+    /// The token and schedule of a target entry under `key`, from the keys every kind has.
+    pub(super) fn token_and_schedule(
+        &mut self,
+        key: &str,
+        raw: &impl RawTargetKeys,
+        default_interval: Duration,
+        inherited: &Inherited,
+    ) -> (Checked<Credentials>, Checked<Schedule>) {
+        let credentials = self.credentials(
+            key,
+            raw.access_token(),
+            raw.access_token_file(),
+            &inherited.credentials,
+        );
+        let schedule = self.schedule(
+            key,
+            raw.interval(),
+            raw.stale_after(),
+            default_interval,
+            inherited.stale_after_intervals,
+        );
+        (credentials, schedule)
     }
 
     /// Checks `interval` and `stale_after` under `key`.

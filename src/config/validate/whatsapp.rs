@@ -15,19 +15,8 @@ impl Checker<'_> {
         raw: RawWaba,
         inherited: &Inherited,
     ) -> Checked<WabaTarget> {
-        let credentials = self.credentials(
-            key,
-            raw.access_token.as_deref(),
-            raw.access_token_file.as_deref(),
-            &inherited.credentials,
-        );
-        let schedule = self.schedule(
-            key,
-            raw.interval.as_deref(),
-            raw.stale_after.as_deref(),
-            DEFAULT_WABA_INTERVAL,
-            inherited.stale_after_intervals,
-        );
+        let (credentials, schedule) =
+            self.token_and_schedule(key, &raw, DEFAULT_WABA_INTERVAL, inherited);
         let granularity =
             self.granularity(&format!("{key}.granularity"), raw.granularity.as_deref());
         let phone_numbers = self.list(
