@@ -199,8 +199,7 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_closes_at
         ServerSettings {
             read_header_timeout: Duration::from_millis(200),
             idle_timeout: Duration::from_secs(2),
-            write_timeout: Duration::from_secs(60),
-            max_connections: 16,
+            ..ServerSettings::default()
         },
     )
     .await;
@@ -226,8 +225,7 @@ async fn a_partial_header_after_an_idle_wait_gets_only_the_header_timeout() {
             read_header_timeout: Duration::from_millis(500),
             // Longer than closed_by_server waits: only the header timeout can close it in time.
             idle_timeout: Duration::from_secs(600),
-            write_timeout: Duration::from_secs(60),
-            max_connections: 16,
+            ..ServerSettings::default()
         },
     )
     .await;

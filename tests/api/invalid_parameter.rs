@@ -54,6 +54,28 @@ fn polls(scrape: &Scrape, result: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// PAGE1 polls successfully, with the orders metric dropped and shown as dropped.
+fn assert_up_with_orders_dropped(scrape: &Scrape) {
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_target_dropped_item",
+            &[("target_id", "PAGE1"), ("item", ORDERS)]
+        ),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_target_up",
+            &[("target_id", "PAGE1")]
+        ),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+}
+
 /// The target is failing, not disabled, and nothing is dropped.
 fn assert_failing_with_nothing_dropped(scrape: &Scrape) {
     assert_eq!(
@@ -99,20 +121,7 @@ async fn a_metric_the_error_names_is_dropped_without_splitting_and_the_others_ar
             &[("page_id", "PAGE1")]
         )
         .is_some());
-    assert_eq!(
-        scrape.value(
-            "meta_messaging_exporter_target_dropped_item",
-            &[("target_id", "PAGE1"), ("item", ORDERS)]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        scrape.value(
-            "meta_messaging_exporter_target_up",
-            &[("target_id", "PAGE1")]
-        ),
-        Some(1.0)
-    );
+    assert_up_with_orders_dropped(&scrape);
     // The message named the metric, so the request was not split: the first asked for all
     // three, every later one for the two others together.
     let queries = page_queries(&fake);
@@ -275,20 +284,7 @@ async fn a_dropped_metric_is_asked_for_again_after_retry_dropped_after() {
         "{queries:?}"
     );
     let scrape = exporter.scrape().await;
-    assert_eq!(
-        scrape.value(
-            "meta_messaging_exporter_target_dropped_item",
-            &[("target_id", "PAGE1"), ("item", ORDERS)]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        scrape.value(
-            "meta_messaging_exporter_target_up",
-            &[("target_id", "PAGE1")]
-        ),
-        Some(1.0)
-    );
+    assert_up_with_orders_dropped(&scrape);
 
     // Served again, and the hour since the second drop over: it is back.
     fake.restore("PAGE1", ORDERS);
