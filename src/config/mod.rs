@@ -15,8 +15,10 @@ mod proptests;
 mod tests;
 mod token_files;
 mod validate;
+mod whatsapp;
 
 pub use self::token_files::{reread_token_files, token_files};
+pub use self::whatsapp::{BillingAnalytics, BillingField, BillingGranularity, TemplateSettings};
 
 use self::validate::Checker;
 
@@ -108,6 +110,8 @@ pub struct RateLimitConfig {
     pub throttle_max_backoff: Duration,
     /// Most calls any one token makes in any hour, when set.
     pub calls_per_hour_per_token: Option<u32>,
+    /// Most WhatsApp Business Management calls the exporter makes for one WABA in any hour.
+    pub whatsapp_calls_per_hour: u32,
 }
 
 /// Where a target's token came from, resolved to the token itself.
@@ -234,10 +238,18 @@ pub struct WabaTarget {
     pub schedule: Schedule,
     /// Bucket size.
     pub granularity: Granularity,
-    /// When non-empty, one series per phone number (label `phone_number`).
+    /// `analytics` filter: only these phone numbers are counted (the API sums over them).
     pub phone_numbers: Vec<String>,
-    /// When non-empty, one series per country (label `country_code`).
+    /// `analytics` filter: only these countries are counted (the API sums over them).
     pub country_codes: Vec<String>,
+    /// `pricing_analytics`, unless `pricing: false`.
+    pub pricing: Option<BillingAnalytics>,
+    /// `conversation_analytics`, when `conversations` is present.
+    pub conversations: Option<BillingAnalytics>,
+    /// Template analytics, when `templates` is present.
+    pub templates: Option<TemplateSettings>,
+    /// Quality rating and messaging limit of the WABA's phone numbers.
+    pub phone_numbers_health: bool,
 }
 
 /// WhatsApp analytics bucket sizes.

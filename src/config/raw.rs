@@ -90,6 +90,8 @@ pub struct RawRateLimits {
     pub throttle_max_backoff: Option<String>,
     /// Most Graph API calls one token may make in any hour; unlimited when absent.
     pub calls_per_hour_per_token: Option<u32>,
+    /// Most WhatsApp Business Management calls for one WABA in any hour.
+    pub whatsapp_calls_per_hour: Option<u32>,
 }
 
 /// One entry of `pages`.
@@ -185,8 +187,92 @@ pub struct RawWaba {
     pub granularity: Option<String>,
     /// Phone numbers to split the analytics by, digits only.
     pub phone_numbers: Option<Vec<StringOrInteger>>,
-    /// Countries to split the analytics by, ISO 3166 alpha-2.
+    /// Countries to count in `analytics`, ISO 3166 alpha-2.
     pub country_codes: Option<Vec<String>>,
+    /// `pricing_analytics`: `false` turns it off, a map sets it up; on by default.
+    pub pricing: Option<RawToggle<RawBilling>>,
+    /// `conversation_analytics`: off unless present.
+    pub conversations: Option<RawToggle<RawBilling>>,
+    /// Template analytics: off unless present.
+    pub templates: Option<RawToggle<RawTemplates>>,
+    /// Quality rating and messaging limit of the phone numbers; on by default.
+    pub phone_numbers_health: Option<bool>,
+}
+
+/// A section that is either a switch (`pricing: false`) or its settings (`pricing: {...}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawToggle<T> {
+    /// `true` (the defaults) or `false` (off).
+    Switch(bool),
+    /// The settings, the section on.
+    Settings(T),
+}
+
+/// `pricing` or `conversations` of a WABA entry. The filters are a map so that each field
+/// takes the filters it has (`pricing_types` or `conversation_types`); the validator names an
+/// unknown one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBilling {
+    /// `HALF_HOUR`, `DAILY` or `MONTHLY`.
+    pub granularity: Option<String>,
+    /// Breakdown dimensions.
+    pub dimensions: Option<Vec<String>>,
+    /// Filter: phone numbers, digits only.
+    pub phone_numbers: Option<Vec<StringOrInteger>>,
+    /// Filter: ISO 3166 alpha-2 country codes.
+    pub country_codes: Option<Vec<String>>,
+    /// Filter (`pricing`): pricing categories.
+    pub pricing_categories: Option<Vec<String>>,
+    /// Filter (`pricing`): pricing types.
+    pub pricing_types: Option<Vec<String>>,
+    /// Filter (`conversations`): conversation categories.
+    pub conversation_categories: Option<Vec<String>>,
+    /// Filter (`conversations`): conversation types.
+    pub conversation_types: Option<Vec<String>>,
+    /// Filter (`conversations`): conversation directions.
+    pub conversation_directions: Option<Vec<String>>,
+}
+
+/// `templates` of a WABA entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplates {
+    /// Template ids; absent means every APPROVED template.
+    pub ids: Option<Vec<StringOrInteger>>,
+    /// Metric types.
+    pub metrics: Option<Vec<String>>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RawToggle<T> {
+    /// By hand, for the reason given at [`RawMetricEntry`]'s impl: the map goes straight to the
+    /// settings' derived impl, whose errors name an unknown key and where it is.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ToggleVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ToggleVisitor<T> {
+            type Value = RawToggle<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a map of settings")
+            }
+
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+                Ok(RawToggle::Switch(on))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                // `templates:` with nothing after it: the section is there, with its defaults.
+                Ok(RawToggle::Switch(true))
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawToggle::Settings)
+            }
+        }
+
+        deserializer.deserialize_any(ToggleVisitor(std::marker::PhantomData))
+    }
 }
 
 /// A string that may also be written as an unquoted non-negative integer.

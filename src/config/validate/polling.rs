@@ -21,6 +21,9 @@ const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
 const DEFAULT_SLOWDOWN_ABOVE_PERCENT: f64 = 80.0;
 const DEFAULT_MAX_INTERVAL_STRETCH: f64 = 4.0;
 const DEFAULT_THROTTLE_INITIAL_BACKOFF: Duration = Duration::from_secs(60);
+/// Meta allows about 200 WhatsApp Business Management calls an hour per WABA; 150 leaves room
+/// for the business's own tools on the same app.
+const DEFAULT_WHATSAPP_CALLS_PER_HOUR: u32 = 150;
 const DEFAULT_THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 impl Checker<'_> {
@@ -151,12 +154,20 @@ impl Checker<'_> {
             )),
             budget => Ok(budget),
         };
+        let whatsapp_calls_per_hour = match raw.whatsapp_calls_per_hour {
+            Some(0) => Err(self.problem(
+                "rate_limits.whatsapp_calls_per_hour",
+                "must be at least 1; Meta allows about 200 an hour per WABA",
+            )),
+            budget => Ok(budget.unwrap_or(DEFAULT_WHATSAPP_CALLS_PER_HOUR)),
+        };
         Ok(RateLimitConfig {
             slowdown_above_percent: slowdown_above_percent?,
             max_interval_stretch: max_interval_stretch?,
             throttle_initial_backoff: throttle_initial_backoff?,
             throttle_max_backoff: throttle_max_backoff?,
             calls_per_hour_per_token: calls_per_hour_per_token?,
+            whatsapp_calls_per_hour: whatsapp_calls_per_hour?,
         })
     }
 }
