@@ -142,6 +142,10 @@ mod tests {
             granularity: Granularity::Day,
             phone_numbers: Vec::new(),
             country_codes: Vec::new(),
+            pricing: None,
+            conversations: None,
+            templates: None,
+            phone_numbers_health: false,
         })
     }
 

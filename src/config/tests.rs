@@ -233,6 +233,17 @@ fn the_full_example_loads_with_every_value_as_written() {
             granularity: Granularity::HalfHour,
             phone_numbers: vec!["15550783881".to_owned()],
             country_codes: vec!["US".to_owned(), "BR".to_owned()],
+            pricing: Some(BillingAnalytics {
+                field: BillingField::Pricing,
+                granularity: BillingGranularity::Daily,
+                dimensions: ["PRICING_CATEGORY", "PRICING_TYPE", "COUNTRY", "PHONE"]
+                    .map(String::from)
+                    .to_vec(),
+                filters: Vec::new(),
+            }),
+            conversations: None,
+            templates: None,
+            phone_numbers_health: true,
         }]
     );
     assert_eq!(config.warnings, Vec::<String>::new());

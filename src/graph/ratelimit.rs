@@ -147,6 +147,7 @@ impl RateLimiter {
                 throttle_initial_backoff: Duration::from_secs(60),
                 throttle_max_backoff: Duration::from_secs(3600),
                 calls_per_hour_per_token: budget,
+                whatsapp_calls_per_hour: 150,
             },
             ExporterMetrics::new().expect("metrics"),
         )

@@ -220,6 +220,10 @@ fn target(id: &str, token: &str, interval: Duration) -> Target {
         granularity: Granularity::Day,
         phone_numbers: Vec::new(),
         country_codes: Vec::new(),
+        pricing: None,
+        conversations: None,
+        templates: None,
+        phone_numbers_health: false,
     })
 }
 
