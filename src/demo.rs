@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{self, Config};
-use crate::simulator::FakeGraphApi;
+use crate::simulator::{FakeGraphApi, TemplateAnalytics};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
@@ -28,6 +28,10 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     for waba in ["104000000000001", "104000000000002"] {
         fake.simulate_waba(waba, DEMO_TOKEN);
     }
+    // The second account shows the states a real one can be in: billed through a solution
+    // partner (volumes without costs) and template analytics not confirmed on it.
+    fake.set_partner_billed("104000000000002", true);
+    fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
     let yaml = demo_yaml(&fake.base_url());
     let lookup = |_: &str| None;
     let config = config::from_yaml(&yaml, "demo config", &lookup, Path::new("."))
@@ -72,12 +76,18 @@ campaigns:
     time_range: {{since: "2026-01-01", until: "2026-06-30"}}
 whatsapp_business_accounts:
   - id: "104000000000001"
-    interval: 10s
+    interval: 1m
     granularity: HALF_HOUR
+    pricing:
+      dimensions: [PRICING_CATEGORY, PRICING_TYPE, COUNTRY, PHONE, TIER]
+    conversations: {{}}
+    templates: {{}}
   - id: "104000000000002"
-    interval: 15s
+    interval: 1m
     granularity: DAY
     phone_numbers: ["15550000001", "15550000002"]
+    conversations: {{}}
+    templates: {{}}
 "#
     )
 }

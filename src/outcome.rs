@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::convert::Converted;
 use crate::exposition::encode;
 use crate::graph::GraphError;
-use crate::poller::PollError;
+use crate::poller::{PollError, Unavailable};
 use crate::self_metrics::ExporterMetrics;
 use crate::status::{self, LastError, State, StatusBoard, TargetStatus};
 use crate::store::{Slot, SnapshotStore};
@@ -38,6 +38,10 @@ pub enum NextPoll {
         due: Instant,
         /// How much later than one interval that is.
         backoff: Duration,
+        /// Why, when there is backoff: `paused` (a throttle or a spent budget), `usage` (high
+        /// usage stretched the interval) or `whatsapp_budget` (spacing the account's calls
+        /// under `rate_limits.whatsapp_calls_per_hour`).
+        backoff_reason: Option<&'static str>,
         /// Serve the last values at least until then, when the limiter paused the target's
         /// scope: Meta asks callers to keep serving while waiting out a throttle.
         hold_data_until: Option<Instant>,
@@ -62,6 +66,8 @@ pub struct PollOutcome {
     pub result: Result<Converted, PollError>,
     /// Every metric or field currently left out of the target's requests.
     pub dropped: Vec<String>,
+    /// What the target's account does not offer, left out of its requests.
+    pub unavailable: Vec<Unavailable>,
     /// How long values stay served after this poll's success.
     pub stale_after: Duration,
     /// When the next poll comes.
@@ -143,19 +149,21 @@ impl Applier {
             duration,
             result,
             dropped,
+            unavailable,
             stale_after,
             next,
         } = outcome;
         let kind = key.kind.as_str();
         let disabled_reason = result.as_ref().err().and_then(PollError::disabled_reason);
         let finished_unix = self.clock.now_unix();
-        let (due_unix, backoff, hold_data_until) = match next {
+        let (due_unix, backoff, backoff_reason, hold_data_until) = match next {
             NextPoll::At {
                 due,
                 backoff,
+                backoff_reason,
                 hold_data_until,
-            } => (Some(self.unix_at(due)), backoff, hold_data_until),
-            NextPoll::Disabled => (None, Duration::ZERO, None),
+            } => (Some(self.unix_at(due)), backoff, backoff_reason, hold_data_until),
+            NextPoll::Disabled => (None, Duration::ZERO, None, None),
         };
         // Encoding is the costly part of a publish: do it before taking any lock.
         let (encoded, problems) = match result {
@@ -169,10 +177,12 @@ impl Applier {
                 .filter(|item| !status.dropped.contains(item))
                 .count();
             status.dropped.clone_from(&dropped);
+            status.unavailable = unavailable;
             status.last_poll = Some(started_unix);
             status.last_duration = Some(duration);
             status.next_poll = due_unix;
             status.backoff = backoff;
+            status.backoff_reason = backoff_reason;
             let unlogged: Vec<&'static str> = problems
                 .iter()
                 .map(|problem| problem.reason)
@@ -342,10 +352,12 @@ mod tests {
                 }],
             }),
             dropped: Vec::new(),
+            unavailable: Vec::new(),
             stale_after: Duration::from_secs(60),
             next: NextPoll::At {
                 due: Instant::now() + Duration::from_secs(20),
                 backoff: Duration::ZERO,
+                backoff_reason: None,
                 hold_data_until: None,
             },
         }

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::exposition::{Family, Sample};
+use crate::poller::Unavailable;
 use crate::self_metrics::PREFIX;
 use crate::target::TargetKey;
 
@@ -78,6 +79,10 @@ pub struct TargetStatus {
     pub dropped: Vec<String>,
     /// How much later than one interval the next poll goes (rate-limit pause or slowdown).
     pub backoff: Duration,
+    /// Why there is backoff (see [`crate::outcome::NextPoll`]).
+    pub backoff_reason: Option<&'static str>,
+    /// What the target's account does not offer (WhatsApp template analytics, costs).
+    pub unavailable: Vec<Unavailable>,
     /// Which poll task owns this entry; writes from any other are ignored.
     pub generation: u64,
     /// Value-problem reasons already logged for this target, so a response shape that
@@ -99,6 +104,8 @@ impl TargetStatus {
             last_error: None,
             dropped: Vec::new(),
             backoff: Duration::ZERO,
+            backoff_reason: None,
+            unavailable: Vec::new(),
             generation: 0,
             logged_problems: BTreeSet::new(),
         }
@@ -219,6 +226,25 @@ pub fn families(key: &TargetKey, status: &TargetStatus) -> Vec<Family> {
             "target_backoff_seconds",
             "How much later than one interval the target's next poll goes, because the rate limiter paused its scope (throttle, call budget) or stretched its interval (high usage); 0 when on schedule.",
             one(status.backoff.as_secs_f64()),
+        ));
+    }
+    if !status.unavailable.is_empty() {
+        let samples = status
+            .unavailable
+            .iter()
+            .map(|state| Sample {
+                labels: vec![
+                    ("waba_id".to_owned(), key.id.clone()),
+                    ("feature".to_owned(), state.feature.to_owned()),
+                    ("reason".to_owned(), state.reason.to_owned()),
+                ],
+                value: 1.0,
+            })
+            .collect();
+        families.push(gauge(
+            "whatsapp_feature_unavailable",
+            "1 for each part of a WhatsApp Business Account's data Meta does not offer it: template_analytics (reason not_enabled: not confirmed on the account, which the exporter never does itself; region_unavailable: not offered in the EU, UK or Japan) or cost (partner_billed: billed through a solution partner). A state, not a failure: the rest exports, and it is asked about again after a day or a config change.",
+            samples,
         ));
     }
     if let Some(reason) = status.disabled_reason {

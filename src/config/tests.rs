@@ -313,6 +313,127 @@ whatsapp_business_accounts: [{id: \"2\"}]
     assert_eq!(waba.granularity, Granularity::Day);
     assert_eq!(waba.schedule.interval, secs(15 * 60));
     assert!(waba.phone_numbers.is_empty() && waba.country_codes.is_empty());
+    // Pricing and phone-number health are on by default; conversations and templates are not.
+    let pricing = waba.pricing.as_ref().expect("pricing on by default");
+    assert_eq!(pricing.granularity, BillingGranularity::Daily);
+    assert_eq!(
+        pricing.dimensions,
+        ["PRICING_CATEGORY", "PRICING_TYPE", "COUNTRY", "PHONE"]
+    );
+    assert!(pricing.filters.is_empty());
+    assert!(waba.conversations.is_none() && waba.templates.is_none());
+    assert!(waba.phone_numbers_health);
+    assert_eq!(config.rate_limits.whatsapp_calls_per_hour, 150);
+}
+
+const WABA: &str = "graph_api: {access_token: t}\nwhatsapp_business_accounts:\n  - id: \"2\"\n";
+
+#[test]
+fn whatsapp_sections_take_switches_or_settings() {
+    let config = valid(&format!(
+        "{WABA}    pricing: false\n    conversations: true\n    templates:\n    phone_numbers_health: false\n"
+    ));
+    let waba = &config.whatsapp_business_accounts[0];
+    assert!(waba.pricing.is_none());
+    let conversations = waba.conversations.as_ref().expect("on");
+    assert_eq!(conversations.field, BillingField::Conversations);
+    assert_eq!(conversations.dimensions.len(), 5);
+    let templates = waba.templates.as_ref().expect("an empty section is on");
+    assert!(templates.ids.is_empty());
+    assert_eq!(templates.metrics, TemplateSettings::KNOWN_METRICS);
+    assert!(!waba.phone_numbers_health);
+
+    let config = valid(&format!(
+        "{WABA}    pricing:\n      granularity: MONTHLY\n      dimensions: [COUNTRY, TIER]\n      country_codes: [US]\n      pricing_types: [REGULAR]\n    templates:\n      ids: [1421988012088524]\n      metrics: [SENT, READ]\n"
+    ));
+    let waba = &config.whatsapp_business_accounts[0];
+    let pricing = waba.pricing.as_ref().expect("on");
+    assert_eq!(pricing.granularity, BillingGranularity::Monthly);
+    assert_eq!(pricing.dimensions, ["COUNTRY", "TIER"]);
+    assert_eq!(
+        pricing.filters,
+        vec![
+            ("country_codes", vec!["US".to_owned()]),
+            ("pricing_types", vec!["REGULAR".to_owned()])
+        ]
+    );
+    let templates = waba.templates.as_ref().expect("on");
+    assert_eq!(templates.ids, ["1421988012088524"]);
+    assert_eq!(templates.metrics, ["SENT", "READ"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn a_granularity_spelled_the_other_fields_way_is_an_error_naming_both_spellings() {
+    let message = problem_at(
+        &format!("{WABA}    pricing: {{granularity: DAY}}\n"),
+        "whatsapp_business_accounts[0].pricing.granularity",
+    );
+    assert!(
+        message.contains("HALF_HOUR, DAILY, MONTHLY") && message.contains("DAY and MONTH are the spellings of `analytics`"),
+        "{message}"
+    );
+    let message = problem_at(
+        &format!("{WABA}    granularity: DAILY\n"),
+        "whatsapp_business_accounts[0].granularity",
+    );
+    assert!(
+        message.contains("HALF_HOUR, DAY, MONTH") && message.contains("DAILY and MONTHLY are the spellings of pricing"),
+        "{message}"
+    );
+    let message = problem_at(
+        &format!("{WABA}    conversations: {{granularity: WEEKLY}}\n"),
+        "whatsapp_business_accounts[0].conversations.granularity",
+    );
+    assert!(!message.contains("spellings of"), "{message}");
+}
+
+#[test]
+fn unknown_dimensions_categories_and_metric_types_are_warnings_sent_as_written() {
+    let config = valid(&format!(
+        "{WABA}    pricing:\n      dimensions: [COUNTRY, REGION]\n      pricing_categories: [MARKETING, MARKETING_PLUS]\n    templates: {{metrics: [SENT, REPLIED]}}\n"
+    ));
+    let waba = &config.whatsapp_business_accounts[0];
+    assert_eq!(waba.pricing.as_ref().expect("on").dimensions, ["COUNTRY", "REGION"]);
+    let warnings = config.warnings.join("\n");
+    for expected in [
+        "whatsapp_business_accounts[0].pricing.dimensions[1]: REGION is not a dimension Meta documents",
+        "whatsapp_business_accounts[0].pricing.pricing_categories[1]: MARKETING_PLUS is not a value Meta documents",
+        "whatsapp_business_accounts[0].templates.metrics[1]: REPLIED is not a template metric type Meta documents",
+    ] {
+        assert!(warnings.contains(expected), "{expected} not in {warnings}");
+    }
+}
+
+#[test]
+fn malformed_whatsapp_settings_are_errors_naming_their_keys() {
+    let problems = problems(&format!(
+        "{WABA}    pricing:\n      dimensions: [country]\n      conversation_types: [REGULAR]\n      phone_numbers: [\"+1 555\"]\n    templates: {{ids: [abc], metrics: []}}\n"
+    ));
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "whatsapp_business_accounts[0].pricing.dimensions[0]",
+            "whatsapp_business_accounts[0].pricing.phone_numbers[0]",
+            "whatsapp_business_accounts[0].pricing.conversation_types",
+            "whatsapp_business_accounts[0].templates.ids[0]",
+            "whatsapp_business_accounts[0].templates.metrics",
+        ],
+        "{problems:#?}"
+    );
+    let message = problem_at(
+        &format!("{WABA}    pricing: {{conversation_types: [REGULAR]}}\n"),
+        "whatsapp_business_accounts[0].pricing.conversation_types",
+    );
+    assert!(message.contains("is not a filter of pricing_analytics; it takes phone_numbers, country_codes, pricing_categories, pricing_types"), "{message}");
+    assert!(parse_error(&format!("{WABA}    pricing: {{granularty: DAILY}}\n")).contains("granularty"));
+    assert!(parse_error(&format!("{WABA}    pricing: 3\n")).contains("true, false or a map of settings"));
+    let message = problem_at(
+        "graph_api: {access_token: t}\nrate_limits: {whatsapp_calls_per_hour: 0}\n",
+        "rate_limits.whatsapp_calls_per_hour",
+    );
+    assert!(message.contains("at least 1"), "{message}");
 }
 
 #[test]

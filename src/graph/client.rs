@@ -52,6 +52,15 @@ impl RetryPolicy {
     }
 }
 
+/// The pages of a list edge, as [`GraphClient::get_pages`] read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pages {
+    /// Each page's body, in order.
+    pub bodies: Vec<Value>,
+    /// Whether the last page read was the last one.
+    pub complete: bool,
+}
+
 /// A Graph API client shared by every poller.
 #[derive(Clone)]
 pub struct GraphClient {
@@ -119,6 +128,44 @@ impl GraphClient {
         futures::future::join_all(requests.iter().map(|request| self.get(request, token))).await
     }
 
+    /// Reads every page of a list edge (`data` plus `paging`), at most `max_pages`, and
+    /// returns the page bodies in order. The next page is asked for with `after=<cursor>`
+    /// while Graph gives a `paging.next` link; the link itself is never followed, since it can
+    /// carry the token in its query string. A list longer than `max_pages` comes back
+    /// marked incomplete, so the caller can say so rather than silently cut it.
+    pub async fn get_pages(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+        max_pages: usize,
+    ) -> Result<Pages, GraphError> {
+        let mut pages = Vec::new();
+        let mut next = request.clone();
+        loop {
+            let page = self.get(&next, token).await?;
+            let cursor = page
+                .get("paging")
+                .filter(|paging| paging.get("next").is_some_and(|n| !n.is_null()))
+                .and_then(|paging| paging.pointer("/cursors/after"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            pages.push(page);
+            let Some(cursor) = cursor else {
+                return Ok(Pages {
+                    bodies: pages,
+                    complete: true,
+                });
+            };
+            if pages.len() >= max_pages {
+                return Ok(Pages {
+                    bodies: pages,
+                    complete: false,
+                });
+            }
+            next = request.after(&cursor);
+        }
+    }
+
     /// Sends one request, retrying transient failures with jittered exponential backoff.
     pub async fn get(
         &self,
@@ -168,7 +215,12 @@ impl GraphClient {
             .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
         // Admission comes after the slot: a pause that began while this request queued
         // still holds it back.
-        if let Err(paused) = self.limiter.admit(&token_id, &request.object_id) {
+        let admitted = if request.endpoint.is_whatsapp() {
+            self.limiter.admit_whatsapp(&token_id, &request.object_id)
+        } else {
+            self.limiter.admit(&token_id, &request.object_id)
+        };
+        if let Err(paused) = admitted {
             return Err(GraphError::Paused {
                 scope: paused.scope,
                 remaining: paused.remaining,

@@ -12,6 +12,6 @@ pub mod ratelimit;
 pub mod request;
 pub mod usage;
 
-pub use client::{GraphClient, RetryPolicy};
+pub use client::{GraphClient, Pages, RetryPolicy};
 pub use error::{ApiError, ErrorClass, GraphError};
 pub use request::{Endpoint, GraphRequest};

@@ -96,6 +96,9 @@ type SeriesLabels = (&'static str, String, String, &'static str);
 struct ObjectState {
     businesses: Vec<String>,
     pause: Pause,
+    /// Start times of the WhatsApp Business Management calls for this WABA in the last hour,
+    /// for `rate_limits.whatsapp_calls_per_hour`.
+    whatsapp_calls: VecDeque<Instant>,
 }
 
 #[derive(Default)]
@@ -178,34 +181,82 @@ impl RateLimiter {
     /// Whether a request for `object` with `token` may go out now; if so it is counted
     /// against the token's call budget.
     pub fn admit(&self, token: &str, object: &str) -> Result<(), Paused> {
+        self.admit_call(token, object, false)
+    }
+
+    /// [`RateLimiter::admit`] for a WhatsApp Business Management call about the WABA
+    /// `object`, which also counts against that WABA's `rate_limits.whatsapp_calls_per_hour`.
+    /// Both budgets are checked and counted under one lock, so concurrent calls of one poll
+    /// cannot together overshoot either.
+    pub fn admit_whatsapp(&self, token: &str, object: &str) -> Result<(), Paused> {
+        self.admit_call(token, object, true)
+    }
+
+    fn admit_call(&self, token: &str, object: &str, whatsapp: bool) -> Result<(), Paused> {
         let now = Instant::now();
+        let config = self.config();
         let mut state = self.lock();
         if let Some(remaining) = pause_of(&state, token, object, now) {
             return Err(remaining);
         }
-        let budget = self.config().calls_per_hour_per_token;
-        let entry = state.tokens.entry(token.to_owned()).or_default();
-        while entry
-            .calls
-            .front()
-            .is_some_and(|start| now.duration_since(*start) >= HOUR)
-        {
-            entry.calls.pop_front();
+        // A sliding window of call times (not a token bucket): a bucket refilling at
+        // budget/hour with burst `budget` lets up to twice the budget through in an hour
+        // after an idle spell, and the point of a budget is a hard share of the quota.
+        let token_calls = &mut state.tokens.entry(token.to_owned()).or_default().calls;
+        if let Some(remaining) = window_full(token_calls, config.calls_per_hour_per_token, now) {
+            return Err(Paused {
+                scope: "budget",
+                remaining,
+            });
         }
-        if let Some(budget) = budget {
-            // A sliding window of call times (not a token bucket): a bucket refilling at
-            // budget/hour with burst `budget` lets up to twice the budget through in an hour
-            // after an idle spell, and the point of the budget is a hard share of the quota.
-            if entry.calls.len() >= budget as usize {
-                let oldest = entry.calls.front().copied().unwrap_or(now);
+        if whatsapp {
+            let waba_calls = &mut state.objects.entry(object.to_owned()).or_default().whatsapp_calls;
+            if let Some(remaining) =
+                window_full(waba_calls, Some(config.whatsapp_calls_per_hour), now)
+            {
                 return Err(Paused {
-                    scope: "budget",
-                    remaining: (oldest + HOUR).saturating_duration_since(now),
+                    scope: "whatsapp_budget",
+                    remaining,
                 });
             }
+            waba_calls.push_back(now);
         }
-        entry.calls.push_back(now);
+        state
+            .tokens
+            .entry(token.to_owned())
+            .or_default()
+            .calls
+            .push_back(now);
         Ok(())
+    }
+
+    /// The earliest a WABA's next poll may start so that its calls stay under
+    /// `rate_limits.whatsapp_calls_per_hour`, given the poll that started at `since`: its calls
+    /// at the budget's pace after `since`, and no sooner than the hour window has room for as
+    /// many calls again. `since` itself for an object without WhatsApp calls.
+    pub fn whatsapp_next_start(&self, object: &str, since: Instant) -> Instant {
+        let budget = self.config().whatsapp_calls_per_hour.max(1) as usize;
+        let now = Instant::now();
+        let state = self.lock();
+        let Some(calls) = state.objects.get(object).map(|o| &o.whatsapp_calls) else {
+            return since;
+        };
+        let last_poll = calls.iter().filter(|at| **at >= since).count();
+        let paced = since + HOUR.mul_f64(last_poll as f64 / budget as f64);
+        let in_window: Vec<Instant> = calls
+            .iter()
+            .copied()
+            .filter(|at| now.duration_since(*at) < HOUR)
+            .collect();
+        // Room for `last_poll` more calls once the oldest `excess` have left the window.
+        let excess = (in_window.len() + last_poll).saturating_sub(budget);
+        let roomy = match excess {
+            0 => since,
+            excess => in_window
+                .get(excess - 1)
+                .map_or(since, |oldest| *oldest + HOUR),
+        };
+        paced.max(roomy)
     }
 
     /// Records the rate-limit headers of a response for `object` made with `token`.
@@ -369,7 +420,7 @@ impl RateLimiter {
         if let Some(retry_after) = usage.retry_after {
             return retry_after;
         }
-        if error.code == 80007 {
+        if matches!(error.code, 80007 | 80008) {
             // WhatsApp account throttles reset on the hour.
             let into_hour = self.clock.now_unix().rem_euclid(3600) as u64;
             return Duration::from_secs(3600 - into_hour);
@@ -474,7 +525,18 @@ impl RateLimiter {
                 .find(|start| now.duration_since(**start) < HOUR)?;
             Some((*oldest + HOUR).saturating_duration_since(now))
         });
-        paused.max(budget_wait)
+        let whatsapp_budget = self.config().whatsapp_calls_per_hour as usize;
+        let whatsapp_wait = state.objects.get(object).and_then(|o| {
+            let in_window: Vec<&Instant> = o
+                .whatsapp_calls
+                .iter()
+                .filter(|start| now.duration_since(**start) < HOUR)
+                .collect();
+            let oldest = in_window.first()?;
+            (in_window.len() >= whatsapp_budget)
+                .then(|| (**oldest + HOUR).saturating_duration_since(now))
+        });
+        paused.max(budget_wait).max(whatsapp_wait)
     }
 
     /// How much to add to `interval` because usage in `object`'s scopes is above the
@@ -505,9 +567,29 @@ fn scope_of(error: &ApiError) -> Scope {
         // Ads-insights throttles are per ad account, i.e. per campaign here.
         (_, Some(1504022 | 1504039)) => Scope::Object,
         (4 | 17 | 341, _) => Scope::Token,
-        (32 | 613, _) | (80001..=80003 | 80005 | 80006 | 80008..=80014, _) => Scope::Business,
+        // WhatsApp Business Management throttles (80007, 80008) are per WABA: they pause that
+        // account only, never the business's Pages or other accounts.
+        (80007 | 80008, _) => Scope::Object,
+        (32 | 613, _) | (80001..=80003 | 80005 | 80006 | 80009..=80014, _) => Scope::Business,
         _ => Scope::Object,
     }
+}
+
+/// Drops calls older than an hour from `calls` and, when `budget` calls remain, says how long
+/// until the oldest leaves the window.
+fn window_full(calls: &mut VecDeque<Instant>, budget: Option<u32>, now: Instant) -> Option<Duration> {
+    while calls
+        .front()
+        .is_some_and(|start| now.duration_since(*start) >= HOUR)
+    {
+        calls.pop_front();
+    }
+    let budget = budget? as usize;
+    if calls.len() < budget {
+        return None;
+    }
+    let oldest = calls.front().copied().unwrap_or(now);
+    Some((oldest + HOUR).saturating_duration_since(now))
 }
 
 fn pause_of(state: &State, token: &str, object: &str, now: Instant) -> Option<Paused> {

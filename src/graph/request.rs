@@ -14,8 +14,14 @@ pub enum Endpoint {
     PageInsights,
     /// `GET /{campaign-id}/insights`
     CampaignInsights,
-    /// `GET /{waba-id}?fields=analytics...`
+    /// `GET /{waba-id}?fields=analytics...,pricing_analytics...,conversation_analytics...`
     WhatsappAnalytics,
+    /// `GET /{waba-id}/message_templates`
+    WhatsappTemplates,
+    /// `GET /{waba-id}/template_analytics`
+    WhatsappTemplateAnalytics,
+    /// `GET /{waba-id}/phone_numbers`
+    WhatsappPhoneNumbers,
 }
 
 impl Endpoint {
@@ -25,7 +31,21 @@ impl Endpoint {
             Endpoint::PageInsights => "page_insights",
             Endpoint::CampaignInsights => "campaign_insights",
             Endpoint::WhatsappAnalytics => "whatsapp_analytics",
+            Endpoint::WhatsappTemplates => "whatsapp_message_templates",
+            Endpoint::WhatsappTemplateAnalytics => "whatsapp_template_analytics",
+            Endpoint::WhatsappPhoneNumbers => "whatsapp_phone_numbers",
         }
+    }
+
+    /// Whether the call counts against the WhatsApp Business Management limit of its WABA.
+    pub fn is_whatsapp(self) -> bool {
+        matches!(
+            self,
+            Endpoint::WhatsappAnalytics
+                | Endpoint::WhatsappTemplates
+                | Endpoint::WhatsappTemplateAnalytics
+                | Endpoint::WhatsappPhoneNumbers
+        )
     }
 }
 
@@ -63,7 +83,7 @@ impl GraphRequest {
         }
     }
 
-    /// `GET /{waba-id}?fields=<analytics field expression>`.
+    /// `GET /{waba-id}?fields=<field expressions, comma-separated>`.
     pub fn whatsapp_analytics(waba_id: &str, fields: String) -> Self {
         Self {
             endpoint: Endpoint::WhatsappAnalytics,
@@ -71,6 +91,31 @@ impl GraphRequest {
             path: waba_id.to_owned(),
             query: vec![("fields", fields)],
         }
+    }
+
+    /// `GET /{waba-id}/{edge}` of a WhatsApp Business Account (`message_templates`,
+    /// `template_analytics`, `phone_numbers`) with the given parameters.
+    pub fn whatsapp_edge(
+        endpoint: Endpoint,
+        waba_id: &str,
+        edge: &str,
+        query: Vec<(&'static str, String)>,
+    ) -> Self {
+        Self {
+            endpoint,
+            object_id: waba_id.to_owned(),
+            path: format!("{waba_id}/{edge}"),
+            query,
+        }
+    }
+
+    /// The same request for the page after `cursor` of a list edge: Graph's `paging.next`
+    /// link is not followed as given, since it can carry the token in its query string.
+    pub fn after(&self, cursor: &str) -> Self {
+        let mut next = self.clone();
+        next.query.retain(|(name, _)| *name != "after");
+        next.query.push(("after", cursor.to_owned()));
+        next
     }
 
     /// The full URL below `api_root` (which ends with the version).

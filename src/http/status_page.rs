@@ -107,6 +107,20 @@ tr.row-disabled{{background:#fff5f5}}
                 esc(&status.dropped.join(", "))
             )
         };
+        let unavailable = if status.unavailable.is_empty() {
+            String::new()
+        } else {
+            let states: Vec<String> = status
+                .unavailable
+                .iter()
+                .map(|state| format!("{} ({})", state.feature, state.reason.replace('_', " ")))
+                .collect();
+            format!(
+                "<br><small>not offered by Meta for this account, not asked for: {}</small>",
+                esc(&states.join(", "))
+            )
+        };
+        let dropped = format!("{dropped}{unavailable}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
@@ -120,8 +134,13 @@ tr.row-disabled{{background:#fff5f5}}
                 None => "-".to_owned(),
                 // Say why a poll is later than its interval: a rate-limit pause or slowdown.
                 Some(t) if !status.backoff.is_zero() => format!(
-                    "{} <small>(rate limit: +{})</small>",
+                    "{} <small>({}: +{})</small>",
                     when(t, now),
+                    match status.backoff_reason {
+                        Some("whatsapp_budget") => "spaced under rate_limits.whatsapp_calls_per_hour",
+                        Some("usage") => "rate limit usage high",
+                        _ => "rate limit",
+                    },
                     humantime::format_duration(std::time::Duration::from_secs(status.backoff.as_secs()))
                 ),
                 Some(t) => when(t, now),
@@ -182,6 +201,34 @@ mod tests {
         let page = status_page(&[(key(TargetKind::Page, "1"), paused)], NOW, "/metrics");
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_waba_spaced_under_its_budget_and_its_unavailable_features_say_so() {
+        let spaced = TargetStatus {
+            next_poll: Some(NOW + 600),
+            backoff: Duration::from_secs(120),
+            backoff_reason: Some("whatsapp_budget"),
+            unavailable: vec![crate::poller::Unavailable {
+                feature: "template_analytics",
+                reason: "not_enabled",
+                since: NOW - 60,
+            }],
+            ..status(TargetState::Ok)
+        };
+        let page = status_page(
+            &[(key(TargetKind::WhatsappBusinessAccount, "W1"), spaced)],
+            NOW,
+            "/metrics",
+        );
+        assert!(
+            page.contains("(spaced under rate_limits.whatsapp_calls_per_hour: +2m)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("not offered by Meta for this account, not asked for: template_analytics (not enabled)"),
             "{page}"
         );
     }

@@ -160,6 +160,15 @@ impl Poller {
         }
     }
 
+    /// What the target's account does not offer (template analytics, costs), for status and
+    /// metrics; only WhatsApp accounts have such states.
+    pub fn unavailable(&self) -> Vec<Unavailable> {
+        match self {
+            Poller::Waba(poller) => poller.unavailable(),
+            Poller::Page(_) | Poller::Campaign(_) => Vec::new(),
+        }
+    }
+
     /// Items the API rejected as invalid and not yet answered for since, for status and
     /// metrics.
     pub fn dropped(&self) -> Vec<String> {
@@ -169,6 +178,17 @@ impl Poller {
             Poller::Waba(_) => Vec::new(),
         }
     }
+}
+
+/// A part of a target's data its account does not offer: a state, not a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// What is missing: `template_analytics` or `cost`.
+    pub feature: &'static str,
+    /// Why: `not_enabled`, `region_unavailable` or `partner_billed`.
+    pub reason: &'static str,
+    /// When it was found (unix seconds).
+    pub since: i64,
 }
 
 /// Metrics or fields the API rejected, each with when it was dropped (unix seconds).

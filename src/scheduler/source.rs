@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Credentials;
 use crate::convert::Converted;
 use crate::graph::GraphClient;
-use crate::poller::{PollContext, PollError, Poller};
+use crate::poller::{PollContext, PollError, Poller, Unavailable};
 use crate::target::Target;
 
 /// Makes the poller of each target.
@@ -29,6 +29,10 @@ pub trait TargetPoller: Send {
     fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>>;
     /// Metrics or fields currently left out because the API rejected them.
     fn dropped(&self) -> Vec<String>;
+    /// What the target's account does not offer, left out of its requests.
+    fn unavailable(&self) -> Vec<Unavailable> {
+        Vec::new()
+    }
     /// Uses `credentials` from the next request on (a rotated token).
     fn set_credentials(&mut self, credentials: &Credentials);
 }
@@ -107,6 +111,10 @@ impl TargetPoller for GraphPoller {
 
     fn dropped(&self) -> Vec<String> {
         self.poller.dropped()
+    }
+
+    fn unavailable(&self) -> Vec<Unavailable> {
+        self.poller.unavailable()
     }
 
     fn set_credentials(&mut self, credentials: &Credentials) {

@@ -93,7 +93,7 @@ pub(super) async fn run(
             timing::next_poll(
                 &context.limiter,
                 &ratelimit::fingerprint(&target.credentials().token),
-                &key.id,
+                &key,
                 started,
                 schedule.interval,
                 schedule.stale_after,
@@ -110,6 +110,7 @@ pub(super) async fn run(
             duration: started.elapsed(),
             result,
             dropped: poller.dropped(),
+            unavailable: poller.unavailable(),
             stale_after: schedule.stale_after,
             next,
         });

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::graph::ratelimit::RateLimiter;
 use crate::outcome::NextPoll;
-use crate::target::TargetKey;
+use crate::target::{TargetKey, TargetKind};
 
 /// How long after it starts (or after a reload adds or changes it) a target first polls.
 ///
@@ -34,28 +34,50 @@ pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
 /// rate limiter adds for `token_id` and `object` (a pause over any of the target's scopes, or
 /// a stretch for high usage). A poll that overran its interval starts the next one at once,
 /// not a burst.
+///
+/// A WhatsApp Business Account also starts its polls far enough apart that its calls stay
+/// under `rate_limits.whatsapp_calls_per_hour`: at least as long after the last start as that
+/// poll's calls take at the budget's pace, and not before the last hour's calls leave room
+/// for as many again. A poll that needs more calls than the last (its hourly lists are due)
+/// can still meet a spent budget; the limiter then refuses the call and the poll fails
+/// as paused, so the budget holds either way.
 pub fn next_poll(
     limiter: &RateLimiter,
     token_id: &str,
-    object: &str,
+    target: &TargetKey,
     started: Instant,
     interval: Duration,
     stale_after: Duration,
 ) -> NextPoll {
+    let object = target.id.as_str();
     let now = Instant::now();
     let regular = started + interval;
-    let mut due = regular + limiter.stretch(token_id, object, interval);
+    let stretch = limiter.stretch(token_id, object, interval);
+    let mut due = regular + stretch;
+    let mut reason = (!stretch.is_zero()).then_some("usage");
+    if target.kind == TargetKind::WhatsappBusinessAccount {
+        let spaced = limiter.whatsapp_next_start(object, started);
+        if spaced > due {
+            due = spaced;
+            reason = Some("whatsapp_budget");
+        }
+    }
     let mut hold_data_until = None;
     if let Some(pause) = limiter.pause_remaining(token_id, object) {
-        due = due.max(now + pause);
+        if now + pause > due {
+            due = now + pause;
+            reason = Some("paused");
+        }
         // Meta asks callers to keep serving the last values while waiting out a throttle:
         // staleness counts from when polling may resume, not from now.
         hold_data_until = Some(due + stale_after);
     }
     let due = due.max(now);
+    let backoff = due.saturating_duration_since(regular.max(now));
     NextPoll::At {
         due,
-        backoff: due.saturating_duration_since(regular.max(now)),
+        backoff,
+        backoff_reason: reason.filter(|_| !backoff.is_zero()),
         hold_data_until,
     }
 }
@@ -108,10 +130,11 @@ mod tests {
         let stale = Duration::from_secs(180);
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(
-            next_poll(&limiter, "t", "o", started, interval, stale),
+            next_poll(&limiter, "t", &page("o"), started, interval, stale),
             NextPoll::At {
                 due: started + interval,
                 backoff: Duration::ZERO,
+                backoff_reason: None,
                 hold_data_until: None
             }
         );
@@ -121,14 +144,83 @@ mod tests {
         let NextPoll::At {
             due,
             backoff,
+            backoff_reason,
             hold_data_until,
-        } = next_poll(&limiter, "t", "o", started, interval, stale)
+        } = next_poll(&limiter, "t", &page("o"), started, interval, stale)
         else {
             panic!("a paused target is not disabled");
         };
         assert_eq!(due, Instant::now() + Duration::from_secs(3600));
         assert_eq!(backoff, due - (started + interval));
+        assert_eq!(backoff_reason, Some("paused"));
         assert_eq!(hold_data_until, Some(due + stale));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wabas_polls_are_spaced_so_its_calls_stay_under_the_whatsapp_budget() {
+        // The default budget is 150 calls an hour: 5 calls take 2 minutes of it.
+        let limiter = limiter_without_token_budget();
+        let waba = TargetKey {
+            kind: TargetKind::WhatsappBusinessAccount,
+            id: "w".into(),
+        };
+        let started = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.admit_whatsapp("t", "w").is_ok());
+        }
+        let stale = Duration::from_secs(600);
+        let NextPoll::At {
+            due,
+            backoff,
+            backoff_reason,
+            ..
+        } = next_poll(&limiter, "t", &waba, started, Duration::from_secs(60), stale)
+        else {
+            panic!("not disabled");
+        };
+        assert_eq!(due, started + Duration::from_secs(120));
+        assert_eq!(backoff, Duration::from_secs(60));
+        assert_eq!(backoff_reason, Some("whatsapp_budget"));
+        // At a 15-minute interval the same poll is far inside the budget.
+        let NextPoll::At { due, backoff_reason, .. } =
+            next_poll(&limiter, "t", &waba, started, Duration::from_secs(900), stale)
+        else {
+            panic!("not disabled");
+        };
+        assert_eq!(due, started + Duration::from_secs(900));
+        assert_eq!(backoff_reason, None);
+        // A Page with the same id is not a WABA: no spacing.
+        let NextPoll::At { due, .. } =
+            next_poll(&limiter, "t", &page("w"), started, Duration::from_secs(60), stale)
+        else {
+            panic!("not disabled");
+        };
+        assert_eq!(due, started + Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_whatsapp_window_refuses_calls_and_pauses_until_the_oldest_leaves_it() {
+        let limiter = limiter_without_token_budget();
+        for _ in 0..150 {
+            assert!(limiter.admit_whatsapp("t", "w").is_ok());
+        }
+        tokio::time::advance(Duration::from_secs(600)).await;
+        let refused = limiter.admit_whatsapp("t", "w").expect_err("budget spent");
+        assert_eq!(refused.scope, "whatsapp_budget");
+        assert_eq!(refused.remaining, Duration::from_secs(3000));
+        assert_eq!(
+            limiter.pause_remaining("t", "w"),
+            Some(Duration::from_secs(3000))
+        );
+        // Other accounts and non-WhatsApp calls are not held back.
+        assert!(limiter.admit_whatsapp("t", "other").is_ok());
+        assert!(limiter.admit("t", "w").is_ok());
+        tokio::time::advance(Duration::from_secs(3000)).await;
+        assert!(limiter.admit_whatsapp("t", "w").is_ok());
+    }
+
+    fn limiter_without_token_budget() -> RateLimiter {
+        RateLimiter::for_tests(None)
     }
 
     #[tokio::test(start_paused = true)]
@@ -138,7 +230,7 @@ mod tests {
         let NextPoll::At { due, backoff, .. } = next_poll(
             &limiter(),
             "t",
-            "o",
+            &page("o"),
             started,
             Duration::from_secs(60),
             Duration::from_secs(180),

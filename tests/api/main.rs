@@ -24,3 +24,4 @@ mod reload;
 mod seeds;
 mod web;
 mod whatsapp;
+mod whatsapp_depth;

@@ -1,0 +1,110 @@
+//! A WABA's lists that change slowly (message templates, phone numbers), read at most once
+//! per [`REFRESH_EVERY`] rather than on every poll: each page is a WhatsApp Business
+//! Management call, and Meta allows about 200 of those an hour per account.
+
+use serde_json::Value;
+
+use crate::convert::{ShapeError, ValueProblem};
+
+/// How long a list is used before it is read again.
+pub const REFRESH_EVERY: i64 = 3600;
+/// Items asked for per page; Graph's maximum for these edges.
+pub const PAGE_SIZE: &str = "100";
+/// The most pages read for one list (10,000 items); a longer list is used as far as read,
+/// with a problem saying so.
+pub const MAX_PAGES: usize = 100;
+
+/// A list and when it was read.
+#[derive(Debug)]
+pub struct Listing<T> {
+    items: Vec<T>,
+    /// When the list was last read (unix seconds); `None` before the first read.
+    read_at: Option<i64>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            read_at: None,
+        }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Whether the list is due to be read at `now`.
+    pub fn due(&self, now: i64) -> bool {
+        self.read_at
+            .is_none_or(|at| now >= at.saturating_add(REFRESH_EVERY) || now < at)
+    }
+
+    /// The items of the last read.
+    pub fn items(&self) -> &[T] {
+        &self.items
+    }
+
+    /// Replaces the list with what the pages of one read hold; `parse` reads one page. A page
+    /// of the wrong shape fails the read and keeps the old list.
+    pub fn replace(
+        &mut self,
+        pages: &[Value],
+        complete: bool,
+        what: &str,
+        now: i64,
+        parse: impl Fn(&Value) -> Result<(Vec<T>, Vec<ValueProblem>), ShapeError>,
+    ) -> Result<Vec<ValueProblem>, ShapeError> {
+        let mut items = Vec::new();
+        let mut problems = Vec::new();
+        for page in pages {
+            let (page_items, page_problems) = parse(page)?;
+            items.extend(page_items);
+            problems.extend(page_problems);
+        }
+        if !complete {
+            problems.push(ValueProblem {
+                reason: "list_truncated",
+                detail: format!(
+                    "the {what} list has more than {MAX_PAGES} pages of {PAGE_SIZE}; only those were read"
+                ),
+            });
+        }
+        self.items = items;
+        self.read_at = Some(now);
+        Ok(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn numbers(page: &Value) -> Result<(Vec<i64>, Vec<ValueProblem>), ShapeError> {
+        let data = page
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ShapeError("no data".into()))?;
+        Ok((data.iter().filter_map(Value::as_i64).collect(), Vec::new()))
+    }
+
+    #[test]
+    fn a_list_is_read_once_an_hour_and_a_bad_page_keeps_the_old_one() {
+        let mut listing: Listing<i64> = Listing::default();
+        assert!(listing.due(0));
+        let pages = [json!({"data": [1, 2]}), json!({"data": [3]})];
+        assert!(listing.replace(&pages, true, "x", 100, numbers).unwrap().is_empty());
+        assert_eq!(listing.items(), [1, 2, 3]);
+        assert!(!listing.due(100 + REFRESH_EVERY - 1));
+        assert!(listing.due(100 + REFRESH_EVERY));
+        // A wall clock set back is no reason to use a list for longer.
+        assert!(listing.due(50));
+
+        assert!(listing
+            .replace(&[json!({"nope": 1})], true, "x", 5000, numbers)
+            .is_err());
+        assert_eq!(listing.items(), [1, 2, 3]);
+        let problems = listing.replace(&pages[..1], false, "x", 5000, numbers).unwrap();
+        assert_eq!(problems[0].reason, "list_truncated");
+        assert_eq!(listing.items(), [1, 2]);
+    }
+}

@@ -1,0 +1,341 @@
+//! A WhatsApp Business Account's poll: what it costs, how its templates and phone numbers do.
+//!
+//! Each poll makes one node read (`analytics`, `pricing_analytics`, `conversation_analytics`,
+//! `name`, `currency`: [`node`]), template analytics in calls of at most ten templates, and,
+//! at most once an hour ([`listing`]), the template and phone-number lists. What Meta does
+//! not offer the account (template analytics not confirmed or not in its region, costs of a
+//! partner-billed account) is a state ([`unavailable`]), not a failure: the rest exports and
+//! the exporter stops asking for it. Any other failed call fails the poll, and the previous
+//! values stay, as for every target.
+
+mod listing;
+mod node;
+mod unavailable;
+
+use serde_json::Value;
+
+use self::listing::{Listing, MAX_PAGES, PAGE_SIZE};
+use self::unavailable::{Feature, Reason, Unavailability};
+use super::{single_item_error, PollContext, PollError, Unavailable};
+use crate::config::{TemplateSettings, WabaTarget};
+use crate::convert::whatsapp::billing::{self, BillingSelection, Cost};
+use crate::convert::whatsapp::phone_numbers::{self, PhoneNumber};
+use crate::convert::whatsapp::templates::{self, TemplateInfo, TemplateSelection};
+use crate::convert::whatsapp::{self, Selection};
+use crate::convert::{Converted, ShapeError};
+use crate::exposition::{Family, Sample};
+use crate::graph::{Endpoint, GraphError, GraphRequest};
+
+/// Template ids Meta takes in one `template_analytics` call.
+const TEMPLATES_PER_CALL: usize = 10;
+/// UTC days, which template analytics are cut in.
+const DAY: i64 = 86_400;
+
+/// Poll plan and carried-over state of one WhatsApp Business Account.
+pub struct WabaPoller {
+    target: WabaTarget,
+    templates: Listing<TemplateInfo>,
+    phone_numbers: Listing<PhoneNumber>,
+    unavailable: Unavailability,
+}
+
+impl WabaPoller {
+    pub(super) fn new(target: WabaTarget) -> Self {
+        Self {
+            target,
+            templates: Listing::default(),
+            phone_numbers: Listing::default(),
+            unavailable: Unavailability::default(),
+        }
+    }
+
+    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
+        self.target.credentials.clone_from(credentials);
+    }
+
+    /// What the account does not offer, for status and metrics.
+    pub(super) fn unavailable(&self) -> Vec<Unavailable> {
+        self.unavailable.list()
+    }
+
+    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+        let now = context.clock.now_unix();
+        let mut converted = Converted::default();
+        let body = self.read_node(context, now).await?;
+        let currency = body.get("currency").and_then(Value::as_str);
+        self.convert_node(&body, currency, now, &mut converted)?;
+        if let Some(settings) = self.target.templates.clone() {
+            self.poll_templates(context, &settings, currency, now, &mut converted)
+                .await?;
+        }
+        if self.target.phone_numbers_health {
+            self.refresh_phone_numbers(context, now, &mut converted)
+                .await?;
+            converted.families.extend(phone_numbers::families(
+                &self.target.id,
+                self.phone_numbers.items(),
+            ));
+        }
+        Ok(converted)
+    }
+
+    /// The node read; an account that turns out to have no costs is asked again without them,
+    /// once, and remembered.
+    async fn read_node(&mut self, context: &PollContext<'_>, now: i64) -> Result<Value, PollError> {
+        let token = &self.target.credentials.token;
+        let with_cost = !self.unavailable.excludes(Feature::Cost, now);
+        let answer = context
+            .client
+            .get(&node::request(&self.target, now, with_cost), token)
+            .await;
+        match answer {
+            Ok(body) => Ok(body),
+            Err(error) if with_cost && self.mark_if_unavailable(&error, now) == Some(Feature::Cost) => {
+                context
+                    .client
+                    .get(&node::request(&self.target, now, false), token)
+                    .await
+                    .map_err(single_item_error)
+            }
+            Err(error) => Err(single_item_error(error)),
+        }
+    }
+
+    /// Records the state an error reports, if it reports one, and says which feature.
+    fn mark_if_unavailable(&mut self, error: &GraphError, now: i64) -> Option<Feature> {
+        let (feature, reason) = unavailable::recognise(error)?;
+        tracing::info!(waba_id = %self.target.id, feature = feature.as_str(), reason = reason.as_str(), "the WhatsApp Business Account does not offer this; exporting the rest and asking again in a day");
+        self.unavailable.mark(feature, reason, now);
+        Some(feature)
+    }
+
+    fn convert_node(
+        &mut self,
+        body: &Value,
+        currency: Option<&str>,
+        now: i64,
+        converted: &mut Converted,
+    ) -> Result<(), ShapeError> {
+        if !body.is_object() {
+            return Err(ShapeError("the WhatsApp Business Account read is not an object".into()));
+        }
+        let selection = Selection {
+            waba_id: &self.target.id,
+            granularity: self.target.granularity,
+            phone_number: None,
+            country_code: None,
+        };
+        append(converted, whatsapp::convert(selection, now, body)?);
+        for billing in [&self.target.pricing, &self.target.conversations]
+            .into_iter()
+            .flatten()
+        {
+            let selection = BillingSelection {
+                waba_id: &self.target.id,
+                analytics: billing,
+                currency,
+            };
+            let (part, cost) = billing::convert(selection, now, body.get(billing.field.field_name()))?;
+            append(converted, part);
+            // Pricing carries cost unasked wherever Meta has it, so its answer tells whether the
+            // account is partner-billed; conversations only carry it when asked.
+            if billing.field == crate::config::BillingField::Pricing {
+                match cost {
+                    Cost::Reported => self.unavailable.clear(Feature::Cost),
+                    Cost::Missing => self.unavailable.mark(Feature::Cost, Reason::PartnerBilled, now),
+                    Cost::NoTraffic => {}
+                }
+            }
+        }
+        converted.families.push(account_info(
+            &self.target.id,
+            body.get("name").and_then(Value::as_str),
+            currency,
+        ));
+        Ok(())
+    }
+
+    async fn poll_templates(
+        &mut self,
+        context: &PollContext<'_>,
+        settings: &TemplateSettings,
+        currency: Option<&str>,
+        now: i64,
+        converted: &mut Converted,
+    ) -> Result<(), PollError> {
+        self.refresh_templates(context, now, converted).await?;
+        converted
+            .families
+            .push(templates::info_family(&self.target.id, self.templates.items()));
+        if self.unavailable.excludes(Feature::TemplateAnalytics, now) {
+            return Ok(());
+        }
+        let ids: Vec<String> = if settings.ids.is_empty() {
+            self.templates
+                .items()
+                .iter()
+                .filter(|template| template.status == "APPROVED")
+                .map(|template| template.id.clone())
+                .collect()
+        } else {
+            settings.ids.clone()
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut metrics = settings.metrics.clone();
+        if self.unavailable.excludes(Feature::Cost, now) {
+            metrics.retain(|metric| metric != "COST");
+        }
+        let pages = match self.template_analytics(context, &ids, &metrics, now).await {
+            Ok(pages) => pages,
+            Err(error) => match self.mark_if_unavailable(&error, now) {
+                Some(Feature::TemplateAnalytics) => return Ok(()),
+                Some(Feature::Cost) => {
+                    metrics.retain(|metric| metric != "COST");
+                    self.template_analytics(context, &ids, &metrics, now)
+                        .await
+                        .map_err(single_item_error)?
+                }
+                None => return Err(single_item_error(error)),
+            },
+        };
+        self.unavailable.clear(Feature::TemplateAnalytics);
+        let selection = TemplateSelection {
+            waba_id: &self.target.id,
+            template_ids: &ids,
+            metrics: &metrics,
+            currency,
+        };
+        append(converted, templates::convert(selection, now, &pages)?);
+        Ok(())
+    }
+
+    /// `template_analytics` for `ids`, ten to a call, over the last complete UTC day and the
+    /// current one; the first failure is the answer.
+    async fn template_analytics(
+        &self,
+        context: &PollContext<'_>,
+        ids: &[String],
+        metrics: &[String],
+        now: i64,
+    ) -> Result<Vec<Value>, GraphError> {
+        let start = now.div_euclid(DAY) * DAY - DAY;
+        let requests: Vec<GraphRequest> = ids
+            .chunks(TEMPLATES_PER_CALL)
+            .map(|chunk| {
+                GraphRequest::whatsapp_edge(
+                    Endpoint::WhatsappTemplateAnalytics,
+                    &self.target.id,
+                    "template_analytics",
+                    vec![
+                        ("start", start.to_string()),
+                        ("end", now.to_string()),
+                        ("granularity", "DAILY".to_owned()),
+                        ("metric_types", metrics.join(",")),
+                        ("template_ids", format!("[{}]", chunk.join(","))),
+                    ],
+                )
+            })
+            .collect();
+        context
+            .client
+            .get_all(&requests, &self.target.credentials.token)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn refresh_templates(
+        &mut self,
+        context: &PollContext<'_>,
+        now: i64,
+        converted: &mut Converted,
+    ) -> Result<(), PollError> {
+        if !self.templates.due(now) {
+            return Ok(());
+        }
+        let request = GraphRequest::whatsapp_edge(
+            Endpoint::WhatsappTemplates,
+            &self.target.id,
+            "message_templates",
+            vec![
+                ("fields", "id,name,language,category,status".to_owned()),
+                ("limit", PAGE_SIZE.to_owned()),
+            ],
+        );
+        let pages = context
+            .client
+            .get_pages(&request, &self.target.credentials.token, MAX_PAGES)
+            .await
+            .map_err(single_item_error)?;
+        let problems = self.templates.replace(
+            &pages.bodies,
+            pages.complete,
+            "message template",
+            now,
+            templates::parse_templates,
+        )?;
+        converted.problems.extend(problems);
+        Ok(())
+    }
+
+    async fn refresh_phone_numbers(
+        &mut self,
+        context: &PollContext<'_>,
+        now: i64,
+        converted: &mut Converted,
+    ) -> Result<(), PollError> {
+        if !self.phone_numbers.due(now) {
+            return Ok(());
+        }
+        let request = GraphRequest::whatsapp_edge(
+            Endpoint::WhatsappPhoneNumbers,
+            &self.target.id,
+            "phone_numbers",
+            vec![
+                (
+                    "fields",
+                    "id,display_phone_number,verified_name,quality_rating,whatsapp_business_manager_messaging_limit"
+                        .to_owned(),
+                ),
+                ("limit", PAGE_SIZE.to_owned()),
+            ],
+        );
+        let pages = context
+            .client
+            .get_pages(&request, &self.target.credentials.token, MAX_PAGES)
+            .await
+            .map_err(single_item_error)?;
+        let problems = self.phone_numbers.replace(
+            &pages.bodies,
+            pages.complete,
+            "phone number",
+            now,
+            phone_numbers::parse_phone_numbers,
+        )?;
+        converted.problems.extend(problems);
+        Ok(())
+    }
+}
+
+fn append(converted: &mut Converted, part: Converted) {
+    converted.families.extend(part.families);
+    converted.problems.extend(part.problems);
+}
+
+/// `meta_whatsapp_business_account_info`: the account's name and currency, for joins.
+fn account_info(waba_id: &str, name: Option<&str>, currency: Option<&str>) -> Family {
+    let mut labels = vec![("waba_id".to_owned(), waba_id.to_owned())];
+    if let Some(name) = name {
+        labels.push(("name".to_owned(), name.to_owned()));
+    }
+    if let Some(currency) = currency {
+        labels.push(("currency".to_owned(), currency.to_owned()));
+    }
+    Family {
+        name: "meta_whatsapp_business_account_info".to_owned(),
+        help: "Always 1: the WhatsApp Business Account's name and the currency its costs are in, for joining names onto waba_id (`* on(waba_id) group_left(name)`). From the account read of a background poll.".to_owned(),
+        samples: vec![Sample { labels, value: 1.0 }],
+    }
+}
