@@ -4,7 +4,8 @@
 //! argument is a scalar or a bracketed list:
 //! `id,analytics.start(1641024000).end(1651094880).granularity(DAY).phone_numbers(["16315551000"])`.
 //! Clients differ in how they write list items (double-quoted, single-quoted or bare), so all of
-//! those are accepted. Anything else, including Graph's nested `field{subfield}` syntax, which
+//! those are accepted, and so is a list without brackets, `dimensions(COUNTRY,PHONE)`, the form
+//! Meta's own WhatsApp examples use (a single bare value stays a scalar). Anything else, including Graph's nested `field{subfield}` syntax, which
 //! the simulator does not need, is a syntax error that the caller answers with code 100.
 
 /// One requested field with its modifiers, in request order.
@@ -133,7 +134,19 @@ impl Parser {
     fn argument(&mut self) -> Result<Argument, String> {
         self.skip_whitespace();
         if self.peek() != Some('[') {
-            return self.item().map(Argument::Scalar);
+            let first = self.item()?;
+            self.skip_whitespace();
+            if self.peek() != Some(',') {
+                return Ok(Argument::Scalar(first));
+            }
+            // An unbracketed list: items up to the closing parenthesis, left for the caller.
+            let mut items = vec![first];
+            while self.peek() == Some(',') {
+                self.position += 1;
+                items.push(self.item()?);
+                self.skip_whitespace();
+            }
+            return Ok(Argument::List(items));
         }
         self.position += 1;
         let mut items = Vec::new();
@@ -220,6 +233,29 @@ mod tests {
             fields[0].modifiers[0].argument,
             list(&["16315551000", "16315551001"])
         );
+    }
+
+    #[test]
+    fn unbracketed_lists_parse_like_bracketed_ones() {
+        let bare = parse(
+            "pricing_analytics.dimensions(PRICING_CATEGORY, PRICING_TYPE).granularity(DAILY),name",
+        )
+        .expect("valid expression");
+        let bracketed = parse(r#"pricing_analytics.dimensions(["PRICING_CATEGORY","PRICING_TYPE"]).granularity(DAILY),name"#)
+            .expect("valid expression");
+        assert_eq!(bare, bracketed);
+        assert_eq!(
+            bare[0].modifiers[0].argument,
+            list(&["PRICING_CATEGORY", "PRICING_TYPE"])
+        );
+        assert_eq!(
+            bare[0].modifiers[1].argument,
+            Argument::Scalar("DAILY".into())
+        );
+        assert_eq!(bare[1].name, "name");
+        for text in ["x.dimensions(A,)", "x.dimensions(A,B", "x.dimensions(A B)"] {
+            assert!(parse(text).is_err(), "{text:?} parsed");
+        }
     }
 
     #[test]

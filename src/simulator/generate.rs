@@ -69,6 +69,14 @@ impl Seed {
     pub(crate) fn between(self, low: f64, high: f64) -> f64 {
         low + (high - low) * self.unit()
     }
+
+    /// A Graph-style numeric object id of `digits` digits (at most 18, no leading zero), e.g.
+    /// for the templates and phone numbers of an account.
+    pub(crate) fn object_id(self, digits: u32) -> String {
+        let digits = digits.clamp(1, 18);
+        let low = 10u64.pow(digits - 1);
+        (low + self.0 % (9 * low)).to_string()
+    }
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -23,8 +23,8 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::faults::{json_response, Effect, GraphError};
-use super::{campaign, fields, page, waba};
-use super::{ObjectKind, RecordedRequest, Shared, Simulated};
+use super::{campaign, fields, page, phone_numbers, templates, waba, whatsapp_billing};
+use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
 /// The router serving every path with [`serve`].
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -53,6 +53,11 @@ impl QueryParams {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
+
+    /// Every parameter, decoded, in request order.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
 }
 
 /// What a read path needs to know about one request.
@@ -66,6 +71,8 @@ pub(crate) struct ReadContext<'a> {
     pub(crate) base_url: &'a str,
     /// The simulated now, unix seconds.
     pub(crate) now: i64,
+    /// The token the request was authenticated with: Graph repeats it in `paging.next` links.
+    pub(crate) token: &'a str,
     /// The request's query parameters.
     pub(crate) query: &'a QueryParams,
     /// Metric or field names retired for this object.
@@ -76,6 +83,8 @@ pub(crate) struct ReadContext<'a> {
     pub(crate) misaligned: bool,
     /// Metric names outside the catalog this object serves anyway.
     pub(crate) extra_metrics: &'a BTreeSet<String>,
+    /// The WhatsApp account settings of this object (defaults for other objects).
+    pub(crate) whatsapp: &'a WhatsAppSettings,
 }
 
 /// Where a path points: `/{version}/{object_id}` or `/{version}/{object_id}/{edge}`.
@@ -180,6 +189,15 @@ fn answer(
         return Err(GraphError::invalid_token());
     }
     if method != Method::GET {
+        if query.get("is_enabled_for_insights").is_some() {
+            // Confirming template analytics cannot be undone on a real account; the exporter
+            // must never do it, and a test finds this request in the log.
+            tracing::warn!(object = %route.object_id, "is_enabled_for_insights sent");
+            return Err(GraphError::invalid_parameter(
+                "is_enabled_for_insights: the simulator never confirms template analytics, \
+                 which cannot be undone on a real WhatsApp Business Account",
+            ));
+        }
         return Err(GraphError::unsupported_request(
             method.as_str(),
             &route.object_id,
@@ -194,15 +212,27 @@ fn answer(
         version: &route.version,
         base_url: &shared.base_url,
         now: object.now,
+        token: &object.token,
         query: &query,
         retired: &object.retired,
         named: &object.named,
         misaligned: object.misaligned,
         extra_metrics: &object.extra_metrics,
+        whatsapp: &object.whatsapp,
     };
+    if let Some(body) = route
+        .edge
+        .as_deref()
+        .and_then(|edge| object.whatsapp.fixed_edges.get(edge))
+    {
+        return Ok(body.clone());
+    }
     match (kind, route.edge.as_deref()) {
         (Simulated::Page, Some("insights")) => page::insights(&context),
         (Simulated::Campaign, Some("insights")) => campaign::insights(&context),
+        (Simulated::Waba, Some("message_templates")) => templates::message_templates(&context),
+        (Simulated::Waba, Some("template_analytics")) => templates::template_analytics(&context),
+        (Simulated::Waba, Some("phone_numbers")) => phone_numbers::phone_numbers(&context),
         (kind, None) => read_node(kind, &context),
         (kind, Some(edge)) => Err(GraphError::nonexisting_field(edge, kind.node_type())),
     }
@@ -222,7 +252,10 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     Some(token).filter(|token| !token.is_empty())
 }
 
-/// A read of the node itself: `id`, `name` and, on a WhatsApp Business Account, `analytics`.
+/// A read of the node itself: `id`, `name` and, on a WhatsApp Business Account, `currency`,
+/// `analytics`, `pricing_analytics` and `conversation_analytics`, in any combination. A field
+/// fixed with `FakeGraphApi::fixed_field` answers its fixed value whatever its modifiers. One
+/// failing field fails the whole read, as in Graph.
 fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphError> {
     let requested = match context.query.get("fields").map(str::trim) {
         Some(text) if !text.is_empty() => fields::parse(text).map_err(|problem| {
@@ -240,10 +273,21 @@ fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphE
     // Graph includes the id in every node read, asked for or not.
     body.insert("id".to_owned(), json!(context.object_id));
     for field in &requested {
+        if let Some(value) = context.whatsapp.fixed_fields.get(&field.name) {
+            body.insert(field.name.clone(), value.clone());
+            continue;
+        }
         let value = match (field.name.as_str(), kind) {
             ("id", _) => json!(context.object_id),
             ("name", _) => json!(kind.display_name(context.object_id)),
+            ("currency", Simulated::Waba) => json!(whatsapp_billing::CURRENCY),
             ("analytics", Simulated::Waba) => waba::analytics(context, field)?,
+            ("pricing_analytics", Simulated::Waba) => {
+                whatsapp_billing::pricing_analytics(context, field)?
+            }
+            ("conversation_analytics", Simulated::Waba) => {
+                whatsapp_billing::conversation_analytics(context, field)?
+            }
             (name, kind) => return Err(GraphError::nonexisting_field(name, kind.node_type())),
         };
         body.insert(field.name.clone(), value);
@@ -258,6 +302,18 @@ pub(crate) fn with_context<T>(
     object_id: &str,
     query: &str,
     now: i64,
+    read: impl FnOnce(&ReadContext<'_>) -> T,
+) -> T {
+    with_settings(object_id, query, now, &WhatsAppSettings::default(), read)
+}
+
+/// Like [`with_context`], for a WhatsApp account with these settings.
+#[cfg(test)]
+pub(crate) fn with_settings<T>(
+    object_id: &str,
+    query: &str,
+    now: i64,
+    whatsapp: &WhatsAppSettings,
     read: impl FnOnce(&ReadContext<'_>) -> T,
 ) -> T {
     // Tests write queries readably; percent-encode what a URI cannot carry (quotes, braces).
@@ -278,14 +334,20 @@ pub(crate) fn with_context<T>(
         version: "v21.0",
         base_url: "http://127.0.0.1:9",
         now,
+        token: TEST_TOKEN,
         query: &query,
         retired: &none,
         named: &none,
         misaligned: false,
         extra_metrics: &BTreeSet::new(),
+        whatsapp,
     };
     read(&context)
 }
+
+/// The token of [`with_context`]'s requests.
+#[cfg(test)]
+pub(crate) const TEST_TOKEN: &str = "EAAGtest";
 
 #[cfg(test)]
 mod tests {

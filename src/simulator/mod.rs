@@ -1,27 +1,37 @@
 //! A simulated Meta Graph API, for `--demo` mode and for the integration tests.
 //!
-//! [`FakeGraphApi`] serves, on a loopback port, the three read paths the exporter uses, shaped
-//! like `graph.facebook.com` shapes them:
+//! [`FakeGraphApi`] serves, on a loopback port, the read paths the exporter uses, shaped like
+//! `graph.facebook.com` shapes them:
 //!
 //! - `GET /{version}/{page-id}/insights?metric=..`: Page messaging insights,
 //! - `GET /{version}/{campaign-id}/insights?fields=..`: marketing-message campaign insights,
-//! - `GET /{version}/{waba-id}?fields=analytics.start(..).end(..).granularity(..)`: WhatsApp
-//!   Business Account analytics.
+//! - `GET /{version}/{waba-id}?fields=..`: the WhatsApp Business Account node, whose fields
+//!   `analytics.start(..).end(..).granularity(..)`, `pricing_analytics.(..)`,
+//!   `conversation_analytics.(..)`, `name` and `currency` may be combined in one read,
+//! - `GET /{version}/{waba-id}/message_templates?fields=..`: the account's templates (paged),
+//! - `GET /{version}/{waba-id}/template_analytics?start=..&end=..&template_ids=..`: daily
+//!   template analytics,
+//! - `GET /{version}/{waba-id}/phone_numbers?fields=..`: the account's phone numbers (paged).
 //!
 //! `{version}` is any `vX.Y`. Each object is registered by id with the one token it accepts
 //! (`Authorization: Bearer <token>`, or an `access_token` query parameter, which is accepted
 //! but recorded so tests can assert the exporter never sends one). A simulated object answers
 //! with generated numbers that are deterministic for a given simulated instant and drift
 //! slowly over time ([`FakeGraphApi::set_now`] freezes the clock); a fixed object answers with a
-//! scripted body. Tests can retire metrics and fields, inject faults, rotate tokens and inspect
-//! every request received.
+//! scripted body. Tests can retire metrics and fields, inject faults, rotate tokens, script
+//! the WhatsApp account settings that change what Meta answers (partner billing, template
+//! analytics availability, template count, phone quality, verbatim fields and edges) and
+//! inspect every request received.
 //!
 //! This module owns the public handle and the registry behind it: the objects and their tokens,
-//! the retired and extra metric names, the scripted faults, the request log and the reported
-//! app usage. The submodules are private: `http` (routing, authentication, dispatch), `faults`
-//! (Graph error bodies and injected failures), `fields` (the `fields` expression parser),
-//! `calendar` (Pacific-time day and month boundaries), `generate` (deterministic numbers), and
-//! the read paths `page`, `campaign` and `waba`.
+//! the retired and extra metric names, the WhatsApp account settings, the scripted faults, the
+//! request log and the reported app usage. The submodules are private: `http` (routing,
+//! authentication, dispatch), `faults` (Graph error bodies and injected failures), `fields` (the
+//! `fields` expression parser), `calendar` (Pacific-time day and month boundaries), `generate`
+//! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
+//! `campaign`, `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
+//! `conversation_analytics`), `templates` (`message_templates` and `template_analytics`) and
+//! `phone_numbers`.
 
 mod calendar;
 mod campaign;
@@ -30,12 +40,17 @@ mod fields;
 mod generate;
 mod http;
 mod page;
+mod paging;
+mod phone_numbers;
+mod templates;
 mod waba;
+mod whatsapp_billing;
 
 #[cfg(test)]
 mod tests;
 
 pub use faults::Fault;
+pub use templates::TemplateAnalytics;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
@@ -146,8 +161,11 @@ impl FakeGraphApi {
         self.register(id, token, ObjectKind::Simulated(Simulated::Campaign));
     }
 
-    /// Registers (or replaces) a WhatsApp Business Account answering `analytics` with
-    /// generated data, accepting `token`.
+    /// Registers (or replaces) a WhatsApp Business Account answering with generated data,
+    /// accepting `token`: the node's `analytics`, `pricing_analytics`, `conversation_analytics`,
+    /// `name` and `currency` fields and its `message_templates`, `template_analytics` and
+    /// `phone_numbers` edges. Settings made with the WhatsApp methods below (`set_partner_billed`
+    /// and the rest) are kept by id, so they survive the account's replacement.
     pub fn simulate_waba(&self, id: &str, token: &str) {
         self.register(id, token, ObjectKind::Simulated(Simulated::Waba));
     }
@@ -192,9 +210,10 @@ impl FakeGraphApi {
         }
     }
 
-    /// Makes WhatsApp analytics of account `waba_id` cut DAY and MONTH buckets at UTC midnight
-    /// instead of Pacific midnight, and HALF_HOUR buckets a quarter hour off the half hour: a
-    /// response whose buckets do not follow the calendar the exporter expects.
+    /// Makes WhatsApp analytics of account `waba_id` (`analytics`, `pricing_analytics` and
+    /// `conversation_analytics`) cut day and month buckets at UTC midnight instead of Pacific
+    /// midnight, and HALF_HOUR buckets a quarter hour off the half hour: a response whose
+    /// buckets do not follow the calendar the exporter expects.
     pub fn misalign_buckets(&self, waba_id: &str) {
         self.shared.registry().misaligned.insert(waba_id.to_owned());
     }
@@ -289,6 +308,59 @@ impl FakeGraphApi {
             .unwrap_or(0)
     }
 
+    /// Makes account `waba_id` one billed through a solution partner, or not (the default):
+    /// Meta then knows no cost for it. `pricing_analytics` points carry no `cost` (volume only,
+    /// not an error), while `conversation_analytics` and `template_analytics` requests that ask
+    /// for COST in `metric_types` fail whole with HTTP 400, code 100, `(#100) Cost not available
+    /// for this WhatsApp Business Account: it is billed through a solution partner`.
+    pub fn set_partner_billed(&self, waba_id: &str, partner_billed: bool) {
+        self.whatsapp(waba_id, |settings| settings.partner_billed = partner_billed);
+    }
+
+    /// Sets whether `template_analytics` of account `waba_id` answers (see
+    /// [`TemplateAnalytics`] for the errors it answers otherwise).
+    pub fn set_template_analytics(&self, waba_id: &str, state: TemplateAnalytics) {
+        self.whatsapp(waba_id, |settings| settings.template_analytics = state);
+    }
+
+    /// Gives account `waba_id` exactly `approved` APPROVED message templates: the default
+    /// three first, then generated ones named `template_4`, `template_5`, ... (fewer than three
+    /// keeps only the first defaults). The PENDING `winter_promo` stays whatever the count, so
+    /// `message_templates` lists `approved + 1` templates. For tests that need several pages of
+    /// templates or more than one `template_analytics` call (at most 10 ids each).
+    pub fn set_template_count(&self, waba_id: &str, approved: usize) {
+        self.whatsapp(waba_id, |settings| {
+            settings.approved_templates = Some(approved)
+        });
+    }
+
+    /// Overrides the `quality_rating` of the second phone number of account `waba_id` (e.g.
+    /// `Some("RED")`, served verbatim); `None` returns to the generated rating, which is GREEN
+    /// most Pacific days, YELLOW some and RED rarely.
+    pub fn set_phone_quality(&self, waba_id: &str, rating: Option<&str>) {
+        self.whatsapp(waba_id, |settings| {
+            settings.phone_quality = rating.map(str::to_owned);
+        });
+    }
+
+    /// Makes the node field `field` of account `waba_id` (e.g. `pricing_analytics`) answer
+    /// exactly `value`, whatever its modifiers, while the other fields stay simulated: for
+    /// feeding Meta's documented example responses to the exporter. Replaces an earlier value.
+    pub fn fixed_field(&self, waba_id: &str, field: &str, value: Value) {
+        self.whatsapp(waba_id, |settings| {
+            settings.fixed_fields.insert(field.to_owned(), value);
+        });
+    }
+
+    /// Makes the edge `edge` of account `waba_id` (e.g. `template_analytics` or
+    /// `phone_numbers`) answer exactly `body` (HTTP 200), whatever its parameters, while the
+    /// rest of the account stays simulated. Replaces an earlier body.
+    pub fn fixed_edge(&self, waba_id: &str, edge: &str, body: Value) {
+        self.whatsapp(waba_id, |settings| {
+            settings.fixed_edges.insert(edge.to_owned(), body);
+        });
+    }
+
     /// Stops the server (the same as dropping the handle).
     pub fn shutdown(self) {
         drop(self);
@@ -300,6 +372,17 @@ impl FakeGraphApi {
             kind,
         };
         self.shared.registry().objects.insert(id.to_owned(), object);
+    }
+
+    /// Changes the WhatsApp settings of account `waba_id`, creating the defaults first.
+    fn whatsapp(&self, waba_id: &str, change: impl FnOnce(&mut WhatsAppSettings)) {
+        change(
+            self.shared
+                .registry()
+                .whatsapp
+                .entry(waba_id.to_owned())
+                .or_default(),
+        );
     }
 
     fn retire(&self, id: &str, name: &str) {
@@ -369,6 +452,7 @@ impl Shared {
             named: registry.named.get(id).cloned().unwrap_or_default(),
             misaligned: registry.misaligned.contains(id),
             extra_metrics: registry.extra_metrics.get(id).cloned().unwrap_or_default(),
+            whatsapp: registry.whatsapp.get(id).cloned().unwrap_or_default(),
             now: registry.now(),
         })
     }
@@ -400,6 +484,8 @@ struct Registry {
     /// WhatsApp accounts whose buckets are off Meta's calendar (`misalign_buckets`).
     misaligned: HashSet<String>,
     extra_metrics: HashMap<String, BTreeSet<String>>,
+    /// WhatsApp account settings (`set_partner_billed`, `fixed_field`, ...).
+    whatsapp: HashMap<String, WhatsAppSettings>,
     faults: HashMap<String, FaultPlan>,
     /// Extra response headers per object, e.g. `X-Business-Use-Case-Usage` or `Retry-After`.
     headers: HashMap<String, Vec<(String, String)>>,
@@ -502,7 +588,26 @@ struct ObjectSnapshot {
     named: HashSet<String>,
     misaligned: bool,
     extra_metrics: BTreeSet<String>,
+    whatsapp: WhatsAppSettings,
     now: i64,
+}
+
+/// What tests have told the simulator about one WhatsApp Business Account: the account
+/// properties that change what Meta answers, and verbatim answers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WhatsAppSettings {
+    /// Billed through a solution partner: no cost known (`set_partner_billed`).
+    pub(crate) partner_billed: bool,
+    /// Whether `template_analytics` answers (`set_template_analytics`).
+    pub(crate) template_analytics: TemplateAnalytics,
+    /// The number of APPROVED templates, if not the default three (`set_template_count`).
+    pub(crate) approved_templates: Option<usize>,
+    /// The second phone number's quality rating, if overridden (`set_phone_quality`).
+    pub(crate) phone_quality: Option<String>,
+    /// Node fields answered verbatim (`fixed_field`).
+    pub(crate) fixed_fields: HashMap<String, Value>,
+    /// Edges answered verbatim (`fixed_edge`).
+    pub(crate) fixed_edges: HashMap<String, Value>,
 }
 
 /// The faults scripted for one object.

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{AppUsage, FakeGraphApi, Fault};
+use super::{AppUsage, FakeGraphApi, Fault, TemplateAnalytics};
 
 const PAGE: &str = "1001";
 const CAMPAIGN: &str = "23850001";
@@ -630,4 +630,166 @@ fn the_request_log_keeps_the_latest_requests_and_counts_every_one() {
         .requests
         .front()
         .is_some_and(|r| r.path.ends_with("n=5")));
+}
+
+/// The WhatsApp node read the exporter sends: every field in one request (quotes encoded).
+const WABA_FIELDS: &str = "analytics.start(1717225200).end(1718478000).granularity(DAY),\
+pricing_analytics.start(1717225200).end(1718478000).granularity(DAILY)\
+.dimensions([%22PRICING_CATEGORY%22,%22PRICING_TYPE%22,%22COUNTRY%22,%22PHONE%22]),\
+conversation_analytics.start(1717225200).end(1718478000).granularity(DAILY)\
+.metric_types([%22CONVERSATION%22,%22COST%22])\
+.dimensions([%22CONVERSATION_CATEGORY%22,%22CONVERSATION_TYPE%22,%22CONVERSATION_DIRECTION%22,%22COUNTRY%22,%22PHONE%22]),\
+name,currency";
+
+#[tokio::test]
+async fn one_waba_read_answers_every_whatsapp_field_and_counts_once() {
+    let api = simulator().await;
+    let reply = get(
+        &api,
+        &format!("/v21.0/{WABA}?fields={WABA_FIELDS}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(api.request_count(WABA), 1);
+    let body = reply.json();
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(
+        body["name"],
+        format!("Simulated WhatsApp Business Account {WABA}")
+    );
+    assert!(body["analytics"]["data_points"].is_array());
+    let pricing = body["pricing_analytics"]["data"][0]["data_points"]
+        .as_array()
+        .expect("pricing points");
+    assert!(pricing
+        .iter()
+        .all(|p| p["volume"].is_i64() && p["country"].is_string() && p.get("tier").is_none()));
+    let conversations = body["conversation_analytics"]["data"][0]["data_points"]
+        .as_array()
+        .expect("conversation points");
+    assert!(!conversations.is_empty());
+    assert!(conversations
+        .iter()
+        .all(|p| p["conversation"].is_i64() && p["cost"].is_f64()));
+
+    // A partner-billed account: pricing without cost, and COST of conversations fails the read.
+    api.set_partner_billed(WABA, true);
+    let reply = get(
+        &api,
+        &format!("/v21.0/{WABA}?fields={WABA_FIELDS}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+    assert!(reply.text.contains("billed through a solution partner"));
+    let pricing_only = "pricing_analytics.start(1717225200).end(1718478000).granularity(DAILY)";
+    let reply = get(
+        &api,
+        &format!("/v21.0/{WABA}?fields={pricing_only}"),
+        Some(TOKEN),
+    )
+    .await;
+    let points = reply.json()["pricing_analytics"]["data"][0]["data_points"].clone();
+    assert!(points
+        .as_array()
+        .is_some_and(|p| !p.is_empty() && p.iter().all(|p| p.get("cost").is_none())));
+}
+
+#[tokio::test]
+async fn template_edges_page_and_follow_the_account_settings() {
+    let api = simulator().await;
+    api.set_template_count(WABA, 30);
+    let path = format!("/v21.0/{WABA}/message_templates?fields=id,name,language,category,status");
+    let first = get(&api, &path, Some(TOKEN)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first = first.json();
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(25));
+    let next = first["paging"]["next"].as_str().expect("a next link");
+    assert!(
+        next.starts_with(&format!(
+            "{}/v21.0/{WABA}/message_templates?",
+            api.base_url()
+        )) && next.contains(&format!("access_token={TOKEN}")),
+        "{next}"
+    );
+    let after = first["paging"]["cursors"]["after"]
+        .as_str()
+        .expect("a cursor");
+    let second = get(&api, &format!("{path}&after={after}"), Some(TOKEN)).await;
+    let second = second.json();
+    assert_eq!(second["data"].as_array().map(Vec::len), Some(6));
+    assert!(second["paging"].get("next").is_none());
+    assert_eq!(api.request_count(WABA), 2, "edge requests are counted");
+
+    let ids: Vec<&str> = first["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(3)
+        .map(|t| t["id"].as_str().expect("an id"))
+        .collect();
+    let analytics = format!(
+        "/v21.0/{WABA}/template_analytics?start=1718150400&end=1718478000&granularity=DAILY\
+         &metric_types=SENT,DELIVERED,READ,CLICKED,COST&template_ids=[{}]",
+        ids.join(",")
+    );
+    let reply = get(&api, &analytics, Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let points = reply.json()["data"][0]["data_points"].clone();
+    assert_eq!(points.as_array().map(Vec::len), Some(3 * 4));
+    api.set_template_analytics(WABA, TemplateAnalytics::NotEnabled);
+    let reply = get(&api, &analytics, Some(TOKEN)).await;
+    assert_eq!((reply.status, reply.error_codes()), (400, (100, None)));
+    assert!(reply.text.contains("is_enabled_for_insights=true"));
+    api.set_template_analytics(WABA, TemplateAnalytics::RegionUnavailable);
+    let reply = get(&api, &analytics, Some(TOKEN)).await;
+    assert!(reply.text.contains("EU, UK or Japan"), "{}", reply.text);
+
+    // Confirming template analytics is refused, and the attempt is on record.
+    let post = send(
+        &api,
+        reqwest::Method::POST,
+        &format!("/v21.0/{WABA}?is_enabled_for_insights=true"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((post.status, post.error_codes()), (400, (100, None)));
+    assert!(api
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.query.contains("is_enabled_for_insights")));
+}
+
+#[tokio::test]
+async fn fixed_fields_and_edges_answer_verbatim_beside_simulated_ones() {
+    let api = simulator().await;
+    let example = json!({ "data": [{ "data_points": [{
+        "start": 1748761200, "end": 1748847600, "country": "US", "pricing_type": "REGULAR",
+        "pricing_category": "MARKETING", "tier": "0:MAX", "volume": 4, "cost": 40
+    }]}]});
+    api.fixed_field(WABA, "pricing_analytics", example.clone());
+    let fields = "pricing_analytics.start(1).end(2).granularity(DAILY),currency";
+    let reply = get(&api, &format!("/v21.0/{WABA}?fields={fields}"), Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["pricing_analytics"], example);
+    assert_eq!(reply.json()["currency"], "USD");
+    let edge = json!({ "data": [{ "granularity": "DAILY", "data_points": [] }] });
+    api.fixed_edge(WABA, "template_analytics", edge.clone());
+    let reply = get(
+        &api,
+        &format!("/v21.0/{WABA}/template_analytics"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.json(), edge);
+
+    api.set_phone_quality(WABA, Some("YELLOW"));
+    let numbers = format!("/v21.0/{WABA}/phone_numbers?fields=quality_rating&limit=5");
+    let reply = get(&api, &numbers, Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["data"][0]["quality_rating"], "GREEN");
+    assert_eq!(body["data"][1]["quality_rating"], "YELLOW");
+    assert!(body["data"][1]["id"].is_string());
 }

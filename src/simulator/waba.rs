@@ -7,6 +7,10 @@
 //! its bounds are the whole bucket's, its counts only the elapsed part's. As in the real API,
 //! buckets without traffic are left out rather than reported as zero; about one in four is
 //! quiet, so the exporter's handling of missing buckets is exercised all the time.
+//!
+//! It also owns the account's bucket calendar and phone numbers, which the other WhatsApp read
+//! paths (`whatsapp_billing`, `phone_numbers`) share: [`buckets`] and
+//! [`account_phone_numbers`].
 
 use std::collections::BTreeSet;
 
@@ -43,8 +47,9 @@ pub(crate) fn analytics(context: &ReadContext<'_>, field: &Field) -> Result<Valu
     Ok(Value::Object(body))
 }
 
-/// The phone numbers an account reports when no filter names any: two per account.
-fn account_phone_numbers(waba: &str) -> Vec<String> {
+/// The phone numbers an account reports when no filter names any: two per account, as digits
+/// (`1631555xxxx`).
+pub(crate) fn account_phone_numbers(waba: &str) -> Vec<String> {
     ["first", "second"]
         .iter()
         .map(|which| {
@@ -54,9 +59,10 @@ fn account_phone_numbers(waba: &str) -> Vec<String> {
         .collect()
 }
 
-/// The bucket size of an analytics request.
+/// The bucket size of an analytics request (the other WhatsApp fields name DAY and MONTH
+/// DAILY and MONTHLY, but cut them the same way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Granularity {
+pub(crate) enum Granularity {
     HalfHour,
     Day,
     Month,
@@ -74,7 +80,7 @@ impl Granularity {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Granularity::HalfHour => "HALF_HOUR",
             Granularity::Day => "DAY",
@@ -127,6 +133,39 @@ impl Granularity {
             }
         }
     }
+}
+
+/// The `(start, end)` of each bucket of `granularity` from the one containing `start` up to
+/// the last one starting before `end`, stopping with the one that contains `now` (whose bounds
+/// are still the whole bucket's); `misaligned` cuts them off Meta's calendar. Code 100 beyond
+/// [`MAX_BUCKETS`] buckets.
+pub(crate) fn buckets(
+    granularity: Granularity,
+    (start, end): (i64, i64),
+    now: i64,
+    misaligned: bool,
+) -> Result<Vec<(i64, i64)>, GraphError> {
+    /// Where a bucket starts, or ends given its start.
+    type Boundary = fn(Granularity, i64) -> i64;
+    let (start_of, end_of): (Boundary, Boundary) = if misaligned {
+        (Granularity::misaligned_start, Granularity::misaligned_end)
+    } else {
+        (Granularity::bucket_start, Granularity::bucket_end)
+    };
+    let mut buckets = Vec::new();
+    let mut bucket = start_of(granularity, start);
+    while bucket < end && bucket <= now {
+        if buckets.len() == MAX_BUCKETS {
+            return Err(GraphError::invalid_parameter(format_args!(
+                "The time range holds more than {MAX_BUCKETS} buckets of {}",
+                granularity.name()
+            )));
+        }
+        let next = end_of(granularity, bucket);
+        buckets.push((bucket, next));
+        bucket = next;
+    }
+    Ok(buckets)
 }
 
 /// A validated `analytics` field.
@@ -215,14 +254,6 @@ impl AnalyticsRequest {
         now: i64,
         misaligned: bool,
     ) -> Result<Vec<Value>, GraphError> {
-        let granularity = self.granularity;
-        /// Where a bucket starts, or ends given its start.
-        type Boundary = fn(Granularity, i64) -> i64;
-        let (start_of, end_of): (Boundary, Boundary) = if misaligned {
-            (Granularity::misaligned_start, Granularity::misaligned_end)
-        } else {
-            (Granularity::bucket_start, Granularity::bucket_end)
-        };
         let filters = format!(
             "phones={};countries={}",
             self.phone_numbers.as_deref().unwrap_or_default().join(","),
@@ -230,20 +261,10 @@ impl AnalyticsRequest {
         );
         let traffic = Activity::new(Seed::of(&[waba, "sent"]), (300.0, 3000.0));
         let share = self.filter_share(waba);
-        let buckets = Seed::of(&[waba, self.granularity.name(), &filters]);
+        let bucket_seeds = Seed::of(&[waba, self.granularity.name(), &filters]);
         let mut points = Vec::new();
-        let mut bucket = start_of(granularity, self.start);
-        let mut seen = 0;
-        while bucket < self.end && bucket <= now {
-            seen += 1;
-            if seen > MAX_BUCKETS {
-                return Err(GraphError::invalid_parameter(format_args!(
-                    "The time range holds more than {MAX_BUCKETS} buckets of {}",
-                    self.granularity.name()
-                )));
-            }
-            let next = end_of(granularity, bucket);
-            let seed = buckets.with_time(bucket);
+        for (bucket, next) in buckets(self.granularity, (self.start, self.end), now, misaligned)? {
+            let seed = bucket_seeds.with_time(bucket);
             // Decided by the bucket alone, so a bucket never disappears as now moves on.
             let quiet = seed.with("quiet").unit() < QUIET_SHARE;
             let sent = if quiet {
@@ -260,7 +281,6 @@ impl AnalyticsRequest {
                     json!({ "start": bucket, "end": next, "sent": sent, "delivered": delivered }),
                 );
             }
-            bucket = next;
         }
         Ok(points)
     }
@@ -296,7 +316,7 @@ fn utc_midnight(date: chrono::NaiveDate) -> i64 {
 }
 
 /// A `start`/`end` argument: unix seconds from 1970 to 2100.
-fn timestamp(text: &str) -> Option<i64> {
+pub(crate) fn timestamp(text: &str) -> Option<i64> {
     text.parse::<i64>()
         .ok()
         .filter(|t| (0..=LATEST).contains(t))
