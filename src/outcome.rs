@@ -162,7 +162,12 @@ impl Applier {
                 backoff,
                 backoff_reason,
                 hold_data_until,
-            } => (Some(self.unix_at(due)), backoff, backoff_reason, hold_data_until),
+            } => (
+                Some(self.unix_at(due)),
+                backoff,
+                backoff_reason,
+                hold_data_until,
+            ),
             NextPoll::Disabled => (None, Duration::ZERO, None, None),
         };
         // Encoding is the costly part of a publish: do it before taking any lock.

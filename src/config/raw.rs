@@ -190,10 +190,13 @@ pub struct RawWaba {
     /// Countries to count in `analytics`, ISO 3166 alpha-2.
     pub country_codes: Option<Vec<String>>,
     /// `pricing_analytics`: `false` turns it off, a map sets it up; on by default.
+    #[serde(default, deserialize_with = "present")]
     pub pricing: Option<RawToggle<RawBilling>>,
     /// `conversation_analytics`: off unless present.
+    #[serde(default, deserialize_with = "present")]
     pub conversations: Option<RawToggle<RawBilling>>,
     /// Template analytics: off unless present.
+    #[serde(default, deserialize_with = "present")]
     pub templates: Option<RawToggle<RawTemplates>>,
     /// Quality rating and messaging limit of the phone numbers; on by default.
     pub phone_numbers_health: Option<bool>,
@@ -242,6 +245,14 @@ pub struct RawTemplates {
     pub ids: Option<Vec<StringOrInteger>>,
     /// Metric types.
     pub metrics: Option<Vec<String>>,
+}
+
+/// A key that is there, even with an empty value (`templates:`), is `Some`: serde's own
+/// `Option` would read the empty value as absent, and a section written down is meant to be on.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for RawToggle<T> {

@@ -370,7 +370,8 @@ fn a_granularity_spelled_the_other_fields_way_is_an_error_naming_both_spellings(
         "whatsapp_business_accounts[0].pricing.granularity",
     );
     assert!(
-        message.contains("HALF_HOUR, DAILY, MONTHLY") && message.contains("DAY and MONTH are the spellings of `analytics`"),
+        message.contains("HALF_HOUR, DAILY, MONTHLY")
+            && message.contains("DAY and MONTH are the spellings of `analytics`"),
         "{message}"
     );
     let message = problem_at(
@@ -378,7 +379,8 @@ fn a_granularity_spelled_the_other_fields_way_is_an_error_naming_both_spellings(
         "whatsapp_business_accounts[0].granularity",
     );
     assert!(
-        message.contains("HALF_HOUR, DAY, MONTH") && message.contains("DAILY and MONTHLY are the spellings of pricing"),
+        message.contains("HALF_HOUR, DAY, MONTH")
+            && message.contains("DAILY and MONTHLY are the spellings of pricing"),
         "{message}"
     );
     let message = problem_at(
@@ -394,7 +396,10 @@ fn unknown_dimensions_categories_and_metric_types_are_warnings_sent_as_written()
         "{WABA}    pricing:\n      dimensions: [COUNTRY, REGION]\n      pricing_categories: [MARKETING, MARKETING_PLUS]\n    templates: {{metrics: [SENT, REPLIED]}}\n"
     ));
     let waba = &config.whatsapp_business_accounts[0];
-    assert_eq!(waba.pricing.as_ref().expect("on").dimensions, ["COUNTRY", "REGION"]);
+    assert_eq!(
+        waba.pricing.as_ref().expect("on").dimensions,
+        ["COUNTRY", "REGION"]
+    );
     let warnings = config.warnings.join("\n");
     for expected in [
         "whatsapp_business_accounts[0].pricing.dimensions[1]: REGION is not a dimension Meta documents",
@@ -427,8 +432,11 @@ fn malformed_whatsapp_settings_are_errors_naming_their_keys() {
         "whatsapp_business_accounts[0].pricing.conversation_types",
     );
     assert!(message.contains("is not a filter of pricing_analytics; it takes phone_numbers, country_codes, pricing_categories, pricing_types"), "{message}");
-    assert!(parse_error(&format!("{WABA}    pricing: {{granularty: DAILY}}\n")).contains("granularty"));
-    assert!(parse_error(&format!("{WABA}    pricing: 3\n")).contains("true, false or a map of settings"));
+    assert!(
+        parse_error(&format!("{WABA}    pricing: {{granularty: DAILY}}\n")).contains("granularty")
+    );
+    assert!(parse_error(&format!("{WABA}    pricing: 3\n"))
+        .contains("true, false or a map of settings"));
     let message = problem_at(
         "graph_api: {access_token: t}\nrate_limits: {whatsapp_calls_per_hour: 0}\n",
         "rate_limits.whatsapp_calls_per_hour",

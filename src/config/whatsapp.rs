@@ -162,7 +162,10 @@ impl BillingField {
         self.known_dimensions()
             .iter()
             .find(|(name, _)| *name == dimension)
-            .map_or_else(|| dimension.to_ascii_lowercase(), |(_, label)| (*label).to_owned())
+            .map_or_else(
+                || dimension.to_ascii_lowercase(),
+                |(_, label)| (*label).to_owned(),
+            )
     }
 }
 

@@ -210,7 +210,11 @@ impl RateLimiter {
             });
         }
         if whatsapp {
-            let waba_calls = &mut state.objects.entry(object.to_owned()).or_default().whatsapp_calls;
+            let waba_calls = &mut state
+                .objects
+                .entry(object.to_owned())
+                .or_default()
+                .whatsapp_calls;
             if let Some(remaining) =
                 window_full(waba_calls, Some(config.whatsapp_calls_per_hour), now)
             {
@@ -577,7 +581,11 @@ fn scope_of(error: &ApiError) -> Scope {
 
 /// Drops calls older than an hour from `calls` and, when `budget` calls remain, says how long
 /// until the oldest leaves the window.
-fn window_full(calls: &mut VecDeque<Instant>, budget: Option<u32>, now: Instant) -> Option<Duration> {
+fn window_full(
+    calls: &mut VecDeque<Instant>,
+    budget: Option<u32>,
+    now: Instant,
+) -> Option<Duration> {
     while calls
         .front()
         .is_some_and(|start| now.duration_since(*start) >= HOUR)

@@ -125,8 +125,9 @@ pub enum Poller {
     Page(page::PagePoller),
     /// A campaign.
     Campaign(campaign::CampaignPoller),
-    /// A WhatsApp Business Account.
-    Waba(whatsapp::WabaPoller),
+    /// A WhatsApp Business Account; boxed, since its listings and states make it several
+    /// times the size of the others.
+    Waba(Box<whatsapp::WabaPoller>),
 }
 
 impl Poller {
@@ -137,7 +138,7 @@ impl Poller {
             Target::Campaign(campaign) => {
                 Poller::Campaign(campaign::CampaignPoller::new(campaign.clone()))
             }
-            Target::Waba(waba) => Poller::Waba(whatsapp::WabaPoller::new(waba.clone())),
+            Target::Waba(waba) => Poller::Waba(Box::new(whatsapp::WabaPoller::new(waba.clone()))),
         }
     }
 

@@ -62,18 +62,18 @@ pub fn next_poll(
             reason = Some("whatsapp_budget");
         }
     }
-    let mut hold_data_until = None;
     if let Some(pause) = limiter.pause_remaining(token_id, object) {
         if now + pause > due {
             due = now + pause;
             reason = Some("paused");
         }
-        // Meta asks callers to keep serving the last values while waiting out a throttle:
-        // staleness counts from when polling may resume, not from now.
-        hold_data_until = Some(due + stale_after);
     }
     let due = due.max(now);
     let backoff = due.saturating_duration_since(regular.max(now));
+    // Whatever pushes the poll out (a throttle, high usage, the WhatsApp budget), the last
+    // values stay served until it comes: Meta asks callers to keep serving while they wait,
+    // and staleness counts from when polling resumes, not from now.
+    let hold_data_until = (!backoff.is_zero()).then_some(due + stale_after);
     NextPoll::At {
         due,
         backoff,
@@ -173,26 +173,51 @@ mod tests {
             due,
             backoff,
             backoff_reason,
-            ..
-        } = next_poll(&limiter, "t", &waba, started, Duration::from_secs(60), stale)
+            hold_data_until,
+        } = next_poll(
+            &limiter,
+            "t",
+            &waba,
+            started,
+            Duration::from_secs(60),
+            stale,
+        )
         else {
             panic!("not disabled");
         };
         assert_eq!(due, started + Duration::from_secs(120));
         assert_eq!(backoff, Duration::from_secs(60));
         assert_eq!(backoff_reason, Some("whatsapp_budget"));
+        // Found by the real-Prometheus test: spaced past its staleness, the account's data
+        // vanished between polls. It is held until the spaced poll plus the staleness limit.
+        assert_eq!(hold_data_until, Some(due + stale));
         // At a 15-minute interval the same poll is far inside the budget.
-        let NextPoll::At { due, backoff_reason, .. } =
-            next_poll(&limiter, "t", &waba, started, Duration::from_secs(900), stale)
+        let NextPoll::At {
+            due,
+            backoff_reason,
+            ..
+        } = next_poll(
+            &limiter,
+            "t",
+            &waba,
+            started,
+            Duration::from_secs(900),
+            stale,
+        )
         else {
             panic!("not disabled");
         };
         assert_eq!(due, started + Duration::from_secs(900));
         assert_eq!(backoff_reason, None);
         // A Page with the same id is not a WABA: no spacing.
-        let NextPoll::At { due, .. } =
-            next_poll(&limiter, "t", &page("w"), started, Duration::from_secs(60), stale)
-        else {
+        let NextPoll::At { due, .. } = next_poll(
+            &limiter,
+            "t",
+            &page("w"),
+            started,
+            Duration::from_secs(60),
+            stale,
+        ) else {
             panic!("not disabled");
         };
         assert_eq!(due, started + Duration::from_secs(60));

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use meta_messaging_exporter::simulator::{FakeGraphApi, Fault};
+use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, TemplateAnalytics};
 use serde_json::{json, Value};
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
@@ -51,6 +51,14 @@ const MAY_BE_EMPTY: &[(&str, &str)] = &[
     (
         "alert MetaMessagingConfigReloadFailed",
         "the config loaded and no reload failed",
+    ),
+    (
+        "alert WhatsAppDailyCostHigh",
+        "the simulated accounts spend a few dollars a day, below the example threshold of 100",
+    ),
+    (
+        "alert WhatsAppPhoneNumberQualityYellow",
+        "the simulated numbers are GREEN on most days, and the test sets one RED",
     ),
     // Alerts that must not fire against a healthy exporter and fake.
     ("alert MetaMessagingExporterDown", "the exporter is up"),
@@ -153,6 +161,11 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     fake.simulate_campaign("CAMPAIGN2", TOKEN);
     fake.simulate_waba("WABA1", TOKEN);
     fake.simulate_waba("WABA2", TOKEN);
+    // The second account is in the states the "feature unavailable" panel and alert are for.
+    fake.set_partner_billed("WABA2", true);
+    fake.set_template_analytics("WABA2", TemplateAnalytics::NotEnabled);
+    // A number rated RED, so WhatsAppPhoneNumberQualityRed's expression has something to match.
+    fake.set_phone_quality("WABA1", Some("RED"));
     let yaml = format!(
         "{}pages:
   - id: PAGE1
@@ -190,9 +203,12 @@ campaigns:
 whatsapp_business_accounts:
   - id: WABA1
     interval: 1s
+    conversations: {{}}
+    templates: {{}}
   - id: WABA2
     interval: 1s
     phone_numbers: [\"15550000001\", \"15550000002\"]
+    templates: {{}}
 ",
         preamble(&fake)
     );

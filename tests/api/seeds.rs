@@ -213,7 +213,7 @@ async fn the_whatsapp_example_gives_the_last_complete_day() {
     // Three hours into 2022-04-20 Pacific: the last complete day is 04-19, the seed's last point.
     let clock = Arc::new(FixedClock::new(1_650_438_000 + 3 * 3600));
     let yaml = format!(
-        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n    granularity: DAY\n",
+        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n    granularity: DAY\n    phone_numbers_health: false\n",
         preamble(&fake)
     );
     let exporter = TestExporter::start_with_clock(&yaml, clock).await;
@@ -248,7 +248,7 @@ async fn the_whatsapp_example_gives_four_for_the_busiest_documented_day() {
     // Just after 2022-04-01 07:00 UTC: the last complete day is 03-31, with 4 sent.
     let clock = Arc::new(FixedClock::new(1_648_796_400 + 60));
     let yaml = format!(
-        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n",
+        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n    phone_numbers_health: false\n",
         preamble(&fake)
     );
     let exporter = TestExporter::start_with_clock(&yaml, clock).await;

@@ -16,7 +16,7 @@ const NOW: i64 = 1_704_182_400 + 600;
 
 fn exporter_yaml(fake: &FakeGraphApi) -> String {
     format!(
-        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n    granularity: HALF_HOUR\n",
+        "{}whatsapp_business_accounts:\n  - id: WABA1\n    interval: 1s\n    granularity: HALF_HOUR\n    phone_numbers_health: false\n",
         preamble(fake)
     )
 }

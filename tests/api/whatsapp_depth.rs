@@ -20,7 +20,10 @@ const JUNE_12_2024: i64 = 1_718_150_400 + 3600;
 async fn start(fake: &FakeGraphApi, now: i64, waba: &str) -> TestExporter {
     fake.set_now(Some(now));
     let yaml = format!("{}whatsapp_business_accounts:\n{waba}", preamble(fake));
-    TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(now))).await
+    let exporter = TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(now))).await;
+    // Past the start-up spread (30s), so every account has polled once.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    exporter
 }
 
 /// Meta's `pricing_analytics` example response, the points quoted in graph-api.md 5.1.
@@ -54,9 +57,12 @@ async fn metas_pricing_example_gives_its_volumes_and_costs_for_the_last_complete
     fake.fixed_field("W1", "pricing_analytics", pricing_example());
     let exporter = start(&fake, JUNE_2_2025, PRICING_EXAMPLE_WABA).await;
     let scrape = exporter
-        .wait_for("pricing", |s| s.value("meta_whatsapp_pricing_bucket_end_timestamp_seconds", &[]).is_some())
+        .wait_for("pricing", |s| {
+            s.value("meta_whatsapp_pricing_bucket_end_timestamp_seconds", &[])
+                .is_some()
+        })
         .await;
-    let point = |category: &str, kind: &str| {
+    fn point<'a>(category: &'a str, kind: &'a str) -> Vec<(&'a str, &'a str)> {
         vec![
             ("waba_id", "W1"),
             ("granularity", "DAILY"),
@@ -64,7 +70,7 @@ async fn metas_pricing_example_gives_its_volumes_and_costs_for_the_last_complete
             ("pricing_category", category),
             ("pricing_type", kind),
         ]
-    };
+    }
     for (category, kind, volume, cost) in [
         ("MARKETING", "REGULAR", 4.0, 40.0),
         ("MARKETING_LITE", "REGULAR", 1.0, 10.0),
@@ -74,28 +80,58 @@ async fn metas_pricing_example_gives_its_volumes_and_costs_for_the_last_complete
         ("SERVICE", "FREE_CUSTOMER_SERVICE", 2.0, 0.0),
     ] {
         let labels = point(category, kind);
-        assert_eq!(scrape.value("meta_whatsapp_pricing_volume", &labels), Some(volume), "{category} {kind}");
-        assert_eq!(scrape.value("meta_whatsapp_pricing_cost", &labels), Some(cost), "{category} {kind}");
+        assert_eq!(
+            scrape.value("meta_whatsapp_pricing_volume", &labels),
+            Some(volume),
+            "{category} {kind}"
+        );
+        assert_eq!(
+            scrape.value("meta_whatsapp_pricing_cost", &labels),
+            Some(cost),
+            "{category} {kind}"
+        );
     }
     // Tiers only on billable points; the cost carries the account's currency.
     assert_eq!(
-        scrape.value("meta_whatsapp_pricing_volume", &[("pricing_category", "MARKETING"), ("tier", "0:MAX")]),
+        scrape.value(
+            "meta_whatsapp_pricing_volume",
+            &[("pricing_category", "MARKETING"), ("tier", "0:MAX")]
+        ),
         Some(4.0)
     );
-    let free = &scrape.series("meta_whatsapp_pricing_volume", &point("SERVICE", "FREE_CUSTOMER_SERVICE"))[0].0;
+    let free = &scrape.series(
+        "meta_whatsapp_pricing_volume",
+        &point("SERVICE", "FREE_CUSTOMER_SERVICE"),
+    )[0]
+    .0;
     assert!(!free.contains_key("tier"), "{free:?}");
     let cost = &scrape.series("meta_whatsapp_pricing_cost", &point("MARKETING", "REGULAR"))[0].0;
     assert_eq!(cost.get("currency").map(String::as_str), Some("USD"));
     // India had traffic on June 5 only: on June 1 it is 0, not absent and not 2.
-    let india = [("country", "IN"), ("pricing_category", "AUTHENTICATION_INTERNATIONAL")];
-    assert_eq!(scrape.value("meta_whatsapp_pricing_volume", &india), Some(0.0));
-    assert_eq!(scrape.value("meta_whatsapp_pricing_cost", &india), Some(0.0));
+    let india = [
+        ("country", "IN"),
+        ("pricing_category", "AUTHENTICATION_INTERNATIONAL"),
+    ];
     assert_eq!(
-        scrape.value("meta_whatsapp_pricing_bucket_end_timestamp_seconds", &[("waba_id", "W1")]),
+        scrape.value("meta_whatsapp_pricing_volume", &india),
+        Some(0.0)
+    );
+    assert_eq!(
+        scrape.value("meta_whatsapp_pricing_cost", &india),
+        Some(0.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "meta_whatsapp_pricing_bucket_end_timestamp_seconds",
+            &[("waba_id", "W1")]
+        ),
         Some(1_748_847_600.0)
     );
     assert_eq!(
-        scrape.value("meta_whatsapp_business_account_info", &[("waba_id", "W1"), ("currency", "USD")]),
+        scrape.value(
+            "meta_whatsapp_business_account_info",
+            &[("waba_id", "W1"), ("currency", "USD")]
+        ),
         Some(1.0)
     );
     exporter.stop().await;
@@ -114,13 +150,22 @@ async fn the_partial_day_is_not_the_value() {
             {"start": 1_748_847_600, "end": 1_748_934_000, "country": "US", "volume": 9, "cost": 0.9}
         ]}]}),
     );
-    let waba = "  - id: W1\n    pricing:\n      dimensions: [COUNTRY]\n    phone_numbers_health: false\n";
+    let waba =
+        "  - id: W1\n    pricing:\n      dimensions: [COUNTRY]\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
     let scrape = exporter
-        .wait_for("pricing", |s| s.value("meta_whatsapp_pricing_volume", &[]).is_some())
+        .wait_for("pricing", |s| {
+            s.value("meta_whatsapp_pricing_volume", &[]).is_some()
+        })
         .await;
-    assert_eq!(scrape.value("meta_whatsapp_pricing_volume", &[("country", "US")]), Some(3.0));
-    assert_eq!(scrape.value("meta_whatsapp_pricing_cost", &[("country", "US")]), Some(0.3));
+    assert_eq!(
+        scrape.value("meta_whatsapp_pricing_volume", &[("country", "US")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        scrape.value("meta_whatsapp_pricing_cost", &[("country", "US")]),
+        Some(0.3)
+    );
     exporter.stop().await;
 }
 
@@ -133,18 +178,39 @@ async fn a_partner_billed_account_exports_volume_without_cost_as_a_state_not_a_f
     let exporter = start(&fake, JUNE_2_2025, waba).await;
     let scrape = exporter
         .wait_for("partner-billed poll", |s| {
-            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]).is_some()
+            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
+                .is_some()
         })
         .await;
-    assert_eq!(scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]), Some(1.0), "{}", scrape.text);
-    assert!(!scrape.series("meta_whatsapp_pricing_volume", &[("waba_id", "W1")]).is_empty());
+    assert_eq!(
+        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert!(!scrape
+        .series("meta_whatsapp_pricing_volume", &[("waba_id", "W1")])
+        .is_empty());
     assert!(scrape.series("meta_whatsapp_pricing_cost", &[]).is_empty());
-    assert!(scrape.series("meta_whatsapp_conversation_cost", &[]).is_empty());
-    assert!(!scrape.series("meta_whatsapp_conversations", &[("waba_id", "W1")]).is_empty());
-    assert!(!scrape.series("meta_whatsapp_template_sent", &[("waba_id", "W1")]).is_empty());
+    assert!(scrape
+        .series("meta_whatsapp_conversation_cost", &[])
+        .is_empty());
+    assert!(!scrape
+        .series("meta_whatsapp_conversations", &[("waba_id", "W1")])
+        .is_empty());
+    assert!(!scrape
+        .series("meta_whatsapp_template_sent", &[("waba_id", "W1")])
+        .is_empty());
     assert!(scrape.series("meta_whatsapp_template_cost", &[]).is_empty());
     assert_eq!(
-        scrape.value("meta_messaging_exporter_whatsapp_feature_unavailable", &[("waba_id", "W1"), ("feature", "cost"), ("reason", "partner_billed")]),
+        scrape.value(
+            "meta_messaging_exporter_whatsapp_feature_unavailable",
+            &[
+                ("waba_id", "W1"),
+                ("feature", "cost"),
+                ("reason", "partner_billed")
+            ]
+        ),
         Some(1.0)
     );
     // Once known, cost is no longer asked for: no further request names COST.
@@ -152,7 +218,10 @@ async fn a_partner_billed_account_exports_volume_without_cost_as_a_state_not_a_f
     tokio::time::sleep(Duration::from_secs(16 * 60)).await;
     let later: Vec<_> = fake.requests().into_iter().skip(before).collect();
     assert!(!later.is_empty());
-    assert!(later.iter().all(|request| !request.query.contains("COST")), "{later:?}");
+    assert!(
+        later.iter().all(|request| !request.query.contains("COST")),
+        "{later:?}"
+    );
     exporter.stop().await;
 }
 
@@ -179,28 +248,49 @@ async fn metas_template_example_gives_its_counts_clicks_and_cost() {
     let waba = "  - id: W1\n    templates:\n      ids: [\"1421988012088524\", \"2632273056924580\"]\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_12_2024, waba).await;
     let scrape = exporter
-        .wait_for("templates", |s| s.value("meta_whatsapp_template_bucket_end_timestamp_seconds", &[]).is_some())
+        .wait_for("templates", |s| {
+            s.value("meta_whatsapp_template_bucket_end_timestamp_seconds", &[])
+                .is_some()
+        })
         .await;
     for id in ["1421988012088524", "2632273056924580"] {
-        for family in ["meta_whatsapp_template_sent", "meta_whatsapp_template_delivered", "meta_whatsapp_template_read"] {
-            assert_eq!(scrape.value(family, &[("waba_id", "W1"), ("template_id", id)]), Some(1.0), "{family} {id}");
+        for family in [
+            "meta_whatsapp_template_sent",
+            "meta_whatsapp_template_delivered",
+            "meta_whatsapp_template_read",
+        ] {
+            assert_eq!(
+                scrape.value(family, &[("waba_id", "W1"), ("template_id", id)]),
+                Some(1.0),
+                "{family} {id}"
+            );
         }
     }
     let clicks = |button_type: &str, content: &str| {
         scrape.value(
             "meta_whatsapp_template_clicked",
-            &[("template_id", "2632273056924580"), ("button_type", button_type), ("button_content", content)],
+            &[
+                ("template_id", "2632273056924580"),
+                ("button_type", button_type),
+                ("button_content", content),
+            ],
         )
     };
     assert_eq!(clicks("quick_reply_button", "Contact Support"), Some(108.0));
     assert_eq!(clicks("unique_url_button", "Tell me more"), Some(16.0));
     let spent = |id: &str| {
-        scrape.value("meta_whatsapp_template_cost", &[("template_id", id), ("cost_type", "amount_spent")])
+        scrape.value(
+            "meta_whatsapp_template_cost",
+            &[("template_id", id), ("cost_type", "amount_spent")],
+        )
     };
     assert_eq!(spent("1421988012088524"), Some(0.01));
     assert_eq!(spent("2632273056924580"), Some(0.03));
     assert_eq!(
-        scrape.value("meta_whatsapp_template_bucket_end_timestamp_seconds", &[("waba_id", "W1")]),
+        scrape.value(
+            "meta_whatsapp_template_bucket_end_timestamp_seconds",
+            &[("waba_id", "W1")]
+        ),
         Some(1_718_150_400.0)
     );
     exporter.stop().await;
@@ -219,24 +309,38 @@ async fn more_than_ten_templates_take_several_calls_and_the_list_is_read_once_an
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
     fake.set_template_count("W1", 23);
-    let waba = "  - id: W1\n    interval: 15m\n    templates: {}\n    phone_numbers_health: false\n";
+    let waba =
+        "  - id: W1\n    interval: 15m\n    templates: {}\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
     let scrape = exporter
-        .wait_for("templates", |s| !s.series("meta_whatsapp_template_sent", &[]).is_empty())
+        .wait_for("templates", |s| {
+            !s.series("meta_whatsapp_template_sent", &[]).is_empty()
+        })
         .await;
-    let approved = scrape.series("meta_whatsapp_template_info", &[("status", "APPROVED")]).len();
+    let approved = scrape
+        .series("meta_whatsapp_template_info", &[("status", "APPROVED")])
+        .len();
     assert!(approved > 20, "{approved} approved templates");
-    assert_eq!(scrape.series("meta_whatsapp_template_sent", &[]).len(), approved);
+    assert_eq!(
+        scrape.series("meta_whatsapp_template_sent", &[]).len(),
+        approved
+    );
     let calls = template_analytics_calls(&fake);
     assert_eq!(calls.len(), approved.div_ceil(10), "{calls:?}");
     let listings = |fake: &FakeGraphApi| {
-        fake.requests().iter().filter(|r| r.path.ends_with("/message_templates")).count()
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/message_templates"))
+            .count()
     };
     let first_listing = listings(&fake);
     assert!(first_listing >= 1);
     // Three more polls within the hour reuse the list.
     tokio::time::sleep(Duration::from_secs(46 * 60)).await;
-    assert_eq!(template_analytics_calls(&fake).len(), 4 * approved.div_ceil(10));
+    assert_eq!(
+        template_analytics_calls(&fake).len(),
+        4 * approved.div_ceil(10)
+    );
     assert_eq!(listings(&fake), first_listing);
     exporter.stop().await;
 }
@@ -249,14 +353,27 @@ async fn template_analytics_not_enabled_is_a_state_the_rest_exports_and_it_is_no
     let waba = "  - id: W1\n    interval: 15m\n    templates: {}\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
     let scrape = exporter
-        .wait_for("a poll", |s| s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]).is_some())
+        .wait_for("a poll", |s| {
+            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
+                .is_some()
+        })
         .await;
-    assert_eq!(scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]), Some(1.0), "{}", scrape.text);
     assert_eq!(
-        scrape.value("meta_messaging_exporter_whatsapp_feature_unavailable", &[("feature", "template_analytics"), ("reason", "not_enabled")]),
+        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_whatsapp_feature_unavailable",
+            &[("feature", "template_analytics"), ("reason", "not_enabled")]
+        ),
         Some(1.0)
     );
-    assert!(!scrape.series("meta_whatsapp_pricing_volume", &[]).is_empty());
+    assert!(!scrape
+        .series("meta_whatsapp_pricing_volume", &[])
+        .is_empty());
     assert!(!scrape.series("meta_whatsapp_template_info", &[]).is_empty());
     assert!(scrape.series("meta_whatsapp_template_sent", &[]).is_empty());
     assert_eq!(template_analytics_calls(&fake).len(), 1);
@@ -265,7 +382,10 @@ async fn template_analytics_not_enabled_is_a_state_the_rest_exports_and_it_is_no
     let (_, page) = exporter.get("/").await;
     assert!(page.contains("template_analytics (not enabled)"), "{page}");
     // The exporter never confirms template analytics itself: that step is irreversible.
-    assert!(fake.requests().iter().all(|r| r.method == "GET" && !r.query.contains("is_enabled_for_insights")));
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.method == "GET" && !r.query.contains("is_enabled_for_insights")));
     exporter.stop().await;
 }
 
@@ -276,18 +396,33 @@ async fn a_region_without_template_analytics_is_a_state_too() {
     fake.set_template_analytics("W1", TemplateAnalytics::RegionUnavailable);
     let exporter = start(&fake, JUNE_2_2025, "  - id: W1\n    templates: {}\n").await;
     let scrape = exporter
-        .wait_for("a poll", |s| s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]).is_some())
+        .wait_for("a poll", |s| {
+            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
+                .is_some()
+        })
         .await;
-    assert_eq!(scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]), Some(1.0));
     assert_eq!(
-        scrape.value("meta_messaging_exporter_whatsapp_feature_unavailable", &[("feature", "template_analytics"), ("reason", "region_unavailable")]),
+        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_whatsapp_feature_unavailable",
+            &[
+                ("feature", "template_analytics"),
+                ("reason", "region_unavailable")
+            ]
+        ),
         Some(1.0)
     );
     exporter.stop().await;
 }
 
 fn rating(scrape: &Scrape, phone_id: &str, rating: &str) -> Option<f64> {
-    scrape.value("meta_whatsapp_phone_number_quality_rating", &[("phone_number_id", phone_id), ("rating", rating)])
+    scrape.value(
+        "meta_whatsapp_phone_number_quality_rating",
+        &[("phone_number_id", phone_id), ("rating", rating)],
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -297,19 +432,32 @@ async fn phone_numbers_show_their_quality_rating_as_a_state_set_and_their_messag
     fake.set_phone_quality("W1", Some("RED"));
     let exporter = start(&fake, JUNE_2_2025, "  - id: W1\n    interval: 15m\n").await;
     let scrape = exporter
-        .wait_for("phone numbers", |s| !s.series("meta_whatsapp_phone_number_info", &[]).is_empty())
+        .wait_for("phone numbers", |s| {
+            !s.series("meta_whatsapp_phone_number_info", &[]).is_empty()
+        })
         .await;
     let numbers = scrape.series("meta_whatsapp_phone_number_info", &[("waba_id", "W1")]);
     assert_eq!(numbers.len(), 2, "{}", scrape.text);
-    let ids: Vec<String> = numbers.iter().map(|(labels, _)| labels["phone_number_id"].clone()).collect();
-    let red: Vec<&String> = ids.iter().filter(|id| rating(&scrape, id, "RED") == Some(1.0)).collect();
+    let ids: Vec<String> = numbers
+        .iter()
+        .map(|(labels, _)| labels["phone_number_id"].clone())
+        .collect();
+    let red: Vec<&String> = ids
+        .iter()
+        .filter(|id| rating(&scrape, id, "RED") == Some(1.0))
+        .collect();
     assert_eq!(red.len(), 1, "{}", scrape.text);
     for state in ["GREEN", "YELLOW", "UNKNOWN"] {
         assert_eq!(rating(&scrape, red[0], state), Some(0.0), "{state}");
     }
     let limits: Vec<f64> = ids
         .iter()
-        .filter_map(|id| scrape.value("meta_whatsapp_phone_number_messaging_limit", &[("phone_number_id", id)]))
+        .filter_map(|id| {
+            scrape.value(
+                "meta_whatsapp_phone_number_messaging_limit",
+                &[("phone_number_id", id)],
+            )
+        })
         .collect();
     assert_eq!(limits.len(), 2);
     assert!(limits.iter().all(|limit| *limit >= 250.0), "{limits:?}");
@@ -320,21 +468,45 @@ async fn phone_numbers_show_their_quality_rating_as_a_state_set_and_their_messag
 async fn analytics_pricing_and_conversations_of_one_account_are_one_request_per_poll() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
-    let waba = "  - id: W1\n    interval: 15m\n    conversations: {}\n    phone_numbers_health: false\n";
+    let waba =
+        "  - id: W1\n    interval: 15m\n    conversations: {}\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
     tokio::time::sleep(Duration::from_secs(31 * 60)).await;
     let scrape = exporter.scrape().await;
-    assert!(!scrape.series("meta_whatsapp_conversations", &[]).is_empty(), "{}", scrape.text);
-    assert!(!scrape.series("meta_whatsapp_pricing_volume", &[]).is_empty());
+    assert!(
+        !scrape.series("meta_whatsapp_conversations", &[]).is_empty(),
+        "{}",
+        scrape.text
+    );
+    assert!(!scrape
+        .series("meta_whatsapp_pricing_volume", &[])
+        .is_empty());
     let polls = scrape
-        .value("meta_messaging_exporter_polls_total", &[("kind", "whatsapp_business_account"), ("outcome", "success")])
+        .value(
+            "meta_messaging_exporter_polls_total",
+            &[("kind", "whatsapp_business_account"), ("result", "success")],
+        )
         .expect("poll counter");
-    let node_reads: Vec<_> = fake.requests().into_iter().filter(|r| r.path.ends_with("/W1")).collect();
+    let node_reads: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/W1"))
+        .collect();
     assert_eq!(node_reads.len() as f64, polls);
     assert_eq!(fake.request_count("W1"), node_reads.len());
     for read in &node_reads {
-        for field in ["analytics.", "pricing_analytics.", "conversation_analytics.", "name", "currency"] {
-            assert!(read.query.contains(field), "{field} missing from {}", read.query);
+        for field in [
+            "analytics.",
+            "pricing_analytics.",
+            "conversation_analytics.",
+            "name",
+            "currency",
+        ] {
+            assert!(
+                read.query.contains(field),
+                "{field} missing from {}",
+                read.query
+            );
         }
     }
     exporter.stop().await;
@@ -355,10 +527,17 @@ async fn a_whatsapp_throttle_pauses_only_that_account() {
     // W2 polled every minute; W1 waits for the top of the hour (the fixed clock is at :00, so
     // its pause is a whole hour).
     assert_eq!(fake.request_count("W1"), 1);
-    assert!(fake.request_count("W2") >= w2 + 10, "{}", fake.request_count("W2"));
+    assert!(
+        fake.request_count("W2") >= w2 + 10,
+        "{}",
+        fake.request_count("W2")
+    );
     let scrape = exporter.scrape().await;
     assert!(
-        scrape.value("meta_messaging_exporter_target_backoff_seconds", &[("target_id", "W1")]) > Some(0.0),
+        scrape.value(
+            "meta_messaging_exporter_target_backoff_seconds",
+            &[("target_id", "W1")]
+        ) > Some(0.0),
         "{}",
         scrape.text
     );
@@ -377,17 +556,27 @@ async fn the_per_account_budget_holds_over_an_hour() {
         preamble(&fake)
     );
     fake.set_now(Some(JUNE_2_2025));
-    let exporter = TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(JUNE_2_2025))).await;
+    let exporter =
+        TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(JUNE_2_2025))).await;
     tokio::time::sleep(Duration::from_secs(3600)).await;
     let calls = fake.request_count("W1");
     assert!(calls <= 40, "{calls} calls in an hour");
-    assert!(calls >= 30, "{calls} calls: the budget is used, not starved");
+    assert!(
+        calls >= 30,
+        "{calls} calls: the budget is used, not starved"
+    );
     let scrape = exporter.scrape().await;
     let polls = scrape
-        .value("meta_messaging_exporter_polls_total", &[("kind", "whatsapp_business_account"), ("outcome", "success")])
+        .value(
+            "meta_messaging_exporter_polls_total",
+            &[("kind", "whatsapp_business_account"), ("result", "success")],
+        )
         .expect("poll counter");
     assert!(polls >= 9.0, "{polls} successful polls");
     let (_, page) = exporter.get("/").await;
-    assert!(page.contains("spaced under rate_limits.whatsapp_calls_per_hour"), "{page}");
+    assert!(
+        page.contains("spaced under rate_limits.whatsapp_calls_per_hour"),
+        "{page}"
+    );
     exporter.stop().await;
 }

@@ -21,10 +21,14 @@ impl Checker<'_> {
             self.token_and_schedule(key, &raw, DEFAULT_WABA_INTERVAL, inherited);
         let granularity =
             self.granularity(&format!("{key}.granularity"), raw.granularity.as_deref());
-        let phone_numbers =
-            self.phone_numbers(&format!("{key}.phone_numbers"), raw.phone_numbers.as_deref());
-        let country_codes =
-            self.country_codes(&format!("{key}.country_codes"), raw.country_codes.as_deref());
+        let phone_numbers = self.phone_numbers(
+            &format!("{key}.phone_numbers"),
+            raw.phone_numbers.as_deref(),
+        );
+        let country_codes = self.country_codes(
+            &format!("{key}.country_codes"),
+            raw.country_codes.as_deref(),
+        );
         let pricing = match raw.pricing {
             None | Some(RawToggle::Switch(true)) => self
                 .billing(key, BillingField::Pricing, RawBilling::default())
@@ -129,7 +133,12 @@ impl Checker<'_> {
                 .collect()),
             Some(dimensions) => {
                 let known: Vec<&str> = field.known_dimensions().iter().map(|(d, _)| *d).collect();
-                self.api_names(&format!("{key}.dimensions"), &dimensions, "dimension", &known)
+                self.api_names(
+                    &format!("{key}.dimensions"),
+                    &dimensions,
+                    "dimension",
+                    &known,
+                )
             }
         };
         // Each field takes its own filters; a filter of the other field is named, not ignored.
@@ -259,13 +268,18 @@ impl Checker<'_> {
             .into_iter()
             .map(|id| id.0)
             .collect();
-        let ids = self.list(&format!("{key}.ids"), &ids, "template id", |checker, key, id| {
-            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-                Ok(id)
-            } else {
-                Err(checker.problem(key, format!("{id:?} is not a template id: digits only")))
-            }
-        });
+        let ids = self.list(
+            &format!("{key}.ids"),
+            &ids,
+            "template id",
+            |checker, key, id| {
+                if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+                    Ok(id)
+                } else {
+                    Err(checker.problem(key, format!("{id:?} is not a template id: digits only")))
+                }
+            },
+        );
         let metrics = match raw.metrics {
             None => Ok(TemplateSettings::KNOWN_METRICS
                 .iter()

@@ -14,6 +14,14 @@
 //! lie. The value is then the latest complete bucket by the API's own boundaries, and a
 //! `bucket_misaligned` problem names the account and the boundaries seen. A response with no
 //! data points at all keeps its documented meaning: no traffic, 0.
+//!
+//! The richer WhatsApp read paths share these rules and live beside this one: [`billing`]
+//! (`pricing_analytics`, `conversation_analytics`), [`templates`] (template analytics, UTC
+//! days) and [`phone_numbers`] (quality rating and messaging limit).
+
+pub mod billing;
+pub mod phone_numbers;
+pub mod templates;
 
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::America::Los_Angeles;
@@ -89,6 +97,75 @@ fn pacific_midnight(day: NaiveDate) -> i64 {
         .unwrap_or_default()
 }
 
+/// Which bucket's values to export, from the buckets a response holds.
+pub(crate) enum Wanted {
+    /// Every bucket is on the calendar: the last complete one by it, present or omitted.
+    Aligned(Bucket),
+    /// Some are not, so an omitted bucket cannot be read as quiet: the latest complete one the
+    /// response holds, if any, and the buckets that are off the calendar.
+    Misaligned {
+        /// The buckets off the calendar.
+        misaligned: Vec<Bucket>,
+        /// The latest bucket that ended at or before now.
+        latest: Option<Bucket>,
+    },
+}
+
+/// Chooses the bucket to export as of `now`, given the calendar (`containing` maps a time to
+/// its bucket) and the buckets in a response.
+pub(crate) fn wanted_bucket(
+    containing: impl Fn(i64) -> Bucket,
+    now: i64,
+    buckets: &[Bucket],
+) -> Wanted {
+    let misaligned: Vec<Bucket> = buckets
+        .iter()
+        .copied()
+        .filter(|bucket| containing(bucket.start) != *bucket)
+        .collect();
+    if misaligned.is_empty() {
+        let current = containing(now);
+        return Wanted::Aligned(containing(current.start - 1));
+    }
+    let latest = buckets
+        .iter()
+        .copied()
+        .filter(|bucket| bucket.end <= now)
+        .max_by_key(|bucket| (bucket.end, bucket.start));
+    Wanted::Misaligned { misaligned, latest }
+}
+
+/// `[start, end)` of each data point, or a problem for a point without readable times.
+pub(crate) fn point_bucket(point: &Value, problems: &mut Vec<ValueProblem>) -> Option<Bucket> {
+    match (
+        point.get("start").and_then(parse_time),
+        point.get("end").and_then(parse_time),
+    ) {
+        (Some(start), Some(end)) => Some(Bucket { start, end }),
+        _ => {
+            problems.push(ValueProblem {
+                reason: "invalid_bucket_time",
+                detail: "a data point has a missing or unreadable start or end".into(),
+            });
+            None
+        }
+    }
+}
+
+/// The boundaries of misaligned buckets for a log line: the first few, and how many more.
+pub(crate) fn describe_buckets(buckets: &[Bucket]) -> String {
+    const SHOWN: usize = 3;
+    let mut seen: Vec<String> = buckets
+        .iter()
+        .take(SHOWN)
+        .map(|bucket| format!("[{}, {})", bucket.start, bucket.end))
+        .collect();
+    if buckets.len() > SHOWN {
+        seen.push(format!("{} more", buckets.len() - SHOWN));
+    }
+    seen.join(", ")
+}
+
 /// The series one analytics request is about.
 #[derive(Debug, Clone, Copy)]
 pub struct Selection<'a> {
@@ -124,36 +201,24 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
     let mut converted = Converted::default();
     let mut bounded = Vec::with_capacity(points.len());
     for point in points {
-        let (Some(start), Some(end)) = (
-            point.get("start").and_then(parse_time),
-            point.get("end").and_then(parse_time),
-        ) else {
-            converted.problems.push(ValueProblem {
-                reason: "invalid_bucket_time",
-                detail: "a data point has a missing or unreadable start or end".into(),
-            });
-            continue;
-        };
-        bounded.push((Bucket { start, end }, point));
+        if let Some(bucket) = point_bucket(point, &mut converted.problems) {
+            bounded.push((bucket, point));
+        }
     }
-    let misaligned: Vec<Bucket> = bounded
-        .iter()
-        .map(|(bucket, _)| *bucket)
-        .filter(|bucket| bucket_containing(selection.granularity, bucket.start) != *bucket)
-        .collect();
-    let wanted = if misaligned.is_empty() {
-        Some(last_complete_bucket(selection.granularity, now))
-    } else {
-        let latest = bounded
-            .iter()
-            .map(|(bucket, _)| *bucket)
-            .filter(|bucket| bucket.end <= now)
-            .max_by_key(|bucket| (bucket.end, bucket.start));
-        converted.problems.push(ValueProblem {
-            reason: "bucket_misaligned",
-            detail: misaligned_detail(selection, &misaligned, latest),
-        });
-        latest
+    let buckets: Vec<Bucket> = bounded.iter().map(|(bucket, _)| *bucket).collect();
+    let wanted = match wanted_bucket(
+        |t| bucket_containing(selection.granularity, t),
+        now,
+        &buckets,
+    ) {
+        Wanted::Aligned(bucket) => Some(bucket),
+        Wanted::Misaligned { misaligned, latest } => {
+            converted.problems.push(ValueProblem {
+                reason: "bucket_misaligned",
+                detail: misaligned_detail(selection, &misaligned, latest),
+            });
+            latest
+        }
     };
     let mut sent = Reading::default();
     let mut delivered = Reading::default();
@@ -230,15 +295,6 @@ fn misaligned_detail(
     misaligned: &[Bucket],
     used: Option<Bucket>,
 ) -> String {
-    const SHOWN: usize = 3;
-    let mut seen: Vec<String> = misaligned
-        .iter()
-        .take(SHOWN)
-        .map(|bucket| format!("[{}, {})", bucket.start, bucket.end))
-        .collect();
-    if misaligned.len() > SHOWN {
-        seen.push(format!("{} more", misaligned.len() - SHOWN));
-    }
     let mut filters = String::new();
     if let Some(phone) = selection.phone_number {
         filters.push_str(&format!(", phone number {phone}"));
@@ -257,7 +313,7 @@ fn misaligned_detail(
         "WABA {}{filters}: {} data points {} (unix seconds) do not start and end where Meta's Pacific-time calendar puts {} buckets; {used}",
         selection.waba_id,
         selection.granularity.as_str(),
-        seen.join(", "),
+        describe_buckets(misaligned),
         selection.granularity.as_str(),
     )
 }

@@ -92,7 +92,10 @@ mod tests {
         let mut listing: Listing<i64> = Listing::default();
         assert!(listing.due(0));
         let pages = [json!({"data": [1, 2]}), json!({"data": [3]})];
-        assert!(listing.replace(&pages, true, "x", 100, numbers).unwrap().is_empty());
+        assert!(listing
+            .replace(&pages, true, "x", 100, numbers)
+            .expect("pages of the right shape")
+            .is_empty());
         assert_eq!(listing.items(), [1, 2, 3]);
         assert!(!listing.due(100 + REFRESH_EVERY - 1));
         assert!(listing.due(100 + REFRESH_EVERY));
@@ -103,7 +106,9 @@ mod tests {
             .replace(&[json!({"nope": 1})], true, "x", 5000, numbers)
             .is_err());
         assert_eq!(listing.items(), [1, 2, 3]);
-        let problems = listing.replace(&pages[..1], false, "x", 5000, numbers).unwrap();
+        let problems = listing
+            .replace(&pages[..1], false, "x", 5000, numbers)
+            .expect("a page of the right shape");
         assert_eq!(problems[0].reason, "list_truncated");
         assert_eq!(listing.items(), [1, 2]);
     }

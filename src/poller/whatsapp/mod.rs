@@ -82,18 +82,20 @@ impl WabaPoller {
     /// The node read; an account that turns out to have no costs is asked again without them,
     /// once, and remembered.
     async fn read_node(&mut self, context: &PollContext<'_>, now: i64) -> Result<Value, PollError> {
-        let token = &self.target.credentials.token;
+        let token = self.target.credentials.token.clone();
         let with_cost = !self.unavailable.excludes(Feature::Cost, now);
         let answer = context
             .client
-            .get(&node::request(&self.target, now, with_cost), token)
+            .get(&node::request(&self.target, now, with_cost), &token)
             .await;
         match answer {
             Ok(body) => Ok(body),
-            Err(error) if with_cost && self.mark_if_unavailable(&error, now) == Some(Feature::Cost) => {
+            Err(error)
+                if with_cost && self.mark_if_unavailable(&error, now) == Some(Feature::Cost) =>
+            {
                 context
                     .client
-                    .get(&node::request(&self.target, now, false), token)
+                    .get(&node::request(&self.target, now, false), &token)
                     .await
                     .map_err(single_item_error)
             }
@@ -117,7 +119,9 @@ impl WabaPoller {
         converted: &mut Converted,
     ) -> Result<(), ShapeError> {
         if !body.is_object() {
-            return Err(ShapeError("the WhatsApp Business Account read is not an object".into()));
+            return Err(ShapeError(
+                "the WhatsApp Business Account read is not an object".into(),
+            ));
         }
         let selection = Selection {
             waba_id: &self.target.id,
@@ -135,14 +139,18 @@ impl WabaPoller {
                 analytics: billing,
                 currency,
             };
-            let (part, cost) = billing::convert(selection, now, body.get(billing.field.field_name()))?;
+            let (part, cost) =
+                billing::convert(selection, now, body.get(billing.field.field_name()))?;
             append(converted, part);
             // Pricing carries cost unasked wherever Meta has it, so its answer tells whether the
             // account is partner-billed; conversations only carry it when asked.
             if billing.field == crate::config::BillingField::Pricing {
                 match cost {
                     Cost::Reported => self.unavailable.clear(Feature::Cost),
-                    Cost::Missing => self.unavailable.mark(Feature::Cost, Reason::PartnerBilled, now),
+                    Cost::Missing => {
+                        self.unavailable
+                            .mark(Feature::Cost, Reason::PartnerBilled, now)
+                    }
                     Cost::NoTraffic => {}
                 }
             }
@@ -164,9 +172,10 @@ impl WabaPoller {
         converted: &mut Converted,
     ) -> Result<(), PollError> {
         self.refresh_templates(context, now, converted).await?;
-        converted
-            .families
-            .push(templates::info_family(&self.target.id, self.templates.items()));
+        converted.families.push(templates::info_family(
+            &self.target.id,
+            self.templates.items(),
+        ));
         if self.unavailable.excludes(Feature::TemplateAnalytics, now) {
             return Ok(());
         }

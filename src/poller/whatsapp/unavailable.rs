@@ -146,7 +146,10 @@ mod tests {
             recognise(&api("(#100) Template analytics is not available for WhatsApp Business Accounts of businesses in the EU, UK or Japan")),
             Some((Feature::TemplateAnalytics, Reason::RegionUnavailable))
         );
-        assert_eq!(recognise(&api("(#100) The parameter start is invalid")), None);
+        assert_eq!(
+            recognise(&api("(#100) The parameter start is invalid")),
+            None
+        );
         assert_eq!(recognise(&GraphError::Transport("reset".into())), None);
     }
 

@@ -1,0 +1,275 @@
+//! A WABA's phone numbers (`GET /{waba}/phone_numbers`) to health gauges: which numbers there
+//! are, each one's quality rating as a state set, and its messaging limit.
+//!
+//! A falling quality rating is what cuts a number's messaging limit, so the rating is exported
+//! as a state set (one series per rating, 1 for the current one): an alert on
+//! `rating="RED"` then needs no knowledge of the other values, and a change shows as one series
+//! going to 0 and another to 1.
+
+use serde_json::Value;
+
+use crate::convert::{parse_non_negative, ShapeError, ValueProblem};
+use crate::exposition::{Family, Sample};
+
+/// The ratings Meta documents, each always exported (0 or 1).
+const RATINGS: [&str; 4] = ["GREEN", "YELLOW", "RED", "UNKNOWN"];
+
+/// One phone number of the account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneNumber {
+    /// The phone number id (not the number itself).
+    pub id: String,
+    /// The number as Meta displays it, e.g. `+1 631-555-1234`.
+    pub display_phone_number: String,
+    /// The business name verified for it.
+    pub verified_name: String,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`, as given.
+    pub quality_rating: Option<String>,
+    /// Unique customers a business-initiated conversation may reach in a rolling 24 hours;
+    /// infinite for an unlimited number.
+    pub messaging_limit: Option<f64>,
+}
+
+/// Reads one page of the phone-number list.
+pub fn parse_phone_numbers(
+    page: &Value,
+) -> Result<(Vec<PhoneNumber>, Vec<ValueProblem>), ShapeError> {
+    let data = match page.get("data") {
+        Some(Value::Array(data)) => data,
+        Some(_) => return Err(ShapeError("phone_numbers.data is not an array".into())),
+        None => return Err(ShapeError("the phone number list has no data".into())),
+    };
+    let mut numbers = Vec::with_capacity(data.len());
+    let mut problems = Vec::new();
+    for entry in data {
+        let Some(id) = entry.get("id").and_then(crate::convert::label_value) else {
+            problems.push(ValueProblem {
+                reason: "missing_id",
+                detail: "a phone number without an id".into(),
+            });
+            continue;
+        };
+        let text = |key: &str| {
+            entry
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let limit = entry
+            .get("whatsapp_business_manager_messaging_limit")
+            .or_else(|| entry.get("messaging_limit_tier"))
+            .filter(|value| !value.is_null());
+        let messaging_limit = match limit {
+            None => None,
+            Some(value) => match messaging_limit(value) {
+                Some(limit) => Some(limit),
+                None => {
+                    problems.push(ValueProblem {
+                        reason: "unknown_messaging_limit",
+                        detail: format!("phone number {id}: messaging limit {value} is not a tier the exporter can read"),
+                    });
+                    None
+                }
+            },
+        };
+        numbers.push(PhoneNumber {
+            display_phone_number: text("display_phone_number"),
+            verified_name: text("verified_name"),
+            quality_rating: entry
+                .get("quality_rating")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            messaging_limit,
+            id,
+        });
+    }
+    Ok((numbers, problems))
+}
+
+/// The unique-customer limit of a tier: `TIER_250` is 250, `TIER_2K` 2,000, `TIER_100K`
+/// 100,000, `TIER_UNLIMITED` infinite; a plain number, or an object with `value` or `limit`,
+/// is taken as it is.
+fn messaging_limit(value: &Value) -> Option<f64> {
+    match value {
+        Value::String(text) => {
+            let tier = text.trim().strip_prefix("TIER_").unwrap_or(text.trim());
+            if tier.eq_ignore_ascii_case("UNLIMITED") {
+                return Some(f64::INFINITY);
+            }
+            let (digits, scale) = match tier.char_indices().last()? {
+                (at, 'K' | 'k') => (&tier[..at], 1_000.0),
+                (at, 'M' | 'm') => (&tier[..at], 1_000_000.0),
+                _ => (tier, 1.0),
+            };
+            let number: f64 = digits.parse().ok()?;
+            (number.is_finite() && number >= 0.0).then_some(number * scale)
+        }
+        Value::Number(_) => parse_non_negative(value).ok(),
+        Value::Object(object) => object
+            .get("value")
+            .or_else(|| object.get("limit"))
+            .and_then(messaging_limit),
+        _ => None,
+    }
+}
+
+/// The info, quality-rating and messaging-limit families of the account's numbers.
+pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
+    let id_labels = |number: &PhoneNumber| {
+        vec![
+            ("waba_id".to_owned(), waba_id.to_owned()),
+            ("phone_number_id".to_owned(), number.id.clone()),
+        ]
+    };
+    let mut info = Vec::with_capacity(numbers.len());
+    let mut ratings = Vec::with_capacity(numbers.len() * RATINGS.len());
+    let mut limits = Vec::with_capacity(numbers.len());
+    for number in numbers {
+        let mut labels = id_labels(number);
+        labels.push((
+            "display_phone_number".to_owned(),
+            number.display_phone_number.clone(),
+        ));
+        labels.push(("verified_name".to_owned(), number.verified_name.clone()));
+        labels.retain(|(_, value)| !value.is_empty());
+        info.push(Sample { labels, value: 1.0 });
+
+        // A missing rating is Meta's UNKNOWN; a rating Meta adds later gets its own series, so
+        // it is seen rather than folded into one of the four.
+        let current = number.quality_rating.as_deref().unwrap_or("UNKNOWN");
+        let mut states: Vec<&str> = RATINGS.to_vec();
+        if !RATINGS.contains(&current) {
+            states.push(current);
+        }
+        for state in states {
+            let mut labels = id_labels(number);
+            labels.push(("rating".to_owned(), state.to_owned()));
+            ratings.push(Sample {
+                labels,
+                value: if state == current { 1.0 } else { 0.0 },
+            });
+        }
+        if let Some(limit) = number.messaging_limit {
+            limits.push(Sample {
+                labels: id_labels(number),
+                value: limit,
+            });
+        }
+    }
+    vec![
+        Family {
+            name: "meta_whatsapp_phone_number_info".to_owned(),
+            help: "Always 1: a phone number of the WhatsApp Business Account, with its display number and verified name. From the phone number list, read at most hourly in the background.".to_owned(),
+            samples: info,
+        },
+        Family {
+            name: "meta_whatsapp_phone_number_quality_rating".to_owned(),
+            help: "Quality rating of the phone number as a state set: 1 for the current rating (GREEN, YELLOW, RED, UNKNOWN), 0 for the others. A falling rating lowers the number's messaging limit. From the phone number list, read at most hourly in the background.".to_owned(),
+            samples: ratings,
+        },
+        Family {
+            name: "meta_whatsapp_phone_number_messaging_limit".to_owned(),
+            help: "Unique customers the phone number may start business-initiated conversations with in a rolling 24 hours (+Inf when unlimited). From the phone number list, read at most hourly in the background.".to_owned(),
+            samples: limits,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tiers_read_as_unique_customers() {
+        for (tier, limit) in [
+            ("TIER_50", 50.0),
+            ("TIER_250", 250.0),
+            ("TIER_1K", 1_000.0),
+            ("TIER_2K", 2_000.0),
+            ("TIER_10K", 10_000.0),
+            ("TIER_100K", 100_000.0),
+        ] {
+            assert_eq!(messaging_limit(&json!(tier)), Some(limit), "{tier}");
+        }
+        assert_eq!(
+            messaging_limit(&json!("TIER_UNLIMITED")),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(messaging_limit(&json!(1000)), Some(1000.0));
+        assert_eq!(messaging_limit(&json!({"value": "TIER_2K"})), Some(2000.0));
+        for bad in [
+            json!("TIER_LOTS"),
+            json!("K"),
+            json!(-5),
+            json!(true),
+            json!("TIER_-1K"),
+        ] {
+            assert_eq!(messaging_limit(&bad), None, "{bad}");
+        }
+    }
+
+    fn page() -> Value {
+        json!({"data": [
+            {"id": "111", "display_phone_number": "+1 631-555-0001", "verified_name": "Shop",
+             "quality_rating": "GREEN", "whatsapp_business_manager_messaging_limit": "TIER_10K"},
+            {"id": "222", "display_phone_number": "+1 631-555-0002", "verified_name": "Shop",
+             "quality_rating": "RED", "messaging_limit_tier": "TIER_UNLIMITED"},
+            {"id": "333", "display_phone_number": "+1 631-555-0003", "verified_name": "Shop",
+             "quality_rating": "ORANGE", "whatsapp_business_manager_messaging_limit": "TIER_LOTS"},
+            {"display_phone_number": "+1 631-555-0004"}
+        ], "paging": {"cursors": {"after": "x"}}})
+    }
+
+    #[test]
+    fn numbers_give_info_a_rating_state_set_and_their_limit() {
+        let (numbers, problems) = parse_phone_numbers(&page()).expect("shape");
+        assert_eq!(numbers.len(), 3);
+        let reasons: Vec<&str> = problems.iter().map(|p| p.reason).collect();
+        assert_eq!(reasons, ["unknown_messaging_limit", "missing_id"]);
+        let families = families("W", &numbers);
+        assert_eq!(families[0].samples.len(), 3);
+        assert!(families[0].samples[0].labels.contains(&(
+            "display_phone_number".to_owned(),
+            "+1 631-555-0001".to_owned()
+        )));
+        let rating = |id: &str, state: &str| {
+            families[1]
+                .samples
+                .iter()
+                .find(|s| {
+                    s.labels
+                        .contains(&("phone_number_id".to_owned(), id.to_owned()))
+                        && s.labels.contains(&("rating".to_owned(), state.to_owned()))
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(rating("222", "RED"), Some(1.0));
+        for state in ["GREEN", "YELLOW", "UNKNOWN"] {
+            assert_eq!(rating("222", state), Some(0.0));
+        }
+        // A rating Meta adds later is its own state; the four documented ones are 0.
+        assert_eq!(rating("333", "ORANGE"), Some(1.0));
+        assert_eq!(rating("333", "GREEN"), Some(0.0));
+        let limits: Vec<f64> = families[2].samples.iter().map(|s| s.value).collect();
+        assert_eq!(limits, [10_000.0, f64::INFINITY]);
+    }
+
+    #[test]
+    fn a_number_without_a_rating_is_unknown_and_a_bad_page_is_a_shape_error() {
+        let (numbers, _) = parse_phone_numbers(&json!({"data": [{"id": 5}]})).expect("shape");
+        let families = families("W", &numbers);
+        let unknown = families[1]
+            .samples
+            .iter()
+            .find(|s| {
+                s.labels
+                    .contains(&("rating".to_owned(), "UNKNOWN".to_owned()))
+            })
+            .expect("unknown");
+        assert_eq!(unknown.value, 1.0);
+        assert!(parse_phone_numbers(&json!({"error": "x"})).is_err());
+        assert!(parse_phone_numbers(&json!({"data": {}})).is_err());
+    }
+}
