@@ -510,14 +510,10 @@ proptest! {
     #[test]
     fn whatsapp_conversion_never_panics_and_reports_the_last_complete_bucket(
         (granularity, now, body) in whatsapp_case(),
-        phone in prop::option::of(regex("[0-9]{1,15}")),
-        country in prop::option::of(any_text()),
     ) {
         let selection = Selection {
             waba_id: "104000000000001",
             granularity,
-            phone_number: phone.as_deref(),
-            country_code: country.as_deref(),
         };
         if let Ok(converted) = whatsapp::convert(selection, now, &body) {
             assert_publishable(&converted)?;
@@ -559,8 +555,6 @@ proptest! {
         let selection = Selection {
             waba_id: "1",
             granularity,
-            phone_number: None,
-            country_code: None,
         };
         if let Ok(converted) = whatsapp::convert(selection, now, &body) {
             assert_publishable(&converted)?;
@@ -601,8 +595,6 @@ proptest! {
                 let selection = Selection {
                     waba_id: "1",
                     granularity: Granularity::Day,
-                    phone_number: None,
-                    country_code: None,
                 };
                 // A shape error is a fine answer; what comes back otherwise must be publishable.
                 for converted in [
@@ -725,5 +717,211 @@ proptest! {
         prop_assert!(last.end <= now, "{last:?} at {now}");
         // No complete bucket ends later: the next one is the partial one containing now.
         prop_assert_eq!(bucket_containing(granularity, now).start, last.end);
+    }
+}
+
+/// A time near the 2025-06-01 Pacific day, on or off its boundaries, or anything.
+fn june_time() -> BoxedStrategy<Option<Value>> {
+    const DAY_START: i64 = 1_748_761_200;
+    mostly(
+        select(vec![
+            DAY_START,
+            DAY_START + 86_400,
+            DAY_START + 2 * 86_400,
+            DAY_START - 1,
+            1_748_736_000,
+            1_748_822_400,
+        ])
+        .prop_map(Value::from),
+    )
+}
+
+/// A `pricing_analytics` / `conversation_analytics` field value.
+fn billing_field() -> impl Strategy<Value = Value> {
+    let point = (
+        june_time(),
+        june_time(),
+        mostly(number_value()),
+        mostly(number_value()),
+        mostly(label_value()),
+        mostly(label_value()),
+        mostly(label_value()),
+    )
+        .prop_map(|(start, end, count, cost, country, category, tier)| {
+            object_with(
+                vec![
+                    ("start", start),
+                    ("end", end),
+                    ("volume", count.clone()),
+                    ("conversation", count),
+                    ("cost", cost),
+                    ("country", country),
+                    ("pricing_category", category.clone()),
+                    ("conversation_category", category),
+                    ("tier", tier),
+                ],
+                Vec::new(),
+            )
+        });
+    let points = prop::collection::vec(prop_oneof![6 => point, 1 => json()], 0..8);
+    prop_oneof![
+        6 => points.prop_map(|points| data(vec![object_with(vec![("data_points", Some(Value::Array(points)))], Vec::new())])),
+        1 => json(),
+    ]
+}
+
+/// Template analytics pages.
+fn template_pages() -> impl Strategy<Value = Vec<Value>> {
+    let click = (
+        mostly(label_value()),
+        mostly(label_value()),
+        mostly(number_value()),
+    )
+        .prop_map(|(kind, content, count)| {
+            object_with(
+                vec![
+                    ("type", kind),
+                    ("button_content", content),
+                    ("count", count),
+                ],
+                Vec::new(),
+            )
+        });
+    let cost = (mostly(label_value()), mostly(number_value()))
+        .prop_map(|(kind, value)| object_with(vec![("type", kind), ("value", value)], Vec::new()));
+    let point = (
+        june_time(),
+        june_time(),
+        mostly(select(vec!["1", "2", "3"]).prop_map(Value::from)),
+        mostly(number_value()),
+        mostly(number_value()),
+        prop::collection::vec(click, 0..3),
+        prop::collection::vec(cost, 0..3),
+    )
+        .prop_map(|(start, end, id, sent, read, clicks, costs)| {
+            object_with(
+                vec![
+                    ("start", start),
+                    ("end", end),
+                    ("template_id", id),
+                    ("sent", sent.clone()),
+                    ("delivered", sent),
+                    ("read", read),
+                    ("clicked", Some(Value::Array(clicks))),
+                    ("cost", Some(Value::Array(costs))),
+                ],
+                Vec::new(),
+            )
+        });
+    let page = prop_oneof![
+        6 => prop::collection::vec(prop_oneof![6 => point, 1 => json()], 0..6)
+            .prop_map(|points| data(vec![object_with(vec![("data_points", Some(Value::Array(points)))], Vec::new())])),
+        1 => json(),
+    ];
+    prop::collection::vec(page, 0..3)
+}
+
+/// A page of `phone_numbers` or `message_templates`.
+fn list_page() -> impl Strategy<Value = Value> {
+    let entry = (
+        mostly(select(vec!["1", "2", "3"]).prop_map(Value::from)),
+        mostly(label_value()),
+        mostly(
+            select(vec!["GREEN", "YELLOW", "RED", "UNKNOWN", "ORANGE", ""]).prop_map(Value::from),
+        ),
+        mostly(prop_oneof![
+            select(vec![
+                "TIER_250",
+                "TIER_2K",
+                "TIER_UNLIMITED",
+                "TIER_",
+                "TIER_9999999999999999999K"
+            ])
+            .prop_map(Value::from),
+            number_value(),
+        ]),
+    )
+        .prop_map(|(id, text, rating, limit)| {
+            object_with(
+                vec![
+                    ("id", id),
+                    ("display_phone_number", text.clone()),
+                    ("verified_name", text.clone()),
+                    ("name", text),
+                    ("quality_rating", rating.clone()),
+                    ("status", rating),
+                    ("whatsapp_business_manager_messaging_limit", limit),
+                ],
+                Vec::new(),
+            )
+        });
+    prop_oneof![
+        6 => prop::collection::vec(prop_oneof![6 => entry, 1 => json()], 0..6).prop_map(data),
+        1 => json(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Duplicate label sets (two points of one combination, two numbers with one id) would make
+    /// Prometheus reject the whole scrape, so every converter's output must be publishable.
+    #[test]
+    fn whatsapp_billing_conversion_never_panics_and_emits_only_publishable_samples(
+        field in billing_field(),
+        conversations in any::<bool>(),
+        now in select(vec![1_748_847_600 + 3600, 1_748_934_000 + 3600]),
+    ) {
+        use crate::config::{BillingAnalytics, BillingField, BillingGranularity};
+        let field_kind = if conversations { BillingField::Conversations } else { BillingField::Pricing };
+        let analytics = BillingAnalytics {
+            field: field_kind,
+            granularity: BillingGranularity::Daily,
+            dimensions: ["COUNTRY", "PRICING_CATEGORY", "CONVERSATION_CATEGORY", "TIER"].map(String::from).to_vec(),
+            filters: Vec::new(),
+        };
+        let selection = whatsapp::billing::BillingSelection { waba_id: "1", analytics: &analytics, currency: Some("USD") };
+        if let Ok((converted, _)) = whatsapp::billing::convert(selection, now, Some(&field)) {
+            assert_publishable(&converted)?;
+        }
+    }
+
+    #[test]
+    fn template_conversion_never_panics_and_emits_only_publishable_samples(
+        pages in template_pages(),
+        listing in list_page(),
+    ) {
+        let ids = ["1", "2", "3", "1"].map(String::from).to_vec();
+        let metrics = ["SENT", "DELIVERED", "READ", "CLICKED", "COST"].map(String::from).to_vec();
+        let selection = whatsapp::templates::TemplateSelection { waba_id: "1", template_ids: &ids, metrics: &metrics, currency: None };
+        if let Ok(converted) = whatsapp::templates::convert(selection, 1_748_822_400 + 3600, &pages) {
+            assert_publishable(&converted)?;
+        }
+        if let Ok((templates, _)) = whatsapp::templates::parse_templates(&listing) {
+            let converted = Converted { families: vec![whatsapp::templates::info_family("1", &templates)], problems: Vec::new() };
+            assert_publishable(&converted)?;
+        }
+    }
+
+    #[test]
+    fn phone_number_conversion_never_panics_and_emits_only_publishable_samples(
+        pages in prop::collection::vec(list_page(), 1..3),
+    ) {
+        let mut numbers = Vec::new();
+        for page in &pages {
+            if let Ok((page_numbers, _)) = whatsapp::phone_numbers::parse_phone_numbers(page) {
+                numbers.extend(page_numbers);
+            }
+        }
+        let mut families = whatsapp::phone_numbers::families("1", &numbers);
+        // +Inf is the documented value of an unlimited number, and the only non-finite one.
+        for sample in &mut families[2].samples {
+            if !sample.value.is_finite() {
+                prop_assert_eq!(sample.value, f64::INFINITY);
+                sample.value = f64::MAX;
+            }
+        }
+        let converted = Converted { families, problems: Vec::new() };
+        assert_publishable(&converted)?;
     }
 }

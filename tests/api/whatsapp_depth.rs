@@ -580,3 +580,30 @@ async fn the_per_account_budget_holds_over_an_hour() {
     );
     exporter.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_the_default_settings_an_account_makes_five_calls_an_hour_ten_with_templates() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    fake.simulate_waba("W2", TOKEN);
+    let exporter = start(
+        &fake,
+        JUNE_2_2025,
+        "  - id: W1\n  - id: W2\n    templates: {}\n",
+    )
+    .await;
+    // Four 15-minute polls, the first within the 30 s spread; the fifth is after the hour.
+    tokio::time::sleep(Duration::from_secs(58 * 60)).await;
+    let calls = |waba: &str, suffix: &str| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.object_id.as_deref() == Some(waba) && r.path.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(fake.request_count("W1"), 5);
+    assert_eq!((calls("W1", "/W1"), calls("W1", "/phone_numbers")), (4, 1));
+    assert_eq!(fake.request_count("W2"), 10);
+    assert_eq!(calls("W2", "/template_analytics"), 4);
+    assert_eq!(calls("W2", "/message_templates"), 1);
+    exporter.stop().await;
+}

@@ -248,15 +248,31 @@ fn data_points<'a>(
 /// The point's value for each requested dimension; a dimension the point does not carry (the
 /// tier of a free message) is left out, as Prometheus reads an empty label as none.
 fn combination(billing: &BillingAnalytics, point: &Value) -> Combination {
-    billing
-        .dimensions
-        .iter()
-        .filter_map(|dimension| {
-            let label = billing.field.label_of(dimension);
-            let value = point.get(label.as_str()).and_then(label_value)?;
-            (!value.is_empty()).then_some((label, value))
-        })
-        .collect()
+    let mut combination: Combination = Vec::with_capacity(billing.dimensions.len());
+    for dimension in &billing.dimensions {
+        let key = billing.field.label_of(dimension);
+        let Some(value) = point.get(key.as_str()).and_then(label_value) else {
+            continue;
+        };
+        let label = exported_label(key);
+        if !value.is_empty() && !combination.iter().any(|(name, _)| *name == label) {
+            combination.push((label, value));
+        }
+    }
+    combination
+}
+
+/// The label a dimension is exported under: its key, unless that would clash with a label the
+/// family always has or is not a Prometheus label name (an undocumented dimension the config
+/// lets through, such as one starting with a digit); then `dimension_<key>`.
+fn exported_label(key: String) -> String {
+    let clashes = matches!(key.as_str(), "waba_id" | "granularity" | "currency");
+    let starts_with_letter = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    if clashes || !starts_with_letter {
+        format!("dimension_{key}")
+    } else {
+        key
+    }
 }
 
 /// Whether the points carried costs.
@@ -483,6 +499,31 @@ mod tests {
         assert_eq!(values(&converted.families[0])["country=US"], 6.0);
         assert_eq!(converted.problems[0].reason, "bucket_misaligned");
         assert_eq!(converted.families[2].samples[0].value, 1_748_822_400.0);
+    }
+
+    #[test]
+    fn a_dimension_that_would_clash_with_a_fixed_label_or_is_no_label_name_is_prefixed() {
+        let analytics = pricing(&["CURRENCY", "2FA", "COUNTRY", "COUNTRY"]);
+        let field = json!({"data": [{"data_points": [
+            {"start": 1_748_761_200, "end": 1_748_847_600, "currency": "EUR", "2fa": "yes", "country": "US", "volume": 1, "cost": 1}
+        ]}]});
+        let (converted, _) = run(&analytics, JUNE_2, &field);
+        let labels: Vec<&str> = converted.families[1].samples[0]
+            .labels
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "waba_id",
+                "granularity",
+                "dimension_currency",
+                "dimension_2fa",
+                "country",
+                "currency"
+            ]
+        );
     }
 
     #[test]

@@ -135,13 +135,19 @@ pub(crate) fn wanted_bucket(
     Wanted::Misaligned { misaligned, latest }
 }
 
+/// The widest times accepted in a data point (about the years -1200 to 5100): far beyond any
+/// real bucket, and far enough inside `i64` that calendar arithmetic on them cannot overflow.
+const TIME_RANGE: std::ops::RangeInclusive<i64> = -100_000_000_000..=100_000_000_000;
+
 /// `[start, end)` of each data point, or a problem for a point without readable times.
 pub(crate) fn point_bucket(point: &Value, problems: &mut Vec<ValueProblem>) -> Option<Bucket> {
     match (
         point.get("start").and_then(parse_time),
         point.get("end").and_then(parse_time),
     ) {
-        (Some(start), Some(end)) => Some(Bucket { start, end }),
+        (Some(start), Some(end)) if TIME_RANGE.contains(&start) && TIME_RANGE.contains(&end) => {
+            Some(Bucket { start, end })
+        }
         _ => {
             problems.push(ValueProblem {
                 reason: "invalid_bucket_time",
@@ -173,10 +179,6 @@ pub struct Selection<'a> {
     pub waba_id: &'a str,
     /// Bucket size.
     pub granularity: Granularity,
-    /// The phone number filter of this request, if any.
-    pub phone_number: Option<&'a str>,
-    /// The country filter of this request, if any.
-    pub country_code: Option<&'a str>,
 }
 
 /// Converts one analytics response as of `now` (unix seconds).
@@ -246,19 +248,13 @@ pub fn convert(selection: Selection<'_>, now: i64, body: &Value) -> Result<Conve
         None => (None, None),
     };
 
-    let mut labels = vec![
+    let labels = vec![
         ("waba_id".to_owned(), selection.waba_id.to_owned()),
         (
             "granularity".to_owned(),
             selection.granularity.as_str().to_owned(),
         ),
     ];
-    if let Some(phone) = selection.phone_number {
-        labels.push(("phone_number".to_owned(), phone.to_owned()));
-    }
-    if let Some(country) = selection.country_code {
-        labels.push(("country_code".to_owned(), country.to_owned()));
-    }
     let family = |name: &str, help: &str, value: Option<f64>| Family {
         name: name.to_owned(),
         help: help.to_owned(),
@@ -295,13 +291,6 @@ fn misaligned_detail(
     misaligned: &[Bucket],
     used: Option<Bucket>,
 ) -> String {
-    let mut filters = String::new();
-    if let Some(phone) = selection.phone_number {
-        filters.push_str(&format!(", phone number {phone}"));
-    }
-    if let Some(country) = selection.country_code {
-        filters.push_str(&format!(", country {country}"));
-    }
     let used = match used {
         Some(bucket) => format!(
             "the latest complete one the API returned, [{}, {}), is exported",
@@ -310,7 +299,7 @@ fn misaligned_detail(
         None => "none of them is complete yet, so no value is exported".to_owned(),
     };
     format!(
-        "WABA {}{filters}: {} data points {} (unix seconds) do not start and end where Meta's Pacific-time calendar puts {} buckets; {used}",
+        "WABA {}: {} data points {} (unix seconds) do not start and end where Meta's Pacific-time calendar puts {} buckets; {used}",
         selection.waba_id,
         selection.granularity.as_str(),
         describe_buckets(misaligned),
@@ -364,6 +353,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Found by the converters' review: `i64::MAX` as a bucket start overflowed in the
+    /// half-hour calendar (`start + 1800`), a panic in a debug build.
+    #[test]
+    fn times_beyond_any_calendar_are_a_problem_not_an_overflow() {
+        for granularity in [Granularity::HalfHour, Granularity::Day, Granularity::Month] {
+            let body = json!({"analytics": {"data_points": [
+                {"start": i64::MAX - 5, "end": i64::MAX, "sent": 1},
+                {"start": i64::MIN, "end": 0, "sent": 1}
+            ]}});
+            let converted = convert(selection(granularity), 4000, &body).expect("shape");
+            let reasons: Vec<&str> = converted.problems.iter().map(|p| p.reason).collect();
+            assert_eq!(reasons, ["invalid_bucket_time", "invalid_bucket_time"]);
+        }
+    }
+
     #[test]
     fn day_buckets_start_at_pacific_midnight_across_dst() {
         // 2022-03-15 12:00 UTC: PDT, midnight is 07:00 UTC.
@@ -405,8 +409,6 @@ mod tests {
         let selection = Selection {
             waba_id: "w",
             granularity: Granularity::HalfHour,
-            phone_number: None,
-            country_code: None,
         };
         let body = json!({"analytics": {"data_points": [
             {"start": 0, "end": 1800, "sent": 5, "delivered": 4},
@@ -425,8 +427,6 @@ mod tests {
         Selection {
             waba_id: "w",
             granularity,
-            phone_number: None,
-            country_code: None,
         }
     }
 
@@ -530,8 +530,6 @@ mod tests {
         let selection = Selection {
             waba_id: "w",
             granularity: Granularity::HalfHour,
-            phone_number: None,
-            country_code: None,
         };
         for (bad, reason) in [
             (json!("-3"), "negative"),

@@ -125,7 +125,13 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
     let mut info = Vec::with_capacity(numbers.len());
     let mut ratings = Vec::with_capacity(numbers.len() * RATINGS.len());
     let mut limits = Vec::with_capacity(numbers.len());
-    for number in numbers {
+    // A number listed twice (pages shifting while they are read) is exported once: two series
+    // with one label set would make Prometheus reject the whole scrape.
+    let mut seen = std::collections::BTreeSet::new();
+    for number in numbers
+        .iter()
+        .filter(|number| seen.insert(number.id.as_str()))
+    {
         let mut labels = id_labels(number);
         labels.push((
             "display_phone_number".to_owned(),

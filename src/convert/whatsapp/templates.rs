@@ -70,8 +70,11 @@ pub fn parse_templates(page: &Value) -> Result<(Vec<TemplateInfo>, Vec<ValueProb
 
 /// `meta_whatsapp_template_info`: one series per listed template.
 pub fn info_family(waba_id: &str, templates: &[TemplateInfo]) -> Family {
+    // A template listed twice (pages shifting while they are read) is exported once.
+    let mut seen = BTreeSet::new();
     let samples = templates
         .iter()
+        .filter(|template| seen.insert(template.id.as_str()))
         .map(|template| {
             let mut labels = vec![
                 ("waba_id".to_owned(), waba_id.to_owned()),
@@ -130,6 +133,14 @@ pub fn convert(
     pages: &[Value],
 ) -> Result<Converted, ShapeError> {
     let mut converted = Converted::default();
+    // Each id once, in the order asked: an id listed twice would be two series with one label
+    // set, which Prometheus rejects with the whole scrape.
+    let mut seen = BTreeSet::new();
+    let template_ids: Vec<&String> = selection
+        .template_ids
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .collect();
     let mut points: Vec<(Bucket, String, &Value)> = Vec::new();
     for page in pages {
         let data = match page.get("data") {
@@ -239,8 +250,7 @@ pub fn convert(
         if !asked(metric) {
             continue;
         }
-        let samples = selection
-            .template_ids
+        let samples = template_ids
             .iter()
             .filter(|_| known)
             .filter(|id| !day_of(id).unreadable[index])
@@ -257,7 +267,7 @@ pub fn convert(
     }
     if asked("CLICKED") {
         let mut samples = Vec::new();
-        for id in selection.template_ids.iter().filter(|_| known) {
+        for id in template_ids.iter().filter(|_| known) {
             for button in buttons.get(id.as_str()).into_iter().flatten() {
                 let mut labels = base(id);
                 labels.push(("button_type".to_owned(), button.0.clone()));
@@ -274,7 +284,7 @@ pub fn convert(
     }
     if asked("COST") {
         let mut samples = Vec::new();
-        for id in selection.template_ids.iter().filter(|_| known) {
+        for id in template_ids.iter().filter(|_| known) {
             for kind in cost_types.get(id.as_str()).into_iter().flatten() {
                 let value = match day_of(id).costs.get(kind) {
                     Some(value) => *value,

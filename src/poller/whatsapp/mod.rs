@@ -126,8 +126,6 @@ impl WabaPoller {
         let selection = Selection {
             waba_id: &self.target.id,
             granularity: self.target.granularity,
-            phone_number: None,
-            country_code: None,
         };
         append(converted, whatsapp::convert(selection, now, body)?);
         for billing in [&self.target.pricing, &self.target.conversations]
