@@ -113,18 +113,7 @@ impl BillingField {
             BillingField::Pricing => &[
                 ("phone_numbers", &[]),
                 ("country_codes", &[]),
-                (
-                    "pricing_categories",
-                    &[
-                        "AUTHENTICATION",
-                        "AUTHENTICATION_INTERNATIONAL",
-                        "MARKETING",
-                        "MARKETING_LITE",
-                        "SERVICE",
-                        "UTILITY",
-                        "REFERRAL_CONVERSION",
-                    ],
-                ),
+                ("pricing_categories", CATEGORIES),
                 (
                     "pricing_types",
                     &["REGULAR", "FREE_CUSTOMER_SERVICE", "FREE_ENTRY_POINT"],
@@ -133,18 +122,7 @@ impl BillingField {
             BillingField::Conversations => &[
                 ("phone_numbers", &[]),
                 ("country_codes", &[]),
-                (
-                    "conversation_categories",
-                    &[
-                        "AUTHENTICATION",
-                        "AUTHENTICATION_INTERNATIONAL",
-                        "MARKETING",
-                        "MARKETING_LITE",
-                        "SERVICE",
-                        "UTILITY",
-                        "REFERRAL_CONVERSION",
-                    ],
-                ),
+                ("conversation_categories", CATEGORIES),
                 (
                     "conversation_types",
                     &["FREE_ENTRY", "FREE_ENTRY_POINT", "FREE_TIER", "REGULAR"],
@@ -168,6 +146,18 @@ impl BillingField {
             )
     }
 }
+
+/// The message categories Meta documents for pricing and conversations; the example
+/// responses also show `MARKETING_LITE`, so the set is open.
+const CATEGORIES: &[&str] = &[
+    "AUTHENTICATION",
+    "AUTHENTICATION_INTERNATIONAL",
+    "MARKETING",
+    "MARKETING_LITE",
+    "SERVICE",
+    "UTILITY",
+    "REFERRAL_CONVERSION",
+];
 
 /// One billing field of a WABA: `pricing` or `conversations`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -120,6 +120,10 @@ impl Fault {
                       account. Wait a bit and try again. For more info, please refer to \
                       https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
                 .to_owned(),
+            80008 => "(#80008) There have been too many calls to this WhatsApp Business \
+                      account. Wait a bit and try again. For more info, please refer to \
+                      https://developers.facebook.com/docs/graph-api/overview/rate-limiting#whatsapp-business-management-api."
+                .to_owned(),
             _ => format!("(#{code}) Rate limit reached"),
         };
         Fault::Graph {

@@ -26,6 +26,15 @@ async fn start(fake: &FakeGraphApi, now: i64, waba: &str) -> TestExporter {
     exporter
 }
 
+/// Waits for the first poll of `waba` and checks it succeeded: what the account lacks is a
+/// state, never a failed poll.
+async fn polled_and_up(exporter: &TestExporter, waba: &str) -> Scrape {
+    let up = |s: &Scrape| s.value("meta_messaging_exporter_target_up", &[("target_id", waba)]);
+    let scrape = exporter.wait_for("a poll", |s| up(s).is_some()).await;
+    assert_eq!(up(&scrape), Some(1.0), "{}", scrape.text);
+    scrape
+}
+
 /// Meta's `pricing_analytics` example response, the points quoted in graph-api.md 5.1.
 fn pricing_example() -> Value {
     let us = |kind: &str, category: &str, tier: Option<&str>, volume: f64, cost: f64| {
@@ -176,18 +185,7 @@ async fn a_partner_billed_account_exports_volume_without_cost_as_a_state_not_a_f
     fake.set_partner_billed("W1", true);
     let waba = "  - id: W1\n    conversations: {}\n    templates: {}\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
-    let scrape = exporter
-        .wait_for("partner-billed poll", |s| {
-            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
-                .is_some()
-        })
-        .await;
-    assert_eq!(
-        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    let scrape = polled_and_up(&exporter, "W1").await;
     assert!(!scrape
         .series("meta_whatsapp_pricing_volume", &[("waba_id", "W1")])
         .is_empty());
@@ -352,18 +350,7 @@ async fn template_analytics_not_enabled_is_a_state_the_rest_exports_and_it_is_no
     fake.set_template_analytics("W1", TemplateAnalytics::NotEnabled);
     let waba = "  - id: W1\n    interval: 15m\n    templates: {}\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
-    let scrape = exporter
-        .wait_for("a poll", |s| {
-            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
-                .is_some()
-        })
-        .await;
-    assert_eq!(
-        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    let scrape = polled_and_up(&exporter, "W1").await;
     assert_eq!(
         scrape.value(
             "meta_messaging_exporter_whatsapp_feature_unavailable",
@@ -395,16 +382,7 @@ async fn a_region_without_template_analytics_is_a_state_too() {
     fake.simulate_waba("W1", TOKEN);
     fake.set_template_analytics("W1", TemplateAnalytics::RegionUnavailable);
     let exporter = start(&fake, JUNE_2_2025, "  - id: W1\n    templates: {}\n").await;
-    let scrape = exporter
-        .wait_for("a poll", |s| {
-            s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")])
-                .is_some()
-        })
-        .await;
-    assert_eq!(
-        scrape.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]),
-        Some(1.0)
-    );
+    let scrape = polled_and_up(&exporter, "W1").await;
     assert_eq!(
         scrape.value(
             "meta_messaging_exporter_whatsapp_feature_unavailable",

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{describe_buckets, point_bucket, wanted_bucket, Bucket, Wanted};
+use super::{misaligned_problem, point_bucket, wanted_bucket, Bucket, Wanted};
 use crate::config::{BillingAnalytics, BillingField};
 use crate::convert::{label_value, parse_non_negative, Converted, ShapeError, ValueProblem};
 use crate::exposition::{Family, Sample};
@@ -116,19 +116,16 @@ pub fn convert(
     let wanted = match wanted_bucket(|t| super::bucket_containing(calendar, t), now, &buckets) {
         Wanted::Aligned(bucket) => Some(bucket),
         Wanted::Misaligned { misaligned, latest } => {
-            converted.problems.push(ValueProblem {
-                reason: "bucket_misaligned",
-                detail: format!(
-                    "WABA {}: {field_name} {} data points {} (unix seconds) are off Meta's Pacific-time calendar; {}",
+            converted.problems.push(misaligned_problem(
+                format!(
+                    "WABA {}: {field_name} {}",
                     selection.waba_id,
-                    billing.granularity.as_str(),
-                    describe_buckets(&misaligned),
-                    latest.map_or_else(
-                        || "none of them is complete yet, so no value is exported".to_owned(),
-                        |b| format!("the latest complete one, [{}, {}), is exported", b.start, b.end)
-                    ),
+                    billing.granularity.as_str()
                 ),
-            });
+                "Meta's Pacific-time calendar",
+                &misaligned,
+                latest,
+            ));
             latest
         }
     };

@@ -158,6 +158,66 @@ pub(crate) fn point_bucket(point: &Value, problems: &mut Vec<ValueProblem>) -> O
     }
 }
 
+/// The `bucket_misaligned` problem of a read path whose calendar is not Meta's: `what` names
+/// the account and field, `calendar` the calendar the points are off.
+pub(crate) fn misaligned_problem(
+    what: String,
+    calendar: &str,
+    misaligned: &[Bucket],
+    latest: Option<Bucket>,
+) -> ValueProblem {
+    let used = latest.map_or_else(
+        || "none of them is complete yet, so no value is exported".to_owned(),
+        |b| {
+            format!(
+                "the latest complete one, [{}, {}), is exported",
+                b.start, b.end
+            )
+        },
+    );
+    ValueProblem {
+        reason: "bucket_misaligned",
+        detail: format!(
+            "{what}: data points {} (unix seconds) are off {calendar}; {used}",
+            describe_buckets(misaligned)
+        ),
+    }
+}
+
+/// The entries of one page of a list edge (`{"data": [...], "paging": ...}`) with their ids;
+/// an entry without an id is a problem and left out, a page without `data` a shape error.
+pub(crate) fn list_entries<'a>(
+    page: &'a Value,
+    edge: &str,
+    problems: &mut Vec<ValueProblem>,
+) -> Result<Vec<(String, &'a Value)>, ShapeError> {
+    let data = match page.get("data") {
+        Some(Value::Array(data)) => data,
+        Some(_) => return Err(ShapeError(format!("{edge}.data is not an array"))),
+        None => return Err(ShapeError(format!("the {edge} list has no data"))),
+    };
+    let mut entries = Vec::with_capacity(data.len());
+    for entry in data {
+        match entry.get("id").and_then(super::label_value) {
+            Some(id) => entries.push((id, entry)),
+            None => problems.push(ValueProblem {
+                reason: "missing_id",
+                detail: format!("an entry of {edge} without an id"),
+            }),
+        }
+    }
+    Ok(entries)
+}
+
+/// A text field of a list entry; empty when absent or not a string.
+pub(crate) fn text_field(entry: &Value, key: &str) -> String {
+    entry
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The boundaries of misaligned buckets for a log line: the first few, and how many more.
 pub(crate) fn describe_buckets(buckets: &[Bucket]) -> String {
     const SHOWN: usize = 3;

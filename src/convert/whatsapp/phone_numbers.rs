@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use super::{list_entries, text_field};
 use crate::convert::{parse_non_negative, ShapeError, ValueProblem};
 use crate::exposition::{Family, Sample};
 
@@ -34,28 +35,11 @@ pub struct PhoneNumber {
 pub fn parse_phone_numbers(
     page: &Value,
 ) -> Result<(Vec<PhoneNumber>, Vec<ValueProblem>), ShapeError> {
-    let data = match page.get("data") {
-        Some(Value::Array(data)) => data,
-        Some(_) => return Err(ShapeError("phone_numbers.data is not an array".into())),
-        None => return Err(ShapeError("the phone number list has no data".into())),
-    };
-    let mut numbers = Vec::with_capacity(data.len());
     let mut problems = Vec::new();
-    for entry in data {
-        let Some(id) = entry.get("id").and_then(crate::convert::label_value) else {
-            problems.push(ValueProblem {
-                reason: "missing_id",
-                detail: "a phone number without an id".into(),
-            });
-            continue;
-        };
-        let text = |key: &str| {
-            entry
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+    let entries = list_entries(page, "phone_numbers", &mut problems)?;
+    let mut numbers = Vec::with_capacity(entries.len());
+    for (id, entry) in entries {
+        let text = |key: &str| text_field(entry, key);
         let limit = entry
             .get("whatsapp_business_manager_messaging_limit")
             .or_else(|| entry.get("messaging_limit_tier"))
@@ -233,7 +217,7 @@ mod tests {
         let (numbers, problems) = parse_phone_numbers(&page()).expect("shape");
         assert_eq!(numbers.len(), 3);
         let reasons: Vec<&str> = problems.iter().map(|p| p.reason).collect();
-        assert_eq!(reasons, ["unknown_messaging_limit", "missing_id"]);
+        assert_eq!(reasons, ["missing_id", "unknown_messaging_limit"]);
         let families = families("W", &numbers);
         assert_eq!(families[0].samples.len(), 3);
         assert!(families[0].samples[0].labels.contains(&(

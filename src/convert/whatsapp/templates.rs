@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{describe_buckets, point_bucket, wanted_bucket, Bucket, Wanted};
+use super::{
+    list_entries, misaligned_problem, point_bucket, text_field, wanted_bucket, Bucket, Wanted,
+};
 use crate::convert::{label_value, parse_non_negative, Converted, ShapeError, ValueProblem};
 use crate::exposition::{Family, Sample};
 
@@ -35,28 +37,11 @@ pub struct TemplateInfo {
 
 /// Reads one page of the template list.
 pub fn parse_templates(page: &Value) -> Result<(Vec<TemplateInfo>, Vec<ValueProblem>), ShapeError> {
-    let data = match page.get("data") {
-        Some(Value::Array(data)) => data,
-        Some(_) => return Err(ShapeError("message_templates.data is not an array".into())),
-        None => return Err(ShapeError("the message template list has no data".into())),
-    };
-    let mut templates = Vec::with_capacity(data.len());
     let mut problems = Vec::new();
-    for entry in data {
-        let Some(id) = entry.get("id").and_then(label_value) else {
-            problems.push(ValueProblem {
-                reason: "missing_id",
-                detail: "a message template without an id".into(),
-            });
-            continue;
-        };
-        let text = |key: &str| {
-            entry
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+    let entries = list_entries(page, "message_templates", &mut problems)?;
+    let mut templates = Vec::with_capacity(entries.len());
+    for (id, entry) in entries {
+        let text = |key: &str| text_field(entry, key);
         templates.push(TemplateInfo {
             id,
             name: text("name"),
@@ -178,18 +163,12 @@ pub fn convert(
     let wanted = match wanted_bucket(utc_day, now, &buckets) {
         Wanted::Aligned(bucket) => Some(bucket),
         Wanted::Misaligned { misaligned, latest } => {
-            converted.problems.push(ValueProblem {
-                reason: "bucket_misaligned",
-                detail: format!(
-                    "WABA {}: template analytics data points {} (unix seconds) are not UTC days; {}",
-                    selection.waba_id,
-                    describe_buckets(&misaligned),
-                    latest.map_or_else(
-                        || "none of them is complete yet, so no value is exported".to_owned(),
-                        |b| format!("the latest complete one, [{}, {}), is exported", b.start, b.end)
-                    ),
-                ),
-            });
+            converted.problems.push(misaligned_problem(
+                format!("WABA {}: template analytics", selection.waba_id),
+                "UTC days",
+                &misaligned,
+                latest,
+            ));
             latest
         }
     };

@@ -259,9 +259,6 @@ impl WabaPoller {
         now: i64,
         converted: &mut Converted,
     ) -> Result<(), PollError> {
-        if !self.templates.due(now) {
-            return Ok(());
-        }
         let request = GraphRequest::whatsapp_edge(
             Endpoint::WhatsappTemplates,
             &self.target.id,
@@ -271,18 +268,18 @@ impl WabaPoller {
                 ("limit", PAGE_SIZE.to_owned()),
             ],
         );
-        let pages = context
-            .client
-            .get_pages(&request, &self.target.credentials.token, MAX_PAGES)
-            .await
-            .map_err(single_item_error)?;
-        let problems = self.templates.replace(
-            &pages.bodies,
-            pages.complete,
+        let token = &self.target.credentials.token;
+        let listing = &mut self.templates;
+        let problems = refresh(
+            context,
+            token,
+            listing,
+            &request,
             "message template",
             now,
             templates::parse_templates,
-        )?;
+        )
+        .await?;
         converted.problems.extend(problems);
         Ok(())
     }
@@ -293,9 +290,6 @@ impl WabaPoller {
         now: i64,
         converted: &mut Converted,
     ) -> Result<(), PollError> {
-        if !self.phone_numbers.due(now) {
-            return Ok(());
-        }
         let request = GraphRequest::whatsapp_edge(
             Endpoint::WhatsappPhoneNumbers,
             &self.target.id,
@@ -309,21 +303,43 @@ impl WabaPoller {
                 ("limit", PAGE_SIZE.to_owned()),
             ],
         );
-        let pages = context
-            .client
-            .get_pages(&request, &self.target.credentials.token, MAX_PAGES)
-            .await
-            .map_err(single_item_error)?;
-        let problems = self.phone_numbers.replace(
-            &pages.bodies,
-            pages.complete,
+        let token = &self.target.credentials.token;
+        let listing = &mut self.phone_numbers;
+        let problems = refresh(
+            context,
+            token,
+            listing,
+            &request,
             "phone number",
             now,
             phone_numbers::parse_phone_numbers,
-        )?;
+        )
+        .await?;
         converted.problems.extend(problems);
         Ok(())
     }
+}
+
+/// Reads `listing` again, every page of `request`, when it is due, and returns the problems
+/// found in it; a failed read fails the poll and keeps the old list.
+async fn refresh<T>(
+    context: &PollContext<'_>,
+    token: &crate::secret::AccessToken,
+    listing: &mut Listing<T>,
+    request: &GraphRequest,
+    what: &str,
+    now: i64,
+    parse: impl Fn(&Value) -> Result<(Vec<T>, Vec<crate::convert::ValueProblem>), ShapeError>,
+) -> Result<Vec<crate::convert::ValueProblem>, PollError> {
+    if !listing.due(now) {
+        return Ok(Vec::new());
+    }
+    let pages = context
+        .client
+        .get_pages(request, token, MAX_PAGES)
+        .await
+        .map_err(single_item_error)?;
+    Ok(listing.replace(&pages.bodies, pages.complete, what, now, parse)?)
 }
 
 fn append(converted: &mut Converted, part: Converted) {
