@@ -82,6 +82,36 @@ pub fn describe(config: &Config) -> String {
                     filters("phone_numbers", &waba.phone_numbers),
                     filters("country_codes", &waba.country_codes),
                 );
+                for billing in [&waba.pricing, &waba.conversations].into_iter().flatten() {
+                    let mut line = format!(
+                        "    - {} {} by {}",
+                        billing.field.field_name(),
+                        billing.granularity.as_str(),
+                        billing.dimensions.join(",")
+                    );
+                    for (filter, values) in &billing.filters {
+                        line.push_str(&filters(filter, values));
+                    }
+                    let _ = writeln!(out, "{line}");
+                }
+                if let Some(templates) = &waba.templates {
+                    let which = if templates.ids.is_empty() {
+                        "every APPROVED template".to_owned()
+                    } else {
+                        format!("templates {}", templates.ids.join(","))
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    - template_analytics of {which}: {}",
+                        templates.metrics.join(",")
+                    );
+                }
+                if waba.phone_numbers_health {
+                    let _ = writeln!(
+                        out,
+                        "    - phone_numbers: quality rating and messaging limit"
+                    );
+                }
             }
         }
     }

@@ -37,6 +37,15 @@ fn the_example_config_passes_the_check_and_lists_its_targets() {
     assert!(stdout.contains("page "), "{stdout}");
     assert!(stdout.contains("campaign "), "{stdout}");
     assert!(stdout.contains("whatsapp_business_account "), "{stdout}");
+    // Each WhatsApp read path the account polls, with what it asks for.
+    for line in [
+        "    - pricing_analytics DAILY by PRICING_CATEGORY,PRICING_TYPE,COUNTRY,PHONE, pricing_types REGULAR,FREE_CUSTOMER_SERVICE,FREE_ENTRY_POINT\n",
+        "    - conversation_analytics DAILY by CONVERSATION_CATEGORY,CONVERSATION_TYPE,CONVERSATION_DIRECTION,COUNTRY,PHONE\n",
+        "    - template_analytics of every APPROVED template: SENT,DELIVERED,READ,CLICKED,COST\n",
+        "    - phone_numbers: quality rating and messaging limit\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
+    }
     assert!(
         !stdout.contains("example-token") && !stdout.contains("example-page-token"),
         "{stdout}"
