@@ -306,7 +306,8 @@ fn template_analytics_calls(fake: &FakeGraphApi) -> Vec<String> {
 async fn more_than_ten_templates_take_several_calls_and_the_list_is_read_once_an_hour() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
-    fake.set_template_count("W1", 23);
+    // More than one page of the list (100 a page) and more than ten templates a call.
+    fake.set_template_count("W1", 123);
     let waba =
         "  - id: W1\n    interval: 15m\n    templates: {}\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_2_2025, waba).await;
@@ -318,7 +319,7 @@ async fn more_than_ten_templates_take_several_calls_and_the_list_is_read_once_an
     let approved = scrape
         .series("meta_whatsapp_template_info", &[("status", "APPROVED")])
         .len();
-    assert!(approved > 20, "{approved} approved templates");
+    assert_eq!(approved, 123);
     assert_eq!(
         scrape.series("meta_whatsapp_template_sent", &[]).len(),
         approved
@@ -332,7 +333,17 @@ async fn more_than_ten_templates_take_several_calls_and_the_list_is_read_once_an
             .count()
     };
     let first_listing = listings(&fake);
-    assert!(first_listing >= 1);
+    assert_eq!(first_listing, 2);
+    // The fake's `paging.next` links carry the token, as Graph's can: the exporter asks for the
+    // next page with `after=` and keeps the token in its header.
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| !r.query.contains("access_token")));
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/message_templates") && r.query.contains("after=")));
     // Three more polls within the hour reuse the list.
     tokio::time::sleep(Duration::from_secs(46 * 60)).await;
     assert_eq!(
