@@ -512,7 +512,8 @@ impl RateLimiter {
     /// budget counts as a pause until its oldest call leaves the hour window.
     pub fn pause_remaining(&self, token: &str, object: &str) -> Option<Duration> {
         let now = Instant::now();
-        let budget = self.config().calls_per_hour_per_token;
+        let config = self.config();
+        let budget = config.calls_per_hour_per_token;
         let state = self.lock();
         let paused = pause_of(&state, token, object, now).map(|paused| paused.remaining);
         let budget_wait = budget.and_then(|budget| {
@@ -529,7 +530,7 @@ impl RateLimiter {
                 .find(|start| now.duration_since(**start) < HOUR)?;
             Some((*oldest + HOUR).saturating_duration_since(now))
         });
-        let whatsapp_budget = self.config().whatsapp_calls_per_hour as usize;
+        let whatsapp_budget = config.whatsapp_calls_per_hour as usize;
         let whatsapp_wait = state.objects.get(object).and_then(|o| {
             let in_window: Vec<&Instant> = o
                 .whatsapp_calls

@@ -1,4 +1,5 @@
-//! Cursor paging of list edges (`message_templates`, `phone_numbers`), as Graph pages them.
+//! Cursor paging of list edges (`message_templates`, `phone_numbers`), as Graph pages them,
+//! and the `fields` parameter those edges share.
 //!
 //! Owns the `limit` and `after` parameters and the `paging` object of an answer:
 //! `{"cursors":{"before","after"},"next"?}`. Cursors are opaque to clients (URL-safe base64
@@ -13,7 +14,38 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::faults::GraphError;
+use super::fields;
 use super::http::ReadContext;
+
+/// The `fields` of a list edge's request, each one of `known` (plain names, no modifiers, or
+/// Graph's "nonexisting field" error on `node_type`); `defaults` without any.
+pub(crate) fn list_fields(
+    context: &ReadContext<'_>,
+    defaults: &[&str],
+    known: &[&str],
+    node_type: &str,
+) -> Result<Vec<String>, GraphError> {
+    let Some(text) = context
+        .query
+        .get("fields")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(defaults.iter().map(|f| (*f).to_owned()).collect());
+    };
+    let parsed = fields::parse(text).map_err(|problem| {
+        GraphError::invalid_parameter(format_args!("Syntax error in fields: {problem}"))
+    })?;
+    parsed
+        .into_iter()
+        .map(|field| {
+            if !field.modifiers.is_empty() || !known.contains(&field.name.as_str()) {
+                return Err(GraphError::nonexisting_field(&field.name, node_type));
+            }
+            Ok(field.name)
+        })
+        .collect()
+}
 
 /// The page size without a `limit`.
 const DEFAULT_LIMIT: usize = 25;

@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 
 use super::calendar;
 use super::faults::GraphError;
-use super::fields;
 use super::generate::Seed;
 use super::http::ReadContext;
 use super::paging;
@@ -34,7 +33,7 @@ const RED_SHARE: f64 = 0.04;
 
 /// Answers the `phone_numbers` edge of the account being read.
 pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphError> {
-    let requested = requested_fields(context)?;
+    let requested = paging::list_fields(context, &DEFAULT_FIELDS, &KNOWN_FIELDS, NODE_TYPE)?;
     let numbers = waba::account_phone_numbers(context.object_id);
     let items = numbers
         .iter()
@@ -58,30 +57,6 @@ pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphErr
 /// The id of phone number `number` (digits) of account `waba`: 15 digits, like Meta's.
 pub(crate) fn phone_number_id(waba: &str, number: &str) -> String {
     Seed::of(&[waba, "phone_number_id", number]).object_id(15)
-}
-
-/// The `fields` asked for, each checked; Graph's defaults without any.
-fn requested_fields(context: &ReadContext<'_>) -> Result<Vec<String>, GraphError> {
-    let Some(text) = context
-        .query
-        .get("fields")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
-        return Ok(DEFAULT_FIELDS.map(str::to_owned).to_vec());
-    };
-    let parsed = fields::parse(text).map_err(|problem| {
-        GraphError::invalid_parameter(format_args!("Syntax error in fields: {problem}"))
-    })?;
-    parsed
-        .into_iter()
-        .map(|field| {
-            if !field.modifiers.is_empty() || !KNOWN_FIELDS.contains(&field.name.as_str()) {
-                return Err(GraphError::nonexisting_field(&field.name, NODE_TYPE));
-            }
-            Ok(field.name)
-        })
-        .collect()
 }
 
 /// The fields this simulation serves.

@@ -21,7 +21,6 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::faults::GraphError;
-use super::fields;
 use super::generate::{self, Activity, Seed, DAY};
 use super::http::ReadContext;
 use super::paging;
@@ -194,7 +193,12 @@ fn account_templates(waba: &str, settings: &WhatsAppSettings) -> Vec<Template> {
 
 /// Answers the `message_templates` edge of the account being read.
 pub(crate) fn message_templates(context: &ReadContext<'_>) -> Result<Value, GraphError> {
-    let requested = requested_fields(context)?;
+    let requested = paging::list_fields(
+        context,
+        &DEFAULT_TEMPLATE_FIELDS,
+        &TEMPLATE_FIELDS,
+        "WhatsAppMessageTemplate",
+    )?;
     // Graph's `status` filter, e.g. `status=APPROVED`.
     let statuses: Option<BTreeSet<String>> = context.query.get("status").map(|text| {
         list_parameter(text)
@@ -219,33 +223,6 @@ pub(crate) fn message_templates(context: &ReadContext<'_>) -> Result<Value, Grap
         })
         .collect();
     paging::page(context, "message_templates", items)
-}
-
-/// The `fields` of a `message_templates` request, each checked; Graph's defaults without any.
-fn requested_fields(context: &ReadContext<'_>) -> Result<Vec<String>, GraphError> {
-    let Some(text) = context
-        .query
-        .get("fields")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
-        return Ok(DEFAULT_TEMPLATE_FIELDS.map(str::to_owned).to_vec());
-    };
-    let parsed = fields::parse(text).map_err(|problem| {
-        GraphError::invalid_parameter(format_args!("Syntax error in fields: {problem}"))
-    })?;
-    parsed
-        .into_iter()
-        .map(|field| {
-            if !field.modifiers.is_empty() || !TEMPLATE_FIELDS.contains(&field.name.as_str()) {
-                return Err(GraphError::nonexisting_field(
-                    &field.name,
-                    "WhatsAppMessageTemplate",
-                ));
-            }
-            Ok(field.name)
-        })
-        .collect()
 }
 
 /// Answers the `template_analytics` edge of the account being read.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meta_messaging_exporter::clock::FixedClock;
+use meta_messaging_exporter::convert::whatsapp::meta_examples;
 use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, TemplateAnalytics};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
 
@@ -35,35 +36,17 @@ async fn polled_and_up(exporter: &TestExporter, waba: &str) -> Scrape {
     scrape
 }
 
-/// Meta's `pricing_analytics` example response, the points quoted in graph-api.md 5.1.
-fn pricing_example() -> Value {
-    let us = |kind: &str, category: &str, tier: Option<&str>, volume: f64, cost: f64| {
-        let mut point = json!({"start": 1_748_761_200, "end": 1_748_847_600, "country": "US",
-            "pricing_type": kind, "pricing_category": category, "volume": volume, "cost": cost});
-        if let Some(tier) = tier {
-            point["tier"] = json!(tier);
-        }
-        point
-    };
-    json!({"data": [{"data_points": [
-        us("REGULAR", "MARKETING", Some("0:MAX"), 4.0, 40.0),
-        us("REGULAR", "MARKETING_LITE", Some("0:MAX"), 1.0, 10.0),
-        us("REGULAR", "UTILITY", Some("0:2"), 1.0, 10.0),
-        us("REGULAR", "AUTHENTICATION", Some("0:2"), 1.0, 10.0),
-        us("FREE_CUSTOMER_SERVICE", "UTILITY", None, 1.0, 0.0),
-        us("FREE_CUSTOMER_SERVICE", "SERVICE", None, 2.0, 0.0),
-        {"start": 1_749_106_800, "end": 1_749_193_200, "country": "IN", "pricing_type": "REGULAR",
-         "pricing_category": "AUTHENTICATION_INTERNATIONAL", "tier": "0:750000", "volume": 2, "cost": 4.6}
-    ]}]})
-}
-
 const PRICING_EXAMPLE_WABA: &str = "  - id: W1\n    interval: 15m\n    pricing:\n      dimensions: [PRICING_CATEGORY, PRICING_TYPE, TIER, COUNTRY]\n      country_codes: [US, IN]\n    phone_numbers_health: false\n";
 
 #[tokio::test(start_paused = true)]
 async fn metas_pricing_example_gives_its_volumes_and_costs_for_the_last_complete_day() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
-    fake.fixed_field("W1", "pricing_analytics", pricing_example());
+    fake.fixed_field(
+        "W1",
+        "pricing_analytics",
+        meta_examples::pricing_analytics(),
+    );
     let exporter = start(&fake, JUNE_2_2025, PRICING_EXAMPLE_WABA).await;
     let scrape = exporter
         .wait_for("pricing", |s| {
@@ -223,26 +206,15 @@ async fn a_partner_billed_account_exports_volume_without_cost_as_a_state_not_a_f
     exporter.stop().await;
 }
 
-/// Meta's template analytics example (graph-api.md 5.3).
-fn template_example() -> Value {
-    json!({"data": [{"granularity": "DAILY", "data_points": [
-        {"template_id": "1421988012088524", "start": 1_718_064_000, "end": 1_718_150_400,
-         "sent": 1, "delivered": 1, "read": 1,
-         "cost": [{"type": "amount_spent", "value": 0.01}, {"type": "cost_per_delivered", "value": 0.01}]},
-        {"template_id": "2632273056924580", "start": 1_718_064_000, "end": 1_718_150_400,
-         "sent": 1, "delivered": 1, "read": 1,
-         "clicked": [
-            {"type": "quick_reply_button", "button_content": "Contact Support", "count": 108},
-            {"type": "unique_url_button", "button_content": "Tell me more", "count": 16}],
-         "cost": [{"type": "amount_spent", "value": 0.03}]}
-    ]}], "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}})
-}
-
 #[tokio::test(start_paused = true)]
 async fn metas_template_example_gives_its_counts_clicks_and_cost() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
-    fake.fixed_edge("W1", "template_analytics", template_example());
+    fake.fixed_edge(
+        "W1",
+        "template_analytics",
+        meta_examples::template_analytics(),
+    );
     let waba = "  - id: W1\n    templates:\n      ids: [\"1421988012088524\", \"2632273056924580\"]\n    phone_numbers_health: false\n";
     let exporter = start(&fake, JUNE_12_2024, waba).await;
     let scrape = exporter
@@ -375,7 +347,16 @@ async fn template_analytics_not_enabled_is_a_state_the_rest_exports_and_it_is_no
     assert!(!scrape.series("meta_whatsapp_template_info", &[]).is_empty());
     assert!(scrape.series("meta_whatsapp_template_sent", &[]).is_empty());
     assert_eq!(template_analytics_calls(&fake).len(), 1);
+    let account_reads = |fake: &FakeGraphApi| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/W1"))
+            .count()
+    };
+    // Two more polls on the paused clock: the account is read again each time, and template
+    // analytics are not asked for again.
     tokio::time::sleep(Duration::from_secs(31 * 60)).await;
+    assert_eq!(account_reads(&fake), 3);
     assert_eq!(template_analytics_calls(&fake).len(), 1);
     let (_, page) = exporter.get("/").await;
     assert!(page.contains("template_analytics (not enabled)"), "{page}");

@@ -334,26 +334,9 @@ mod tests {
         }
     }
 
-    /// Meta's example (graph-api.md 5.1).
+    /// Meta's example.
     fn example() -> Value {
-        let us = |kind: &str, category: &str, tier: Option<&str>, volume: i64, cost: f64| {
-            let mut point = json!({"start": 1_748_761_200, "end": 1_748_847_600, "country": "US",
-                "pricing_type": kind, "pricing_category": category, "volume": volume, "cost": cost});
-            if let Some(tier) = tier {
-                point["tier"] = json!(tier);
-            }
-            point
-        };
-        json!({"data": [{"data_points": [
-            us("REGULAR", "MARKETING", Some("0:MAX"), 4, 40.0),
-            us("REGULAR", "MARKETING_LITE", Some("0:MAX"), 1, 10.0),
-            us("REGULAR", "UTILITY", Some("0:2"), 1, 10.0),
-            us("REGULAR", "AUTHENTICATION", Some("0:2"), 1, 10.0),
-            us("FREE_CUSTOMER_SERVICE", "UTILITY", None, 1, 0.0),
-            us("FREE_CUSTOMER_SERVICE", "SERVICE", None, 2, 0.0),
-            {"start": 1_749_106_800, "end": 1_749_193_200, "country": "IN", "pricing_type": "REGULAR",
-             "pricing_category": "AUTHENTICATION_INTERNATIONAL", "tier": "0:750000", "volume": 2, "cost": 4.6}
-        ]}]})
+        super::super::meta_examples::pricing_analytics()
     }
 
     /// `(labels without waba_id/granularity/currency, value)` of a family.

@@ -20,6 +20,8 @@
 //! days) and [`phone_numbers`] (quality rating and messaging limit).
 
 pub mod billing;
+#[cfg(any(test, feature = "demo"))]
+pub mod meta_examples;
 pub mod phone_numbers;
 pub mod templates;
 

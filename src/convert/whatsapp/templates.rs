@@ -366,19 +366,12 @@ mod tests {
 
     /// 2024-06-12 01:00 UTC.
     const NOW: i64 = 1_718_150_400 + 3600;
-    const A: &str = "1421988012088524";
-    const B: &str = "2632273056924580";
+    const A: &str = super::super::meta_examples::TEMPLATE_IDS[0];
+    const B: &str = super::super::meta_examples::TEMPLATE_IDS[1];
 
-    /// Meta's example (graph-api.md 5.3).
+    /// Meta's example.
     fn example() -> Value {
-        json!({"data": [{"granularity": "DAILY", "data_points": [
-            {"template_id": A, "start": 1_718_064_000, "end": 1_718_150_400, "sent": 1, "delivered": 1, "read": 1,
-             "cost": [{"type": "amount_spent", "value": 0.01}, {"type": "cost_per_delivered", "value": 0.01}]},
-            {"template_id": B, "start": 1_718_064_000, "end": 1_718_150_400, "sent": 1, "delivered": 1, "read": 1,
-             "clicked": [{"type": "quick_reply_button", "button_content": "Contact Support", "count": 108},
-                         {"type": "unique_url_button", "button_content": "Tell me more", "count": 16}],
-             "cost": [{"type": "amount_spent", "value": 0.03}]}
-        ]}]})
+        super::super::meta_examples::template_analytics()
     }
 
     fn all() -> Vec<String> {

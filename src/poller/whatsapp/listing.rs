@@ -4,7 +4,10 @@
 
 use serde_json::Value;
 
+use crate::config::WabaTarget;
 use crate::convert::{ShapeError, ValueProblem};
+use crate::graph::{Endpoint, GraphRequest};
+use crate::poller::{single_item_error, PollContext, PollError};
 
 /// How long a list is used before it is read again.
 pub const REFRESH_EVERY: i64 = 3600;
@@ -13,6 +16,34 @@ pub const PAGE_SIZE: &str = "100";
 /// The most pages read for one list (10,000 items); a longer list is used as far as read,
 /// with a problem saying so.
 pub const MAX_PAGES: usize = 100;
+
+/// A list edge of the WABA node and what to ask it for.
+pub struct ListEdge {
+    /// The request metrics' label.
+    pub endpoint: Endpoint,
+    /// The edge below the WABA, e.g. `message_templates`.
+    pub edge: &'static str,
+    /// The `fields` parameter.
+    pub fields: &'static str,
+    /// What the list is of, for problems.
+    pub what: &'static str,
+}
+
+/// The account's message templates.
+pub const TEMPLATES: ListEdge = ListEdge {
+    endpoint: Endpoint::WhatsappTemplates,
+    edge: "message_templates",
+    fields: "id,name,language,category,status",
+    what: "message template",
+};
+
+/// The account's phone numbers, with what their health needs.
+pub const PHONE_NUMBERS: ListEdge = ListEdge {
+    endpoint: Endpoint::WhatsappPhoneNumbers,
+    edge: "phone_numbers",
+    fields: "id,display_phone_number,verified_name,quality_rating,whatsapp_business_manager_messaging_limit",
+    what: "phone number",
+};
 
 /// A list and when it was read.
 #[derive(Debug)]
@@ -41,6 +72,37 @@ impl<T> Listing<T> {
     /// The items of the last read.
     pub fn items(&self) -> &[T] {
         &self.items
+    }
+
+    /// Reads the list of `edge` for `waba` again, every page, when it is due, and returns the
+    /// problems found in it; `parse` reads one page. A failed read fails the poll and keeps the
+    /// old list.
+    pub async fn refresh(
+        &mut self,
+        edge: &ListEdge,
+        context: &PollContext<'_>,
+        waba: &WabaTarget,
+        now: i64,
+        parse: impl Fn(&Value) -> Result<(Vec<T>, Vec<ValueProblem>), ShapeError>,
+    ) -> Result<Vec<ValueProblem>, PollError> {
+        if !self.due(now) {
+            return Ok(Vec::new());
+        }
+        let request = GraphRequest::whatsapp_edge(
+            edge.endpoint,
+            &waba.id,
+            edge.edge,
+            vec![
+                ("fields", edge.fields.to_owned()),
+                ("limit", PAGE_SIZE.to_owned()),
+            ],
+        );
+        let pages = context
+            .client
+            .get_pages(&request, &waba.credentials.token, MAX_PAGES)
+            .await
+            .map_err(single_item_error)?;
+        Ok(self.replace(&pages.bodies, pages.complete, edge.what, now, parse)?)
     }
 
     /// Replaces the list with what the pages of one read hold; `parse` reads one page. A page

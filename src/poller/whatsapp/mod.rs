@@ -14,7 +14,7 @@ mod unavailable;
 
 use serde_json::Value;
 
-use self::listing::{Listing, MAX_PAGES, PAGE_SIZE};
+use self::listing::{Listing, PHONE_NUMBERS, TEMPLATES};
 use self::unavailable::{Feature, Reason, Unavailability};
 use super::{single_item_error, PollContext, PollError, Unavailable};
 use crate::config::{TemplateSettings, WabaTarget};
@@ -69,8 +69,17 @@ impl WabaPoller {
                 .await?;
         }
         if self.target.phone_numbers_health {
-            self.refresh_phone_numbers(context, now, &mut converted)
+            let problems = self
+                .phone_numbers
+                .refresh(
+                    &PHONE_NUMBERS,
+                    context,
+                    &self.target,
+                    now,
+                    phone_numbers::parse_phone_numbers,
+                )
                 .await?;
+            converted.problems.extend(problems);
             converted.families.extend(phone_numbers::families(
                 &self.target.id,
                 self.phone_numbers.items(),
@@ -169,7 +178,17 @@ impl WabaPoller {
         now: i64,
         converted: &mut Converted,
     ) -> Result<(), PollError> {
-        self.refresh_templates(context, now, converted).await?;
+        let problems = self
+            .templates
+            .refresh(
+                &TEMPLATES,
+                context,
+                &self.target,
+                now,
+                templates::parse_templates,
+            )
+            .await?;
+        converted.problems.extend(problems);
         converted.families.push(templates::info_family(
             &self.target.id,
             self.templates.items(),
@@ -252,94 +271,6 @@ impl WabaPoller {
             .into_iter()
             .collect()
     }
-
-    async fn refresh_templates(
-        &mut self,
-        context: &PollContext<'_>,
-        now: i64,
-        converted: &mut Converted,
-    ) -> Result<(), PollError> {
-        let request = GraphRequest::whatsapp_edge(
-            Endpoint::WhatsappTemplates,
-            &self.target.id,
-            "message_templates",
-            vec![
-                ("fields", "id,name,language,category,status".to_owned()),
-                ("limit", PAGE_SIZE.to_owned()),
-            ],
-        );
-        let token = &self.target.credentials.token;
-        let listing = &mut self.templates;
-        let problems = refresh(
-            context,
-            token,
-            listing,
-            &request,
-            "message template",
-            now,
-            templates::parse_templates,
-        )
-        .await?;
-        converted.problems.extend(problems);
-        Ok(())
-    }
-
-    async fn refresh_phone_numbers(
-        &mut self,
-        context: &PollContext<'_>,
-        now: i64,
-        converted: &mut Converted,
-    ) -> Result<(), PollError> {
-        let request = GraphRequest::whatsapp_edge(
-            Endpoint::WhatsappPhoneNumbers,
-            &self.target.id,
-            "phone_numbers",
-            vec![
-                (
-                    "fields",
-                    "id,display_phone_number,verified_name,quality_rating,whatsapp_business_manager_messaging_limit"
-                        .to_owned(),
-                ),
-                ("limit", PAGE_SIZE.to_owned()),
-            ],
-        );
-        let token = &self.target.credentials.token;
-        let listing = &mut self.phone_numbers;
-        let problems = refresh(
-            context,
-            token,
-            listing,
-            &request,
-            "phone number",
-            now,
-            phone_numbers::parse_phone_numbers,
-        )
-        .await?;
-        converted.problems.extend(problems);
-        Ok(())
-    }
-}
-
-/// Reads `listing` again, every page of `request`, when it is due, and returns the problems
-/// found in it; a failed read fails the poll and keeps the old list.
-async fn refresh<T>(
-    context: &PollContext<'_>,
-    token: &crate::secret::AccessToken,
-    listing: &mut Listing<T>,
-    request: &GraphRequest,
-    what: &str,
-    now: i64,
-    parse: impl Fn(&Value) -> Result<(Vec<T>, Vec<crate::convert::ValueProblem>), ShapeError>,
-) -> Result<Vec<crate::convert::ValueProblem>, PollError> {
-    if !listing.due(now) {
-        return Ok(Vec::new());
-    }
-    let pages = context
-        .client
-        .get_pages(request, token, MAX_PAGES)
-        .await
-        .map_err(single_item_error)?;
-    Ok(listing.replace(&pages.bodies, pages.complete, what, now, parse)?)
 }
 
 fn append(converted: &mut Converted, part: Converted) {
