@@ -374,6 +374,19 @@ mod tests {
         super::super::meta_examples::template_analytics()
     }
 
+    fn selection<'a>(
+        ids: &'a [String],
+        metrics: &'a [String],
+        currency: Option<&'a str>,
+    ) -> TemplateSelection<'a> {
+        TemplateSelection {
+            waba_id: "W",
+            template_ids: ids,
+            metrics,
+            currency,
+        }
+    }
+
     fn all() -> Vec<String> {
         ["SENT", "DELIVERED", "READ", "CLICKED", "COST"]
             .map(String::from)
@@ -397,12 +410,7 @@ mod tests {
     fn metas_example_gives_its_counts_clicks_and_cost() {
         let ids = vec![A.to_owned(), B.to_owned()];
         let metrics = all();
-        let selection = TemplateSelection {
-            waba_id: "W",
-            template_ids: &ids,
-            metrics: &metrics,
-            currency: Some("USD"),
-        };
+        let selection = selection(&ids, &metrics, Some("USD"));
         let converted = convert(selection, NOW, &[example()]).expect("shape");
         assert!(converted.problems.is_empty(), "{:?}", converted.problems);
         for id in [A, B] {
@@ -451,12 +459,7 @@ mod tests {
     {
         let ids = vec![A.to_owned(), B.to_owned(), "999".to_owned()];
         let metrics = all();
-        let selection = TemplateSelection {
-            waba_id: "W",
-            template_ids: &ids,
-            metrics: &metrics,
-            currency: None,
-        };
+        let selection = selection(&ids, &metrics, None);
         // A day later: the example's day is two days back, the 12th is complete and quiet, the
         // 13th under way with traffic that must not be the value.
         let partial = json!({"data": [{"data_points": [
@@ -504,12 +507,7 @@ mod tests {
     fn only_the_metric_types_asked_for_are_families() {
         let ids = vec![A.to_owned()];
         let metrics = vec!["SENT".to_owned(), "READ".to_owned()];
-        let selection = TemplateSelection {
-            waba_id: "W",
-            template_ids: &ids,
-            metrics: &metrics,
-            currency: None,
-        };
+        let selection = selection(&ids, &metrics, None);
         let converted = convert(selection, NOW, &[example()]).expect("shape");
         let names: Vec<&str> = converted.families.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
@@ -526,12 +524,7 @@ mod tests {
     fn bad_values_are_problems_and_bad_shapes_errors() {
         let ids = vec![A.to_owned()];
         let metrics = all();
-        let selection = TemplateSelection {
-            waba_id: "W",
-            template_ids: &ids,
-            metrics: &metrics,
-            currency: None,
-        };
+        let selection = selection(&ids, &metrics, None);
         let body = json!({"data": [{"data_points": [
             {"template_id": A, "start": 1_718_064_000, "end": 1_718_150_400, "sent": "NaN", "delivered": 1, "read": -1}
         ]}]});
