@@ -68,6 +68,11 @@ pub struct GraphApiConfig {
     pub version: String,
     /// When set, every request carries `appsecret_proof`.
     pub app_secret: Option<AppSecret>,
+    /// The app's id; with `app_secret` it forms the app token that checks every token in use
+    /// (`debug_token`). Token health is off without both.
+    pub app_id: Option<String>,
+    /// How often token health is checked (`graph_api.token_check_interval`, default 1h).
+    pub token_check_interval: Duration,
     /// Limit for establishing a connection.
     pub connect_timeout: Duration,
     /// Limit for a whole request, body included.

@@ -46,6 +46,10 @@ pub struct RawGraphApi {
     pub access_token_file: Option<String>,
     /// App secret; when set, every request is signed with `appsecret_proof`.
     pub app_secret: Option<String>,
+    /// App id; with `app_secret`, enables token health checks with the app token.
+    pub app_id: Option<StringOrInteger>,
+    /// How often every token in use is checked with `debug_token`, as a humantime duration.
+    pub token_check_interval: Option<String>,
     /// Limit for establishing a connection, as a humantime duration.
     pub connect_timeout: Option<String>,
     /// Limit for a whole request including the body, as a humantime duration.

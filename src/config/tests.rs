@@ -79,6 +79,8 @@ graph_api:
   version: v23.0
   access_token: ${META_ACCESS_TOKEN}
   app_secret: ${META_APP_SECRET}
+  app_id: 1234567890
+  token_check_interval: 30m
   connect_timeout: 5s
   request_timeout: 45s
   max_response_bytes: 1048576
@@ -132,6 +134,8 @@ fn the_full_example_loads_with_every_value_as_written() {
             base_url: "https://graph.facebook.com".to_owned(),
             version: "v23.0".to_owned(),
             app_secret: Some(AppSecret::new("app-secret-marker-93ab")),
+            app_id: Some("1234567890".to_owned()),
+            token_check_interval: secs(1800),
             connect_timeout: secs(5),
             request_timeout: secs(45),
             max_response_bytes: 1_048_576,
@@ -1355,4 +1359,28 @@ fn alias_bombs_and_deep_nesting_are_parse_errors_not_exhaustion() {
     let deep = format!("pages: {}{}", "[".repeat(10_000), "]".repeat(10_000));
     let message = parse_error(&deep);
     assert!(message.starts_with("test.yaml: pages[0]: "), "{message}");
+}
+
+#[test]
+fn token_health_needs_an_app_id_of_digits_and_a_check_interval_of_a_minute_or_more() {
+    let config = valid(ONE_PAGE);
+    assert_eq!(config.graph_api.app_id, None);
+    assert_eq!(config.graph_api.token_check_interval, secs(3600));
+    let yaml =
+        |extra: &str| format!("graph_api:\n  access_token: x\n{extra}pages:\n  - id: \"1\"\n");
+    assert!(problem_at(
+        &yaml("  app_id: app-1\n  app_secret: s\n"),
+        "graph_api.app_id"
+    )
+    .contains("digits only"));
+    assert!(problem_at(
+        &yaml("  token_check_interval: 10s\n"),
+        "graph_api.token_check_interval"
+    )
+    .contains("at least 1m"));
+    let without_secret = valid(&yaml("  app_id: 42\n"));
+    assert!(without_secret
+        .warnings
+        .iter()
+        .any(|warning| warning.contains("graph_api.app_id") && warning.contains("app_secret")));
 }

@@ -7,6 +7,10 @@ const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 const DEFAULT_VERSION: &str = "v23.0";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// `debug_token` counts against the app's limits like any call; checking more often than
+/// this would spend calls on an answer that changes at most daily.
+const MIN_TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Below this even an error response from the Graph API would not fit.
 const MIN_RESPONSE_BYTES: usize = 1024;
@@ -22,6 +26,8 @@ impl Checker<'_> {
                 .secret("graph_api.app_secret", text, None)
                 .map(|secret| Some(AppSecret::new(secret))),
         };
+        let app_id = self.app_id(raw);
+        let token_check_interval = self.token_check_interval(raw);
         let connect_timeout = self.positive_duration(
             "graph_api.connect_timeout",
             raw.connect_timeout.as_deref(),
@@ -43,10 +49,51 @@ impl Checker<'_> {
             base_url: base_url?,
             version: version?,
             app_secret: app_secret?,
+            app_id: app_id?,
+            token_check_interval: token_check_interval?,
             connect_timeout: connect_timeout?,
             request_timeout: request_timeout?,
             max_response_bytes: max_response_bytes?,
         })
+    }
+
+    /// `graph_api.app_id`: digits, as Meta issues them. Without `app_secret` it would enable
+    /// nothing, which is worth a warning rather than silence.
+    fn app_id(&mut self, raw: &RawGraphApi) -> Checked<Option<String>> {
+        let key = "graph_api.app_id";
+        let Some(raw_id) = &raw.app_id else {
+            return Ok(None);
+        };
+        let id = self.expand(key, &raw_id.0)?;
+        if !is_digits(&id) {
+            return Err(self.problem(key, format!("{id:?} is not an app id (digits only)")));
+        }
+        if raw.app_secret.is_none() {
+            self.warn(
+                key,
+                "is set without graph_api.app_secret; token health checks need both, so they are off",
+            );
+        }
+        Ok(Some(id))
+    }
+
+    fn token_check_interval(&mut self, raw: &RawGraphApi) -> Checked<Duration> {
+        let key = "graph_api.token_check_interval";
+        let interval = self.positive_duration(
+            key,
+            raw.token_check_interval.as_deref(),
+            DEFAULT_TOKEN_CHECK_INTERVAL,
+        )?;
+        if interval < MIN_TOKEN_CHECK_INTERVAL {
+            return Err(self.problem(
+                key,
+                format!(
+                    "must be at least {}: a token's state changes at most daily, and each check is a call",
+                    humantime::format_duration(MIN_TOKEN_CHECK_INTERVAL)
+                ),
+            ));
+        }
+        Ok(interval)
     }
 
     fn base_url(&mut self, key: &str, raw: Option<&str>) -> Checked<String> {
