@@ -24,10 +24,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
+use crate::discovery::{self, DiscoveryBoard, Inventory};
 use crate::graph::ratelimit::RateLimiter;
 use crate::graph::GraphClient;
 use crate::http::{router, AppState, ReloadRequest};
 use crate::outcome::Applier;
+use crate::scheduler::source::SourceSettings;
 use crate::scheduler::{GraphSource, Scheduler};
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
@@ -87,6 +89,32 @@ struct Exporter {
     config: Config,
     config_file: Option<PathBuf>,
     token_files: u64,
+    /// What discovery has found; merged with the config's own targets on every apply.
+    inventory: Inventory,
+    discovery_board: Arc<DiscoveryBoard>,
+    /// The running discovery loop, if the config has `discovery`.
+    discovery: Option<RunningDiscovery>,
+    discovery_reports: mpsc::Sender<discovery::Report>,
+    shutdown: CancellationToken,
+}
+
+/// A discovery loop and what it was started with, to restart it when that changes.
+struct RunningDiscovery {
+    config: config::DiscoveryConfig,
+    cancel: CancellationToken,
+}
+
+impl Drop for RunningDiscovery {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn source_settings(config: &Config) -> SourceSettings {
+    SourceSettings {
+        retry_dropped_after: config.polling.retry_dropped_after,
+        names_interval: config.names_interval(),
+    }
 }
 
 impl Exporter {
@@ -143,19 +171,94 @@ impl Exporter {
             .context("creating the Graph API client")?;
             self.source.set_client(client);
         }
-        self.source
-            .set_retry_dropped_after(config.polling.retry_dropped_after);
+        self.source.set_settings(source_settings(&config));
         self.limiter.set_config(config.rate_limits.clone());
-        self.scheduler
-            .apply(Target::all(&config), config.polling.startup_spread);
-        if config.graph_api.app_secret != self.config.graph_api.app_secret {
+        let app_secret_changed = config.graph_api.app_secret != self.config.graph_api.app_secret;
+        self.token_files = token_file_digest(&config);
+        self.config = config;
+        self.inventory.retain_configured(&self.config);
+        self.discovery_board.retain_configured(&self.config);
+        self.apply_targets();
+        if app_secret_changed {
             // A new app secret is a new credential for every target: one disabled by a
             // proof Meta rejected may work now.
             self.scheduler.credentials_changed();
         }
-        self.token_files = token_file_digest(&config);
-        self.config = config;
+        self.restart_discovery_if_changed();
         Ok(())
+    }
+
+    /// Hands the scheduler the config's targets plus the discovered ones.
+    fn apply_targets(&mut self) {
+        let discovered = self.inventory.targets(&self.config);
+        for kind in [
+            discovery::SourceKind::Pages,
+            discovery::SourceKind::WhatsappBusinessAccounts,
+        ] {
+            let count = discovered.per_source.get(&kind).copied().unwrap_or(0);
+            self.metrics
+                .discovery_targets
+                .with_label_values(&[kind.as_str()])
+                .set(count as i64);
+        }
+        let mut targets = Target::all(&self.config);
+        targets.extend(discovered.targets);
+        self.scheduler
+            .apply(targets, self.config.polling.startup_spread);
+    }
+
+    /// Starts, stops or restarts the discovery loop so it runs with the current config; an
+    /// unchanged `discovery` section keeps the loop (and its schedule) as it is.
+    fn restart_discovery_if_changed(&mut self) {
+        let wanted = self.config.discovery.clone();
+        let running = self.discovery.as_ref().map(|running| &running.config);
+        if running == wanted.as_ref() {
+            return;
+        }
+        // Dropping the old loop cancels it.
+        self.discovery = wanted.map(|config| {
+            let cancel = self.shutdown.child_token();
+            discovery::task::spawn(
+                config.clone(),
+                self.source.clone(),
+                self.clock.clone(),
+                self.discovery_reports.clone(),
+                cancel.clone(),
+            );
+            RunningDiscovery { config, cancel }
+        });
+    }
+
+    /// Takes one discovery report: counts it, shows it, and applies what changed.
+    fn discovered(&mut self, report: discovery::Report) {
+        let source = report.kind().as_str();
+        self.metrics
+            .discovery_runs
+            .with_label_values(&[source])
+            .inc();
+        if report.succeeded() {
+            self.metrics
+                .discovery_last_success
+                .with_label_values(&[source])
+                .set(report.at());
+            self.metrics
+                .discovery_last_run_successful
+                .with_label_values(&[source])
+                .set(1);
+        } else {
+            self.metrics
+                .discovery_errors
+                .with_label_values(&[source])
+                .inc();
+            self.metrics
+                .discovery_last_run_successful
+                .with_label_values(&[source])
+                .set(0);
+        }
+        self.discovery_board.record(&report);
+        if self.inventory.record(&report) {
+            self.apply_targets();
+        }
     }
 
     /// Picks up rotated token files: re-reads them for the running config and applies the
@@ -224,7 +327,7 @@ pub async fn run(
     let source = Arc::new(GraphSource::new(
         client,
         options.clock.clone(),
-        config.polling.retry_dropped_after,
+        source_settings(&config),
     ));
     let applier = Applier::new(
         store.clone(),
@@ -232,7 +335,14 @@ pub async fn run(
         metrics.clone(),
         options.clock.clone(),
     );
+    let discovery_board = Arc::new(DiscoveryBoard::default());
+    let (discovery_reports, mut discovered) = mpsc::channel::<discovery::Report>(8);
     let mut exporter = Exporter {
+        inventory: Inventory::default(),
+        discovery_board: discovery_board.clone(),
+        discovery: None,
+        discovery_reports,
+        shutdown: shutdown.clone(),
         scheduler: Scheduler::new(
             Arc::new(source.clone()),
             limiter.clone(),
@@ -247,9 +357,9 @@ pub async fn run(
         config: config.clone(),
         config_file: options.config_file.clone(),
     };
-    exporter
-        .scheduler
-        .apply(Target::all(&config), config.polling.startup_spread);
+    exporter.discovery_board.retain_configured(&config);
+    exporter.apply_targets();
+    exporter.restart_discovery_if_changed();
     metrics.config_last_reload_successful.set(1);
     metrics
         .config_last_reload_success_timestamp
@@ -265,6 +375,7 @@ pub async fn run(
         ready: ready.clone(),
         clock: options.clock.clone(),
         reload: options.enable_lifecycle.then_some(reload_sender),
+        discovery: discovery_board,
     });
     let address = listener
         .local_addr()
@@ -296,6 +407,7 @@ pub async fn run(
                 tracing::info!("SIGHUP received, reloading the configuration");
                 let _ = exporter.reload();
             }
+            Some(report) = discovered.recv() => exporter.discovered(report),
             _ = token_check.tick() => exporter.rotate_tokens(),
             _ = prune.tick() => exporter.scheduler.prune_limiter(),
         }
@@ -314,6 +426,7 @@ pub async fn run(
             }
         },
     };
+    exporter.discovery = None;
     exporter.scheduler.shutdown(options.shutdown_grace).await;
     tracing::info!("stopped");
     served.context("HTTP server task")?.context("serving HTTP")

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{CampaignDates, Config, Credentials};
+use crate::config::{CampaignDates, Config, Credentials, Pattern};
 use crate::target::Target;
 
 /// Describes every target, its schedule and its requests, then the warnings.
@@ -60,7 +60,7 @@ pub fn describe(config: &Config) -> String {
                     );
                 }
             }
-            Target::Campaign(campaign) => {
+            Target::Campaign(campaign) | Target::AdAccount(campaign) => {
                 let dates = match &campaign.dates {
                     CampaignDates::Preset(preset) => format!("date_preset {preset}"),
                     CampaignDates::Range { since, until } => format!("time_range {since}..{until}"),
@@ -115,6 +115,8 @@ pub fn describe(config: &Config) -> String {
             }
         }
     }
+    describe_discovery(config, &mut out);
+    describe_token_health(config, &mut out);
     if !config.warnings.is_empty() {
         let _ = writeln!(out, "{} warning(s):", config.warnings.len());
         for warning in &config.warnings {
@@ -122,6 +124,69 @@ pub fn describe(config: &Config) -> String {
         }
     }
     out
+}
+
+/// What discovery would read, without calling Meta: the sources, filters and defaults.
+fn describe_discovery(config: &Config, out: &mut String) {
+    let Some(discovery) = &config.discovery else {
+        let _ = writeln!(out, "Discovery: off (no `discovery` section)");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Discovery every {} with the graph_api token ({}); not called by --config.check:",
+        humantime::format_duration(discovery.interval),
+        token_source(&discovery.credentials),
+    );
+    let patterns = |name: &str, list: &[Pattern]| {
+        if list.is_empty() {
+            String::new()
+        } else {
+            let shown: Vec<String> = list.iter().map(|p| format!("{:?}", p.0.as_str())).collect();
+            format!(", {name} {}", shown.join(" "))
+        }
+    };
+    if let Some(pages) = &discovery.pages {
+        let _ = writeln!(
+            out,
+            "  - Pages from GET /me/accounts, each polled with its own Page token{}{}; every {}, {} metric(s) each",
+            patterns("include", &pages.filter.include),
+            patterns("exclude", &pages.filter.exclude),
+            humantime::format_duration(pages.defaults.schedule.interval),
+            pages.defaults.metrics.len(),
+        );
+    }
+    if let Some(wabas) = &discovery.whatsapp_business_accounts {
+        let _ = writeln!(
+            out,
+            "  - WhatsApp Business Accounts owned by and shared with business(es) {}{}{}; every {}, granularity {}",
+            wabas.business_ids.join(", "),
+            patterns("include", &wabas.filter.include),
+            patterns("exclude", &wabas.filter.exclude),
+            humantime::format_duration(wabas.defaults.schedule.interval),
+            wabas.defaults.granularity.as_str(),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  A listed target with the same id wins; a found one is removed after missing from {} successful runs in a row.",
+        crate::discovery::inventory::MISSES_BEFORE_REMOVAL
+    );
+}
+
+fn describe_token_health(config: &Config, out: &mut String) {
+    let api = &config.graph_api;
+    let _ = match (&api.app_id, &api.app_secret) {
+        (Some(app_id), Some(_)) => writeln!(
+            out,
+            "Token health: every token in use checked with debug_token (app {app_id}) every {}",
+            humantime::format_duration(api.token_check_interval)
+        ),
+        _ => writeln!(
+            out,
+            "Token health: off (set graph_api.app_id and graph_api.app_secret to turn it on)"
+        ),
+    };
 }
 
 fn token_source(credentials: &Credentials) -> String {

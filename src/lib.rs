@@ -31,6 +31,7 @@ pub mod config;
 pub mod convert;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod discovery;
 pub mod exposition;
 pub mod graph;
 pub mod http;

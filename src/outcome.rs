@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::config::Origin;
 use crate::convert::Converted;
 use crate::exposition::encode;
 use crate::graph::GraphError;
@@ -116,9 +117,10 @@ impl Applier {
         key: &TargetKey,
         generation: u64,
         interval: Duration,
+        origin: Origin,
         first_poll: Instant,
     ) {
-        self.status.register(key, generation, interval);
+        self.status.register(key, generation, interval, origin);
         self.rescheduled(key, generation, Some(first_poll));
     }
 
@@ -375,13 +377,25 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_the_current_generation_publishes() {
         let (applier, store, status) = applier();
-        applier.register(&page(), 1, Duration::from_secs(20), Instant::now());
+        applier.register(
+            &page(),
+            1,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
         assert!(applier.apply(success(1, 1.0)));
         assert!(body(&store).contains("m{page_id=\"P\"} 1\n"));
 
         // A reload replaced the task: the old one's late outcome is discarded, and the data
         // it published stays until the new task's first outcome replaces it.
-        applier.register(&page(), 2, Duration::from_secs(20), Instant::now());
+        applier.register(
+            &page(),
+            2,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
         assert!(!applier.apply(success(1, 5.0)));
         assert!(body(&store).contains("m{page_id=\"P\"} 1\n"));
         assert!(applier.apply(success(2, 2.0)));
@@ -396,7 +410,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_value_problem_is_counted_and_the_status_series_follow_the_outcome() {
         let (applier, store, status) = applier();
-        applier.register(&page(), 1, Duration::from_secs(20), Instant::now());
+        applier.register(
+            &page(),
+            1,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
         applier.apply(success(1, 1.0));
         applier.apply(success(1, 1.0));
         let own = String::from_utf8(applier.metrics().encode().expect("encode")).expect("utf-8");

@@ -49,6 +49,16 @@ pub struct ExporterMetrics {
     pub http_connections_open: IntGauge,
     /// HTTP connections closed by the connection cap, by which one was closed.
     pub http_connections_rejected: IntCounterVec,
+    /// Discovery runs by source.
+    pub discovery_runs: IntCounterVec,
+    /// Discovery runs that failed (in any of their reads), by source.
+    pub discovery_errors: IntCounterVec,
+    /// When each source last succeeded.
+    pub discovery_last_success: IntGaugeVec,
+    /// 1 if each source's last run succeeded.
+    pub discovery_last_run_successful: IntGaugeVec,
+    /// Targets each source currently adds.
+    pub discovery_targets: IntGaugeVec,
 }
 
 impl ExporterMetrics {
@@ -160,6 +170,41 @@ impl ExporterMetrics {
         for closed in ["oldest_unserved", "longest_idle", "newcomer"] {
             http_connections_rejected.with_label_values(&[closed]);
         }
+        let discovery_runs = IntCounterVec::new(
+            Opts::new(
+                name("discovery_runs_total"),
+                "Discovery runs, by source (pages: GET /me/accounts; whatsapp_business_accounts: every configured business's owned and client accounts).",
+            ),
+            &["source"],
+        )?;
+        let discovery_errors = IntCounterVec::new(
+            Opts::new(
+                name("discovery_errors_total"),
+                "Discovery runs in which a read failed, by source; what was found before stays.",
+            ),
+            &["source"],
+        )?;
+        let discovery_last_success = IntGaugeVec::new(
+            Opts::new(
+                name("discovery_last_success_timestamp_seconds"),
+                "When every read of the source last succeeded (unix seconds).",
+            ),
+            &["source"],
+        )?;
+        let discovery_last_run_successful = IntGaugeVec::new(
+            Opts::new(
+                name("discovery_last_run_successful"),
+                "1 if every read of the source's last discovery run succeeded, 0 if one failed.",
+            ),
+            &["source"],
+        )?;
+        let discovery_targets = IntGaugeVec::new(
+            Opts::new(
+                name("discovery_targets"),
+                "Targets the source adds: found, admitted by include/exclude and not listed in the config (a listed target with the same id wins).",
+            ),
+            &["source"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 name("build_info"),
@@ -190,6 +235,11 @@ impl ExporterMetrics {
         registry.register(Box::new(config_last_reload_success_timestamp.clone()))?;
         registry.register(Box::new(http_connections_open.clone()))?;
         registry.register(Box::new(http_connections_rejected.clone()))?;
+        registry.register(Box::new(discovery_runs.clone()))?;
+        registry.register(Box::new(discovery_errors.clone()))?;
+        registry.register(Box::new(discovery_last_success.clone()))?;
+        registry.register(Box::new(discovery_last_run_successful.clone()))?;
+        registry.register(Box::new(discovery_targets.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -214,6 +264,11 @@ impl ExporterMetrics {
             config_last_reload_success_timestamp,
             http_connections_open,
             http_connections_rejected,
+            discovery_runs,
+            discovery_errors,
+            discovery_last_success,
+            discovery_last_run_successful,
+            discovery_targets,
         })
     }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::config::Origin;
 use crate::exposition::{Family, Sample};
 use crate::poller::Unavailable;
 use crate::self_metrics::PREFIX;
@@ -61,6 +62,8 @@ pub struct LastError {
 pub struct TargetStatus {
     /// Poll interval.
     pub interval: Duration,
+    /// Listed in the config or found by discovery.
+    pub origin: Origin,
     /// Current state.
     pub state: State,
     /// Why it is disabled, when it is.
@@ -95,6 +98,7 @@ impl TargetStatus {
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
+            origin: Origin::Static,
             state: State::Pending,
             disabled_reason: None,
             last_poll: None,
@@ -130,12 +134,13 @@ impl StatusBoard {
     /// A target seen for the first time starts as pending. One that was already tracked (its
     /// settings changed on a reload) keeps its state, times and last error until the new task
     /// reports: its old series stay true until the first poll with the new settings.
-    pub fn register(&self, key: &TargetKey, generation: u64, interval: Duration) {
+    pub fn register(&self, key: &TargetKey, generation: u64, interval: Duration, origin: Origin) {
         let mut targets = self.lock();
         let status = targets
             .entry(key.clone())
             .or_insert_with(|| TargetStatus::new(interval));
         status.interval = interval;
+        status.origin = origin;
         status.generation = generation;
         status.logged_problems.clear();
     }

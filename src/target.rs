@@ -1,9 +1,9 @@
-//! What the scheduler polls: one enum over the three target kinds, and their identity.
+//! What the scheduler polls: one enum over the four target kinds, and their identity.
 
 use std::fmt;
 
 use crate::config::{CampaignTarget, PageTarget, WabaTarget};
-use crate::config::{Config, Credentials, Schedule};
+use crate::config::{Config, Credentials, Origin, Schedule};
 
 /// The kind of a target; the `kind` label on per-target metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,6 +14,8 @@ pub enum TargetKind {
     Campaign,
     /// A WhatsApp Business Account.
     WhatsappBusinessAccount,
+    /// An ad account (`act_<id>`).
+    AdAccount,
 }
 
 impl TargetKind {
@@ -23,8 +25,17 @@ impl TargetKind {
             TargetKind::Page => "page",
             TargetKind::Campaign => "campaign",
             TargetKind::WhatsappBusinessAccount => "whatsapp_business_account",
+            TargetKind::AdAccount => "ad_account",
         }
     }
+
+    /// Every kind, in display order.
+    pub const ALL: [TargetKind; 4] = [
+        TargetKind::Page,
+        TargetKind::Campaign,
+        TargetKind::WhatsappBusinessAccount,
+        TargetKind::AdAccount,
+    ];
 }
 
 /// A target's identity: ids are unique within a kind.
@@ -51,10 +62,13 @@ pub enum Target {
     Campaign(CampaignTarget),
     /// A WhatsApp Business Account.
     Waba(WabaTarget),
+    /// An ad account, polled like a campaign at `act_<id>/insights`.
+    AdAccount(CampaignTarget),
 }
 
 impl Target {
-    /// Every target of a config, Pages first.
+    /// Every target the config lists, Pages first (discovered ones come from
+    /// [`crate::discovery`]).
     pub fn all(config: &Config) -> Vec<Target> {
         config
             .pages
@@ -69,6 +83,7 @@ impl Target {
                     .cloned()
                     .map(Target::Waba),
             )
+            .chain(config.ad_accounts.iter().cloned().map(Target::AdAccount))
             .collect()
     }
 
@@ -78,6 +93,7 @@ impl Target {
             Target::Page(t) => (TargetKind::Page, &t.id),
             Target::Campaign(t) => (TargetKind::Campaign, &t.id),
             Target::Waba(t) => (TargetKind::WhatsappBusinessAccount, &t.id),
+            Target::AdAccount(t) => (TargetKind::AdAccount, &t.id),
         };
         TargetKey {
             kind,
@@ -91,6 +107,7 @@ impl Target {
             Target::Page(t) => &t.schedule,
             Target::Campaign(t) => &t.schedule,
             Target::Waba(t) => &t.schedule,
+            Target::AdAccount(t) => &t.schedule,
         }
     }
 
@@ -100,6 +117,7 @@ impl Target {
             Target::Page(t) => &t.credentials,
             Target::Campaign(t) => &t.credentials,
             Target::Waba(t) => &t.credentials,
+            Target::AdAccount(t) => &t.credentials,
         }
     }
 
@@ -109,14 +127,28 @@ impl Target {
             Target::Page(t) => &mut t.credentials,
             Target::Campaign(t) => &mut t.credentials,
             Target::Waba(t) => &mut t.credentials,
+            Target::AdAccount(t) => &mut t.credentials,
         }
     }
 
-    /// Whether `other` asks the same things on the same schedule, whatever token each uses:
-    /// a target whose only change is its credentials keeps its task, schedule and series.
+    /// Where the target came from.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Target::Page(t) => t.origin,
+            Target::Waba(t) => t.origin,
+            Target::Campaign(_) | Target::AdAccount(_) => Origin::Static,
+        }
+    }
+
+    /// Whether `other` asks the same things on the same schedule, whatever token each uses
+    /// and whatever name discovery gave it: a target whose only change is its credentials or
+    /// its name keeps its task, schedule and series.
     pub fn same_settings(&self, other: &Target) -> bool {
         let mut other = other.clone();
         other.credentials_mut().clone_from(self.credentials());
+        if let (Target::Page(mine), Target::Page(theirs)) = (self, &mut other) {
+            theirs.name.clone_from(&mine.name);
+        }
         *self == other
     }
 }
@@ -146,6 +178,7 @@ mod tests {
             conversations: None,
             templates: None,
             phone_numbers_health: false,
+            origin: Origin::Static,
         })
     }
 

@@ -55,6 +55,10 @@ pub struct Config {
     pub campaigns: Vec<CampaignTarget>,
     /// WhatsApp Business Accounts whose analytics are polled.
     pub whatsapp_business_accounts: Vec<WabaTarget>,
+    /// Ad accounts whose insights are polled (`act_<id>/insights`); the fields of a campaign.
+    pub ad_accounts: Vec<CampaignTarget>,
+    /// Where Pages and WhatsApp Business Accounts are found besides the lists above.
+    pub discovery: Option<DiscoveryConfig>,
     /// Non-fatal findings (unknown metric names, short intervals), each naming its key.
     pub warnings: Vec<String>,
 }
@@ -119,6 +123,103 @@ pub struct RateLimitConfig {
     pub whatsapp_calls_per_hour: u32,
 }
 
+/// How often discovery runs, and how often names of static targets are read, by default.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+impl Config {
+    /// How often names are read for the info series: once per discovery interval, so names
+    /// cost no more calls than discovery itself.
+    pub fn names_interval(&self) -> Duration {
+        self.discovery
+            .as_ref()
+            .map_or(DEFAULT_DISCOVERY_INTERVAL, |discovery| discovery.interval)
+    }
+}
+
+/// Where a target came from: the `origin` label of its info series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Origin {
+    /// Listed in the config file.
+    #[default]
+    Static,
+    /// Found by `discovery`.
+    Discovered,
+}
+
+impl Origin {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Static => "static",
+            Origin::Discovered => "discovered",
+        }
+    }
+}
+
+/// The `discovery` section, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Time between two discovery runs.
+    pub interval: Duration,
+    /// The `graph_api` token, which lists the Pages and reads the businesses' accounts.
+    pub credentials: Credentials,
+    /// Pages from `GET /me/accounts`, each polled with its own Page token.
+    pub pages: Option<PageDiscovery>,
+    /// WhatsApp Business Accounts of businesses, polled with the `graph_api` token.
+    pub whatsapp_business_accounts: Option<WabaDiscovery>,
+}
+
+/// `discovery.pages`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageDiscovery {
+    /// Which Pages are kept.
+    pub filter: DiscoveryFilter,
+    /// What every discovered Page is polled for; its id, token and name come from discovery.
+    pub defaults: PageTarget,
+}
+
+/// `discovery.whatsapp_business_accounts`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WabaDiscovery {
+    /// Businesses whose owned and client accounts are listed.
+    pub business_ids: Vec<String>,
+    /// Which accounts are kept.
+    pub filter: DiscoveryFilter,
+    /// What every discovered account is polled for; its id comes from discovery.
+    pub defaults: WabaTarget,
+}
+
+/// `include` and `exclude` of a discovery source.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DiscoveryFilter {
+    /// When not empty, only objects whose name or id one of these matches are kept.
+    pub include: Vec<Pattern>,
+    /// Objects whose name or id one of these matches are left out, even if included.
+    pub exclude: Vec<Pattern>,
+}
+
+impl DiscoveryFilter {
+    /// Whether an object with this id and name (if Meta gave one) is kept.
+    pub fn admits(&self, id: &str, name: Option<&str>) -> bool {
+        let matches = |pattern: &Pattern| {
+            pattern.0.is_match(id) || name.is_some_and(|name| pattern.0.is_match(name))
+        };
+        (self.include.is_empty() || self.include.iter().any(matches))
+            && !self.exclude.iter().any(matches)
+    }
+}
+
+/// A regular expression from the config, matched anywhere in the text (anchor it with `^`
+/// and `$` to match whole names).
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
 /// Where a target's token came from, resolved to the token itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credentials {
@@ -148,6 +249,10 @@ pub struct PageTarget {
     pub schedule: Schedule,
     /// Metrics to request, in config order.
     pub metrics: Vec<PageMetric>,
+    /// Listed in the config or found by discovery.
+    pub origin: Origin,
+    /// The Page's name as discovery found it; static Pages read theirs while polling.
+    pub name: Option<String>,
 }
 
 /// One metric entry of a Page target.
@@ -255,6 +360,8 @@ pub struct WabaTarget {
     pub templates: Option<TemplateSettings>,
     /// Quality rating and messaging limit of the WABA's phone numbers.
     pub phone_numbers_health: bool,
+    /// Listed in the config or found by discovery.
+    pub origin: Origin,
 }
 
 /// WhatsApp analytics bucket sizes.

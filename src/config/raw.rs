@@ -29,6 +29,48 @@ pub struct RawConfig {
     pub campaigns: Option<Vec<RawCampaign>>,
     /// WhatsApp Business Accounts whose analytics are polled.
     pub whatsapp_business_accounts: Option<Vec<RawWaba>>,
+    /// Ad accounts whose insights (`act_<id>/insights`) are polled; the keys of a campaign.
+    pub ad_accounts: Option<Vec<RawCampaign>>,
+    /// Pages and WhatsApp Business Accounts found through the Graph API instead of listed.
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// The `discovery` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// How often discovery runs, as a humantime duration.
+    pub interval: Option<String>,
+    /// Pages from `GET /me/accounts` with the `graph_api` token.
+    pub pages: Option<RawPageDiscovery>,
+    /// WhatsApp Business Accounts owned by, or shared with, businesses.
+    pub whatsapp_business_accounts: Option<RawWabaDiscovery>,
+}
+
+/// `discovery.pages`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPageDiscovery {
+    /// Regular expressions; a Page whose name or id matches one is kept (all when absent).
+    pub include: Option<Vec<String>>,
+    /// Regular expressions; a Page whose name or id matches one is left out.
+    pub exclude: Option<Vec<String>>,
+    /// Any key a `pages` entry takes except `id` and the token, for every discovered Page.
+    pub defaults: Option<serde_yaml::Mapping>,
+}
+
+/// `discovery.whatsapp_business_accounts`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWabaDiscovery {
+    /// Businesses whose owned and client WhatsApp Business Accounts are listed.
+    pub business_ids: Option<Vec<StringOrInteger>>,
+    /// Regular expressions; an account whose name or id matches one is kept (all when absent).
+    pub include: Option<Vec<String>>,
+    /// Regular expressions; an account whose name or id matches one is left out.
+    pub exclude: Option<Vec<String>>,
+    /// Any key a `whatsapp_business_accounts` entry takes except `id` and the token.
+    pub defaults: Option<serde_yaml::Mapping>,
 }
 
 /// The `graph_api` section.

@@ -185,6 +185,8 @@ fn the_full_example_loads_with_every_value_as_written() {
                     breakdowns: vec!["message_type".to_owned()],
                 },
             ],
+            origin: Origin::Static,
+            name: None,
         }]
     );
     assert_eq!(
@@ -248,6 +250,7 @@ fn the_full_example_loads_with_every_value_as_written() {
             conversations: None,
             templates: None,
             phone_numbers_health: true,
+            origin: crate::config::Origin::Static,
         }]
     );
     assert_eq!(config.warnings, Vec::<String>::new());

@@ -88,7 +88,29 @@ fn credentials(config: &Config) -> impl Iterator<Item = &Credentials> {
         .whatsapp_business_accounts
         .iter()
         .map(|t| &t.credentials);
-    pages.chain(campaigns).chain(wabas)
+    let ad_accounts = config.ad_accounts.iter().map(|t| &t.credentials);
+    // Discovery lists with the graph_api token, and discovered WhatsApp accounts poll with it
+    // (its defaults hold it), so a rotated graph_api file must reach both.
+    let discovery = config.discovery.iter().flat_map(|discovery| {
+        std::iter::once(&discovery.credentials)
+            .chain(
+                discovery
+                    .pages
+                    .iter()
+                    .map(|pages| &pages.defaults.credentials),
+            )
+            .chain(
+                discovery
+                    .whatsapp_business_accounts
+                    .iter()
+                    .map(|wabas| &wabas.defaults.credentials),
+            )
+    });
+    pages
+        .chain(campaigns)
+        .chain(wabas)
+        .chain(ad_accounts)
+        .chain(discovery)
 }
 
 fn credentials_mut(config: &mut Config) -> impl Iterator<Item = &mut Credentials> {
@@ -98,7 +120,27 @@ fn credentials_mut(config: &mut Config) -> impl Iterator<Item = &mut Credentials
         .whatsapp_business_accounts
         .iter_mut()
         .map(|t| &mut t.credentials);
-    pages.chain(campaigns).chain(wabas)
+    let ad_accounts = config.ad_accounts.iter_mut().map(|t| &mut t.credentials);
+    let discovery = config.discovery.iter_mut().flat_map(|discovery| {
+        std::iter::once(&mut discovery.credentials)
+            .chain(
+                discovery
+                    .pages
+                    .iter_mut()
+                    .map(|pages| &mut pages.defaults.credentials),
+            )
+            .chain(
+                discovery
+                    .whatsapp_business_accounts
+                    .iter_mut()
+                    .map(|wabas| &mut wabas.defaults.credentials),
+            )
+    });
+    pages
+        .chain(campaigns)
+        .chain(wabas)
+        .chain(ad_accounts)
+        .chain(discovery)
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@ use crate::catalog;
 use crate::config::CampaignDates;
 use crate::exposition::{Family, Sample};
 
-/// Converts one campaign insights response for the `fields` that were requested.
+/// Converts one campaign (or ad-account) insights response for the `fields` that were
+/// requested; the object's id goes in label `id_label` (`campaign_id` or `ad_account_id`).
 pub fn convert(
+    id_label: &str,
     campaign_id: &str,
     dates: &CampaignDates,
     fields: &[String],
@@ -40,7 +42,7 @@ pub fn convert(
         return Ok(converted);
     };
 
-    let mut labels = vec![("campaign_id".to_owned(), campaign_id.to_owned())];
+    let mut labels = vec![(id_label.to_owned(), campaign_id.to_owned())];
     match dates {
         CampaignDates::Preset(preset) => labels.push(("date_preset".to_owned(), preset.clone())),
         CampaignDates::Range { since, until } => {
@@ -87,8 +89,14 @@ mod tests {
             since: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).expect("date"),
             until: chrono::NaiveDate::from_ymd_opt(2025, 7, 29).expect("date"),
         };
-        let converted =
-            convert("7", &dates, &["marketing_messages_spend".into()], &body).expect("shape");
+        let converted = convert(
+            "campaign_id",
+            "7",
+            &dates,
+            &["marketing_messages_spend".into()],
+            &body,
+        )
+        .expect("shape");
         assert_eq!(converted.families.len(), 1);
         let sample = &converted.families[0].samples[0];
         assert_eq!(sample.value, 38.87);
@@ -105,6 +113,7 @@ mod tests {
     #[test]
     fn no_rows_means_no_series_and_no_error() {
         let converted = convert(
+            "campaign_id",
             "7",
             &CampaignDates::Preset("last_30d".into()),
             &["marketing_messages_spend".into()],
@@ -140,6 +149,7 @@ mod tests {
             "marketing_messages_future_delta": "-2"
         }]});
         let converted = convert(
+            "campaign_id",
             "7",
             &CampaignDates::Preset("last_30d".into()),
             &fields,
@@ -175,6 +185,7 @@ mod tests {
     #[test]
     fn an_empty_string_value_is_a_problem_not_a_zero() {
         let converted = convert(
+            "campaign_id",
             "7",
             &CampaignDates::Preset("last_30d".into()),
             &["marketing_messages_spend".into()],

@@ -493,7 +493,7 @@ proptest! {
                 until: chrono::NaiveDate::from_ymd_opt(2025, 7, 29).expect("date"),
             }
         };
-        if let Ok(converted) = campaign::convert("120200000000001", &dates, &fields, &body) {
+        if let Ok(converted) = campaign::convert("campaign_id", "120200000000001", &dates, &fields, &body) {
             assert_publishable(&converted)?;
             prop_assert!(converted.families.len() + converted.problems.len() <= fields.len());
             for family in &converted.families {
@@ -599,7 +599,7 @@ proptest! {
                 // A shape error is a fine answer; what comes back otherwise must be publishable.
                 for converted in [
                     page::convert("1", "day", &body),
-                    campaign::convert("1", &dates, &fields, &body),
+                    campaign::convert("campaign_id", "1", &dates, &fields, &body),
                     whatsapp::convert(selection, YEAR_2000, &body),
                 ]
                 .into_iter()

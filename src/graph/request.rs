@@ -22,6 +22,14 @@ pub enum Endpoint {
     WhatsappTemplateAnalytics,
     /// `GET /{waba-id}/phone_numbers`
     WhatsappPhoneNumbers,
+    /// `GET /act_{id}/insights`
+    AdAccountInsights,
+    /// `GET /{id}?fields=name[,currency]` of a Page, campaign or ad account
+    ObjectNames,
+    /// `GET /me/accounts`: the Pages a token manages
+    DiscoveryPages,
+    /// `GET /{business-id}/owned_whatsapp_business_accounts` and `client_...`
+    DiscoveryWhatsappBusinessAccounts,
 }
 
 impl Endpoint {
@@ -34,6 +42,10 @@ impl Endpoint {
             Endpoint::WhatsappTemplates => "whatsapp_message_templates",
             Endpoint::WhatsappTemplateAnalytics => "whatsapp_template_analytics",
             Endpoint::WhatsappPhoneNumbers => "whatsapp_phone_numbers",
+            Endpoint::AdAccountInsights => "ad_account_insights",
+            Endpoint::ObjectNames => "object_names",
+            Endpoint::DiscoveryPages => "discovery_pages",
+            Endpoint::DiscoveryWhatsappBusinessAccounts => "discovery_whatsapp_business_accounts",
         }
     }
 
@@ -80,6 +92,42 @@ impl GraphRequest {
             object_id: campaign_id.to_owned(),
             path: format!("{campaign_id}/insights"),
             query,
+        }
+    }
+
+    /// `GET /act_{id}/insights` with the given parameters; `ad_account_id` includes `act_`.
+    pub fn ad_account_insights(ad_account_id: &str, query: Vec<(&'static str, String)>) -> Self {
+        Self {
+            endpoint: Endpoint::AdAccountInsights,
+            object_id: ad_account_id.to_owned(),
+            path: format!("{ad_account_id}/insights"),
+            query,
+        }
+    }
+
+    /// `GET /{id}?fields=<fields>`: names for the info series.
+    pub fn object_fields(object_id: &str, fields: &str) -> Self {
+        Self {
+            endpoint: Endpoint::ObjectNames,
+            object_id: object_id.to_owned(),
+            path: object_id.to_owned(),
+            query: vec![("fields", fields.to_owned())],
+        }
+    }
+
+    /// `GET /{object}/{edge}` of a discovery list, at most `limit` entries a page.
+    pub fn discovery_list(
+        endpoint: Endpoint,
+        object_id: &str,
+        edge: &str,
+        fields: &str,
+        limit: usize,
+    ) -> Self {
+        Self {
+            endpoint,
+            object_id: object_id.to_owned(),
+            path: format!("{object_id}/{edge}"),
+            query: vec![("fields", fields.to_owned()), ("limit", limit.to_string())],
         }
     }
 

@@ -59,6 +59,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Where `POST /-/reload` sends requests; `None` when the lifecycle API is disabled.
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// Discovery's sources for the landing page.
+    pub discovery: Arc<crate::discovery::DiscoveryBoard>,
 }
 
 /// The exporter's HTTP routes. Every GET route answers HEAD too (axum runs the GET handler and
@@ -183,8 +185,10 @@ async fn reload(State(state): State<AppState>) -> Response {
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
     let now = state.clock.now_unix();
+    let discovery = state.discovery.snapshot();
     Html(status_page(
         &state.status.snapshot(),
+        discovery.as_deref(),
         now,
         &state.telemetry_path,
     ))
@@ -213,6 +217,7 @@ mod tests {
             ready: Arc::new(AtomicBool::new(true)),
             clock: Arc::new(SystemClock),
             reload: None,
+            discovery: Arc::default(),
         }
     }
 

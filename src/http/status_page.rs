@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use chrono::DateTime;
 
+use crate::config::Origin;
+use crate::discovery::SourceState;
 use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
 
@@ -19,6 +21,7 @@ const STATUS_PAGE_REFRESH_SECONDS: u32 = 30;
 /// rest are fixed strings and numbers. Styles are inline so the page needs nothing else.
 pub fn status_page(
     targets: &[(TargetKey, TargetStatus)],
+    discovery: Option<&[SourceState]>,
     now: i64,
     telemetry_path: &str,
 ) -> String {
@@ -123,11 +126,15 @@ tr.row-disabled{{background:#fff5f5}}
         let dropped = format!("{dropped}{unavailable}");
         let _ = writeln!(
             page,
-            "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
+            "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
             // A break opportunity after each underscore lets whatsapp_business_account wrap
             // in a narrow window instead of widening the table; the text stays the label value.
             kind = key.kind.as_str().replace('_', "_<wbr>"),
             id = esc(&key.id),
+            origin = match status.origin {
+                Origin::Static => "",
+                Origin::Discovered => "<br><small>discovered</small>",
+            },
             interval = humantime::format_duration(status.interval),
             last_success = status.last_success.map_or_else(|| "never".to_owned(), |t| when(t, now)),
             next_poll = match status.next_poll {
@@ -148,8 +155,53 @@ tr.row-disabled{{background:#fff5f5}}
             last_poll = status.last_poll.map_or_else(|| "never".to_owned(), |t| when(t, now)),
         );
     }
-    page.push_str("</tbody></table>\n</body></html>\n");
+    page.push_str("</tbody></table>\n");
+    discovery_section(&mut page, discovery, now);
+    page.push_str("</body></html>\n");
     page
+}
+
+/// One row per discovery source: when it last ran and succeeded, what it listed and skipped,
+/// and its last error.
+fn discovery_section(page: &mut String, sources: Option<&[SourceState]>, now: i64) {
+    let esc = |text: &str| html_escape::encode_text(text).into_owned();
+    page.push_str("<h2>Discovery</h2>\n");
+    let Some(sources) = sources else {
+        page.push_str("<p class=\"muted\">Off: every target is listed in the config. Add a <code>discovery</code> section to find Pages (GET /me/accounts) and WhatsApp Business Accounts (a business's owned and client accounts) instead.</p>\n");
+        return;
+    };
+    page.push_str("<table>\n<thead><tr><th>Source</th><th>Last run</th><th>Last success</th><th>Listed</th><th>Last error</th></tr></thead>\n<tbody>\n");
+    if sources.is_empty() {
+        page.push_str("<tr><td colspan=\"5\" class=\"muted\">Not run yet.</td></tr>\n");
+    }
+    for source in sources {
+        let class = if source.last_error.is_some() {
+            "row-failing"
+        } else {
+            ""
+        };
+        let mut listed = source.listed.to_string();
+        if !source.complete && source.last_success.is_some() {
+            listed
+                .push_str(" <small>(list cut at its page limit; nothing counted missing)</small>");
+        }
+        if !source.skipped.is_empty() {
+            let _ = write!(
+                listed,
+                "<br><small>skipped: {}</small>",
+                esc(&source.skipped.join("; "))
+            );
+        }
+        let _ = writeln!(
+            page,
+            "<tr class=\"{class}\"><td>{label}</td><td class=\"time\">{last_run}</td><td class=\"time\">{last_success}</td><td>{listed}</td><td class=\"error\">{error}</td></tr>",
+            label = esc(&source.label),
+            last_run = source.last_run.map_or_else(|| "never".to_owned(), |t| when(t, now)),
+            last_success = source.last_success.map_or_else(|| "never".to_owned(), |t| when(t, now)),
+            error = source.last_error.as_deref().map(esc).unwrap_or_default(),
+        );
+    }
+    page.push_str("</tbody></table>\n");
 }
 
 /// A unix time as `2026-11-21 13:05:00 UTC`.
@@ -198,7 +250,12 @@ mod tests {
             backoff: Duration::from_secs(120),
             ..status(TargetState::Failing)
         };
-        let page = status_page(&[(key(TargetKind::Page, "1"), paused)], NOW, "/metrics");
+        let page = status_page(
+            &[(key(TargetKind::Page, "1"), paused)],
+            None,
+            NOW,
+            "/metrics",
+        );
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
             "{page}"
@@ -220,6 +277,7 @@ mod tests {
         };
         let page = status_page(
             &[(key(TargetKind::WhatsappBusinessAccount, "W1"), spaced)],
+            None,
             NOW,
             "/metrics",
         );
@@ -267,7 +325,7 @@ mod tests {
                 status(TargetState::Pending),
             ),
         ];
-        let page = status_page(&targets, NOW, "/metrics");
+        let page = status_page(&targets, None, NOW, "/metrics");
         assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
@@ -287,7 +345,7 @@ mod tests {
             ..status(TargetState::Failing)
         };
         let targets = vec![(key(TargetKind::Page, "<img src=x>"), failing)];
-        let page = status_page(&targets, NOW, "/m\"><script>");
+        let page = status_page(&targets, None, NOW, "/m\"><script>");
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("<b>"), "{page}");
@@ -309,7 +367,7 @@ mod tests {
 
     #[test]
     fn an_empty_config_says_so() {
-        let page = status_page(&[], NOW, "/metrics");
+        let page = status_page(&[], None, NOW, "/metrics");
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
     }

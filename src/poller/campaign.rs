@@ -1,9 +1,50 @@
-//! Campaign insights: one request with every field and the date selection.
+//! Campaign and ad-account insights: one request with every field and the date selection,
+//! plus the object's name for its info series.
 
+use super::names::{self, InfoKind, NameLookup};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
-use crate::config::{CampaignDates, CampaignTarget};
+use crate::config::{CampaignDates, CampaignTarget, Origin};
 use crate::convert::{campaign, Converted};
 use crate::graph::GraphRequest;
+
+/// Which insights object a [`CampaignPoller`] reads: seed 002's fields are the same on a
+/// message campaign and on an ad account, only the path, the id label and the info differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsightsObject {
+    /// `GET /{campaign-id}/insights`, label `campaign_id`.
+    Campaign,
+    /// `GET /act_{id}/insights`, label `ad_account_id`.
+    AdAccount,
+}
+
+impl InsightsObject {
+    /// The label the object's id goes in.
+    pub fn id_label(self) -> &'static str {
+        self.info().id_label
+    }
+
+    fn info(self) -> InfoKind {
+        match self {
+            InsightsObject::Campaign => names::CAMPAIGN_INFO,
+            InsightsObject::AdAccount => names::AD_ACCOUNT_INFO,
+        }
+    }
+
+    /// The fields of the node read for the info series.
+    fn name_fields(self) -> &'static str {
+        match self {
+            InsightsObject::Campaign => "name",
+            InsightsObject::AdAccount => "name,currency",
+        }
+    }
+
+    fn request(self, id: &str, query: Vec<(&'static str, String)>) -> GraphRequest {
+        match self {
+            InsightsObject::Campaign => GraphRequest::campaign_insights(id, query),
+            InsightsObject::AdAccount => GraphRequest::ad_account_insights(id, query),
+        }
+    }
+}
 
 /// The parameters of a campaign insights request besides `fields`: a code-100 message naming
 /// one is about the dates asked for, not a field. `since` and `until` are the keys inside
@@ -13,7 +54,9 @@ const PARAMETERS: &[&str] = &["date_preset", "time_range", "since", "until"];
 /// Poll plan of one campaign.
 pub struct CampaignPoller {
     target: CampaignTarget,
+    object: InsightsObject,
     dropped: Dropped,
+    names: NameLookup,
 }
 
 impl CampaignPoller {
@@ -21,10 +64,12 @@ impl CampaignPoller {
         self.target.credentials.clone_from(credentials);
     }
 
-    pub(super) fn new(target: CampaignTarget) -> Self {
+    pub(super) fn new(target: CampaignTarget, object: InsightsObject) -> Self {
         Self {
             target,
+            object,
             dropped: Dropped::default(),
+            names: NameLookup::new(object.name_fields()),
         }
     }
 
@@ -49,13 +94,14 @@ impl CampaignPoller {
         let token = &self.target.credentials.token;
         let id = self.target.id.as_str();
         let dates = &self.target.dates;
+        let object = self.object;
         let mut rejected = Vec::new();
         let plan = Plan {
             items: fields,
             retried: |field: &str| self.dropped.contains(field),
             parameters: PARAMETERS,
             send: |fields: Vec<String>| {
-                let request = request(id, dates, &fields);
+                let request = request(object, id, dates, &fields);
                 async move { client.get(&request, token).await }
             },
         };
@@ -72,15 +118,25 @@ impl CampaignPoller {
             for field in &fields {
                 self.dropped.remove(field);
             }
-            let part = campaign::convert(id, dates, &fields, &body)?;
+            let part = campaign::convert(object.id_label(), id, dates, &fields, &body)?;
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
+        }
+        if let Some(names) = self.names.current(context, id, token).await {
+            converted
+                .families
+                .extend(names::info_family(object.info(), id, names, Origin::Static));
         }
         Ok(converted)
     }
 }
 
-fn request(id: &str, dates: &CampaignDates, fields: &[String]) -> GraphRequest {
+fn request(
+    object: InsightsObject,
+    id: &str,
+    dates: &CampaignDates,
+    fields: &[String],
+) -> GraphRequest {
     let mut query = vec![("fields", fields.join(","))];
     match dates {
         CampaignDates::Preset(preset) => query.push(("date_preset", preset.clone())),
@@ -89,7 +145,7 @@ fn request(id: &str, dates: &CampaignDates, fields: &[String]) -> GraphRequest {
             format!(r#"{{"since":"{since}","until":"{until}"}}"#),
         )),
     }
-    GraphRequest::campaign_insights(id, query)
+    object.request(id, query)
 }
 
 #[cfg(test)]
@@ -102,9 +158,14 @@ mod tests {
             since: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
             until: chrono::NaiveDate::from_ymd_opt(2025, 1, 31).expect("date"),
         };
-        let request = request("5", &dates, &["a".into(), "b".into()]);
+        let campaign = request(
+            InsightsObject::Campaign,
+            "5",
+            &dates,
+            &["a".into(), "b".into()],
+        );
         assert_eq!(
-            request.query,
+            campaign.query,
             vec![
                 ("fields", "a,b".to_owned()),
                 (
@@ -113,5 +174,7 @@ mod tests {
                 ),
             ]
         );
+        let account = request(InsightsObject::AdAccount, "act_5", &dates, &["a".into()]);
+        assert_eq!(account.path, "act_5/insights");
     }
 }

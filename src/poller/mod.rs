@@ -15,8 +15,11 @@
 //! asked for again after [`PollContext::retry_dropped_after`].
 
 mod campaign;
+mod names;
 mod page;
 mod whatsapp;
+
+pub use self::campaign::InsightsObject;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -25,7 +28,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::config::Credentials;
 use crate::convert::{Converted, ShapeError};
 use crate::graph::{ErrorClass, GraphClient, GraphError};
 use crate::target::Target;
@@ -41,6 +43,8 @@ pub struct PollContext<'a> {
     /// rejects metrics during its own incidents, and a config change should not be the only way
     /// back.
     pub retry_dropped_after: Duration,
+    /// How often names for the info series are read again (the discovery interval).
+    pub names_interval: Duration,
 }
 
 /// Why a poll produced nothing.
@@ -135,9 +139,14 @@ impl Poller {
     pub fn new(target: &Target) -> Self {
         match target {
             Target::Page(page) => Poller::Page(page::PagePoller::new(page.clone())),
-            Target::Campaign(campaign) => {
-                Poller::Campaign(campaign::CampaignPoller::new(campaign.clone()))
-            }
+            Target::Campaign(campaign) => Poller::Campaign(campaign::CampaignPoller::new(
+                campaign.clone(),
+                InsightsObject::Campaign,
+            )),
+            Target::AdAccount(account) => Poller::Campaign(campaign::CampaignPoller::new(
+                account.clone(),
+                InsightsObject::AdAccount,
+            )),
             Target::Waba(waba) => Poller::Waba(Box::new(whatsapp::WabaPoller::new(waba.clone()))),
         }
     }
@@ -151,13 +160,16 @@ impl Poller {
         }
     }
 
-    /// Sends `credentials` from the next request on: a rotated token keeps the poller (and
-    /// what it learned about rejected metrics).
-    pub fn set_credentials(&mut self, credentials: &Credentials) {
-        match self {
-            Poller::Page(poller) => poller.set_credentials(credentials),
-            Poller::Campaign(poller) => poller.set_credentials(credentials),
-            Poller::Waba(poller) => poller.set_credentials(credentials),
+    /// Takes the credentials and name of `target` from the next request on: a rotated token
+    /// or a renamed Page keeps the poller (and what it learned about rejected metrics). Only
+    /// called with a target of the same settings ([`Target::same_settings`]).
+    pub fn update(&mut self, target: &Target) {
+        let credentials = target.credentials();
+        match (self, target) {
+            (Poller::Page(poller), Target::Page(page)) => poller.update(credentials, &page.name),
+            (Poller::Campaign(poller), _) => poller.set_credentials(credentials),
+            (Poller::Waba(poller), _) => poller.set_credentials(credentials),
+            (Poller::Page(poller), _) => poller.update(credentials, &None),
         }
     }
 

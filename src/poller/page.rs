@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use super::names::{self, NameLookup, ObjectNames};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
-use crate::config::{PageMetric, PageTarget, Period};
+use crate::config::{Credentials, PageMetric, PageTarget, Period};
 use crate::convert::{page, Converted};
 use crate::graph::GraphRequest;
 
@@ -38,17 +39,21 @@ impl Group {
 pub struct PagePoller {
     target: PageTarget,
     dropped: Dropped,
+    names: NameLookup,
 }
 
 impl PagePoller {
-    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
+    /// A rotated token, or the name discovery found this time.
+    pub(super) fn update(&mut self, credentials: &Credentials, name: &Option<String>) {
         self.target.credentials.clone_from(credentials);
+        self.target.name.clone_from(name);
     }
 
     pub(super) fn new(target: PageTarget) -> Self {
         Self {
             target,
             dropped: Dropped::default(),
+            names: NameLookup::new("name"),
         }
     }
 
@@ -122,6 +127,23 @@ impl PagePoller {
         if self.groups(now, retry_after).is_empty() {
             return Err(self.dropped.nothing_valid(retry_after));
         }
+        // A discovered Page came with its name; a listed one reads it now and then.
+        let discovered = self.target.name.clone().map(|name| ObjectNames {
+            name: Some(name),
+            currency: None,
+        });
+        let names = match &discovered {
+            Some(names) => Some(names),
+            None => self.names.current(context, page_id, token).await,
+        };
+        if let Some(names) = names {
+            converted.families.extend(names::info_family(
+                names::PAGE_INFO,
+                page_id,
+                names,
+                self.target.origin,
+            ));
+        }
         Ok(converted)
     }
 }
@@ -160,7 +182,7 @@ fn request(page_id: &str, group: &Group, metrics: &[String], now: i64) -> GraphR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Credentials, Schedule};
+    use crate::config::Schedule;
     use crate::secret::AccessToken;
 
     fn metric(name: &str, period: Period, breakdowns: &[&str]) -> PageMetric {
@@ -190,6 +212,8 @@ mod tests {
                 metric("c", Period::Day, &[]),
                 metric("d", Period::Day, &["messaging_channel"]),
             ],
+            origin: crate::config::Origin::Static,
+            name: None,
         });
         let groups = poller.groups(1000, Duration::from_secs(3600));
         assert_eq!(groups.len(), 3);

@@ -119,11 +119,7 @@ impl Scheduler {
             }
         }
 
-        for kind in [
-            TargetKind::Page,
-            TargetKind::Campaign,
-            TargetKind::WhatsappBusinessAccount,
-        ] {
+        for kind in TargetKind::ALL {
             let count = self.running.keys().filter(|key| key.kind == kind).count();
             self.context
                 .applier
@@ -162,7 +158,7 @@ impl Scheduler {
         let first_poll = Instant::now() + timing::first_poll_delay(&key, interval, startup_spread);
         self.context
             .applier
-            .register(&key, generation, interval, first_poll);
+            .register(&key, generation, interval, target.origin(), first_poll);
         let (updates, receiver) = watch::channel(target.clone());
         let cancel = self.shutdown.child_token();
         let handle = tokio::spawn(task::run(

@@ -11,7 +11,6 @@ use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 
 use crate::clock::Clock;
-use crate::config::Credentials;
 use crate::convert::Converted;
 use crate::graph::GraphClient;
 use crate::poller::{PollContext, PollError, Poller, Unavailable};
@@ -33,24 +32,34 @@ pub trait TargetPoller: Send {
     fn unavailable(&self) -> Vec<Unavailable> {
         Vec::new()
     }
-    /// Uses `credentials` from the next request on (a rotated token).
-    fn set_credentials(&mut self, credentials: &Credentials);
+    /// Uses the credentials and name of `target` from the next request on (a rotated token, a
+    /// renamed discovered Page); the settings are the same.
+    fn update(&mut self, target: &Target);
 }
 
 /// Polls through the Graph API client.
 pub struct GraphSource {
     client: ArcSwap<GraphClient>,
     clock: Arc<dyn Clock>,
-    retry_dropped_after: Mutex<Duration>,
+    settings: Mutex<SourceSettings>,
+}
+
+/// The config values polls read at each poll, so a reload reaches running targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSettings {
+    /// `polling.retry_dropped_after`.
+    pub retry_dropped_after: Duration,
+    /// How often names are read again ([`crate::config::Config::names_interval`]).
+    pub names_interval: Duration,
 }
 
 impl GraphSource {
     /// A source over `client`.
-    pub fn new(client: GraphClient, clock: Arc<dyn Clock>, retry_dropped_after: Duration) -> Self {
+    pub fn new(client: GraphClient, clock: Arc<dyn Clock>, settings: SourceSettings) -> Self {
         Self {
             client: ArcSwap::from_pointee(client),
             clock,
-            retry_dropped_after: Mutex::new(retry_dropped_after),
+            settings: Mutex::new(settings),
         }
     }
 
@@ -65,17 +74,17 @@ impl GraphSource {
         self.client.store(Arc::new(client));
     }
 
-    /// Takes a new `polling.retry_dropped_after`.
-    pub fn set_retry_dropped_after(&self, after: Duration) {
+    /// Takes the settings of a reloaded config.
+    pub fn set_settings(&self, settings: SourceSettings) {
         *self
-            .retry_dropped_after
+            .settings
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = after;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
     }
 
-    fn retry_dropped_after(&self) -> Duration {
+    fn settings(&self) -> SourceSettings {
         *self
-            .retry_dropped_after
+            .settings
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -100,10 +109,12 @@ impl TargetPoller for GraphPoller {
     fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>> {
         Box::pin(async move {
             let client = self.source.client();
+            let settings = self.source.settings();
             let context = PollContext {
                 client: &client,
                 clock: self.source.clock.as_ref(),
-                retry_dropped_after: self.source.retry_dropped_after(),
+                retry_dropped_after: settings.retry_dropped_after,
+                names_interval: settings.names_interval,
             };
             self.poller.poll(&context).await
         })
@@ -117,7 +128,7 @@ impl TargetPoller for GraphPoller {
         self.poller.unavailable()
     }
 
-    fn set_credentials(&mut self, credentials: &Credentials) {
-        self.poller.set_credentials(credentials);
+    fn update(&mut self, target: &Target) {
+        self.poller.update(target);
     }
 }

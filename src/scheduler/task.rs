@@ -62,9 +62,15 @@ pub(super) async fn run(
                 if changed.is_err() {
                     return;
                 }
-                target = targets.borrow_and_update().clone();
-                poller.set_credentials(target.credentials());
-                if due.is_none() {
+                let updated = targets.borrow_and_update().clone();
+                // An identical target is the scheduler saying every credential changed (a new
+                // app secret); a new name alone (a renamed discovered Page) is no reason to
+                // retry a target disabled for its token.
+                let credentials_changed =
+                    updated == target || updated.credentials() != target.credentials();
+                target = updated;
+                poller.update(&target);
+                if due.is_none() && credentials_changed {
                     let delay = timing::first_poll_delay(&key, target.schedule().interval, RESUME_SPREAD);
                     due = Some(Instant::now() + delay);
                     context.applier.rescheduled(&key, generation, due);

@@ -135,8 +135,8 @@ impl TargetPoller for ScriptPoller {
         Vec::new()
     }
 
-    fn set_credentials(&mut self, credentials: &Credentials) {
-        self.token = credentials.token.clone();
+    fn update(&mut self, target: &Target) {
+        self.token = target.credentials().token.clone();
     }
 }
 
@@ -224,6 +224,7 @@ fn target(id: &str, token: &str, interval: Duration) -> Target {
         conversations: None,
         templates: None,
         phone_numbers_health: false,
+        origin: crate::config::Origin::Static,
     })
 }
 

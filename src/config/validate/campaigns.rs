@@ -1,5 +1,6 @@
 //! `campaigns`: each campaign's insights fields and its date preset or time range.
 
+use super::graph_api::is_digits;
 use super::*;
 
 const DEFAULT_CAMPAIGN_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -23,6 +24,29 @@ impl Checker<'_> {
             fields: fields?,
             dates: dates?,
         })
+    }
+
+    /// An `ad_accounts` entry: a campaign's keys, for `act_<id>/insights`. The id is written
+    /// `act_123` as Meta writes it, or bare; either way it is `act_123` in requests and labels.
+    pub(super) fn ad_account(
+        &mut self,
+        key: &str,
+        id: Checked<String>,
+        raw: RawCampaign,
+        inherited: &Inherited,
+    ) -> Checked<CampaignTarget> {
+        let id = id.and_then(|id| {
+            let digits = id.strip_prefix("act_").unwrap_or(&id);
+            if is_digits(digits) {
+                Ok(format!("act_{digits}"))
+            } else {
+                Err(self.problem(
+                    &format!("{key}.id"),
+                    format!("{id:?} is not an ad account id: act_ followed by digits, or the digits alone"),
+                ))
+            }
+        });
+        self.campaign(key, id, raw, inherited)
     }
 
     fn campaign_fields(&mut self, key: &str, raw: Option<Vec<String>>) -> Checked<Vec<String>> {

@@ -9,6 +9,7 @@
 
 mod campaigns;
 mod credentials;
+mod discovery;
 mod graph_api;
 mod pages;
 mod polling;
@@ -97,6 +98,16 @@ impl Checker<'_> {
             |waba| &waba.id.0,
             |checker, key, id, waba| checker.waba(key, id, waba, &inherited),
         );
+        let ad_accounts = self.targets(
+            "ad_accounts",
+            raw.ad_accounts.unwrap_or_default(),
+            |account| &account.id.0,
+            |checker, key, id, account| checker.ad_account(key, id, account, &inherited),
+        );
+        let discovery = match raw.discovery {
+            None => Ok(None),
+            Some(raw) => self.discovery(raw, &inherited).map(Some),
+        };
         let config = Config {
             graph_api: graph_api?,
             polling: polling?,
@@ -104,14 +115,19 @@ impl Checker<'_> {
             pages: pages?,
             campaigns: campaigns?,
             whatsapp_business_accounts: whatsapp_business_accounts?,
+            ad_accounts: ad_accounts?,
+            discovery: discovery?,
             warnings: Vec::new(),
         };
         if config.pages.is_empty()
             && config.campaigns.is_empty()
             && config.whatsapp_business_accounts.is_empty()
+            && config.ad_accounts.is_empty()
+            && config.discovery.is_none()
         {
             self.warnings.push(
-                "no pages, campaigns or whatsapp_business_accounts are configured: nothing to poll"
+                "no pages, campaigns, whatsapp_business_accounts, ad_accounts or discovery are \
+                 configured: nothing to poll"
                     .to_owned(),
             );
         }

@@ -47,6 +47,8 @@ impl Checker<'_> {
             credentials: credentials?,
             schedule: schedule?,
             metrics: metrics?,
+            origin: Origin::Static,
+            name: None,
         })
     }
 

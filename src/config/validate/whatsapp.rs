@@ -67,6 +67,7 @@ impl Checker<'_> {
             conversations: conversations?,
             templates: templates?,
             phone_numbers_health: raw.phone_numbers_health.unwrap_or(true),
+            origin: Origin::Static,
         })
     }
 

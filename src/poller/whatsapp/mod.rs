@@ -166,6 +166,7 @@ impl WabaPoller {
             &self.target.id,
             body.get("name").and_then(Value::as_str),
             currency,
+            self.target.origin,
         ));
         Ok(())
     }
@@ -279,7 +280,12 @@ fn append(converted: &mut Converted, part: Converted) {
 }
 
 /// `meta_whatsapp_business_account_info`: the account's name and currency, for joins.
-fn account_info(waba_id: &str, name: Option<&str>, currency: Option<&str>) -> Family {
+fn account_info(
+    waba_id: &str,
+    name: Option<&str>,
+    currency: Option<&str>,
+    origin: crate::config::Origin,
+) -> Family {
     let mut labels = vec![("waba_id".to_owned(), waba_id.to_owned())];
     if let Some(name) = name {
         labels.push(("name".to_owned(), name.to_owned()));
@@ -287,9 +293,10 @@ fn account_info(waba_id: &str, name: Option<&str>, currency: Option<&str>) -> Fa
     if let Some(currency) = currency {
         labels.push(("currency".to_owned(), currency.to_owned()));
     }
+    labels.push(("origin".to_owned(), origin.as_str().to_owned()));
     Family {
         name: "meta_whatsapp_business_account_info".to_owned(),
-        help: "Always 1: the WhatsApp Business Account's name and the currency its costs are in, for joining names onto waba_id (`* on(waba_id) group_left(name)`). From the account read of a background poll.".to_owned(),
+        help: "Always 1: the WhatsApp Business Account's name and the currency its costs are in, for joining names onto waba_id (`* on(waba_id) group_left(name)`); origin is static (listed in the config) or discovered. From the account read of a background poll.".to_owned(),
         samples: vec![Sample { labels, value: 1.0 }],
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             }),
             templates: None,
             phone_numbers_health: true,
+            origin: crate::config::Origin::Static,
         }
     }
 

@@ -1,0 +1,184 @@
+//! The discovery reads and their answers.
+//!
+//! Pages come from `GET /me/accounts?fields=id,name,access_token,tasks,category`, each with its
+//! own Page access token (what Page insights need); WhatsApp Business Accounts from
+//! `GET /{business}/owned_whatsapp_business_accounts` and `client_whatsapp_business_accounts`.
+//! Every list is read to its end with `after=` cursors (never Graph's `paging.next` link, which
+//! can carry the token). An entry Meta lists without an id, or a Page without a Page token, is
+//! skipped and counted, never a failed run: the rest of the answer is still true.
+
+use serde_json::Value;
+
+use crate::graph::request::Endpoint;
+use crate::graph::{GraphClient, GraphError, GraphRequest};
+use crate::secret::AccessToken;
+
+/// Entries asked for per page of a list; Graph's maximum for these edges.
+const PAGE_SIZE: usize = 100;
+/// Pages of one list read at most: 10,000 objects per source.
+const MAX_PAGES: usize = 100;
+
+/// A Page `/me/accounts` listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundPage {
+    /// Page id.
+    pub id: String,
+    /// Page name, when Meta gave one.
+    pub name: Option<String>,
+    /// The Page's own access token.
+    pub token: AccessToken,
+}
+
+/// How a business holds a WhatsApp Business Account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// `owned_whatsapp_business_accounts`.
+    Owned,
+    /// `client_whatsapp_business_accounts`: shared with the business as a partner.
+    Client,
+}
+
+impl Relation {
+    /// The edge name, and how the status page says it.
+    pub fn edge(self) -> &'static str {
+        match self {
+            Relation::Owned => "owned_whatsapp_business_accounts",
+            Relation::Client => "client_whatsapp_business_accounts",
+        }
+    }
+}
+
+/// A WhatsApp Business Account a business listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundWaba {
+    /// Account id.
+    pub id: String,
+    /// Account name, when Meta gave one.
+    pub name: Option<String>,
+    /// Owned by the business or shared with it.
+    pub relation: Relation,
+}
+
+/// One source's answer: what it listed, and whether the list was read to its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found<T> {
+    /// The usable entries.
+    pub items: Vec<T>,
+    /// `false` when the list had more than [`MAX_PAGES`] pages: what was not read cannot count
+    /// as missing.
+    pub complete: bool,
+    /// Entries left out, each with why (no id, no Page token).
+    pub skipped: Vec<String>,
+}
+
+/// Lists the Pages `token` manages, each with its Page token.
+pub async fn pages(
+    client: &GraphClient,
+    token: &AccessToken,
+) -> Result<Found<FoundPage>, GraphError> {
+    let request = GraphRequest::discovery_list(
+        Endpoint::DiscoveryPages,
+        "me",
+        "accounts",
+        "id,name,access_token,tasks,category",
+        PAGE_SIZE,
+    );
+    let pages = client.get_pages(&request, token, MAX_PAGES).await?;
+    let mut found = Found {
+        items: Vec::new(),
+        complete: pages.complete,
+        skipped: Vec::new(),
+    };
+    for entry in pages.bodies.iter().flat_map(entries) {
+        let Some(id) = text(entry, "id") else {
+            found.skipped.push("an entry without an id".to_owned());
+            continue;
+        };
+        let Some(token) = text(entry, "access_token") else {
+            // Meta leaves the token out when the user has no task on the Page that grants one.
+            found.skipped.push(format!(
+                "Page {id}: listed without a Page access token (the token's user needs a task such as ANALYZE on the Page)"
+            ));
+            continue;
+        };
+        found.items.push(FoundPage {
+            id,
+            name: text(entry, "name"),
+            token: AccessToken::new(token),
+        });
+    }
+    Ok(found)
+}
+
+/// Lists the WhatsApp Business Accounts `business_id` owns and those shared with it.
+pub async fn whatsapp_business_accounts(
+    client: &GraphClient,
+    token: &AccessToken,
+    business_id: &str,
+) -> Result<Found<FoundWaba>, GraphError> {
+    let mut found = Found {
+        items: Vec::new(),
+        complete: true,
+        skipped: Vec::new(),
+    };
+    for relation in [Relation::Owned, Relation::Client] {
+        let request = GraphRequest::discovery_list(
+            Endpoint::DiscoveryWhatsappBusinessAccounts,
+            business_id,
+            relation.edge(),
+            "id,name,currency,timezone_id",
+            PAGE_SIZE,
+        );
+        let pages = client.get_pages(&request, token, MAX_PAGES).await?;
+        found.complete &= pages.complete;
+        for entry in pages.bodies.iter().flat_map(entries) {
+            let Some(id) = text(entry, "id") else {
+                found
+                    .skipped
+                    .push(format!("an entry of {} without an id", relation.edge()));
+                continue;
+            };
+            if found.items.iter().any(|waba: &FoundWaba| waba.id == id) {
+                continue;
+            }
+            found.items.push(FoundWaba {
+                id,
+                name: text(entry, "name"),
+                relation,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The `data` entries of one page of a list; a page without `data` has none.
+fn entries(body: &Value) -> impl Iterator<Item = &Value> {
+    body.get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// A non-empty string field; ids may come as numbers in hand-made answers, so those count too.
+fn text(entry: &Value, field: &str) -> Option<String> {
+    match entry.get(field)? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) if field == "id" => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_strings_or_numbers_and_empty_values_are_absent() {
+        let entry = json!({"id": 17, "name": "", "access_token": "t"});
+        assert_eq!(text(&entry, "id").as_deref(), Some("17"));
+        assert_eq!(text(&entry, "name"), None);
+        assert_eq!(text(&json!({"name": 5}), "name"), None);
+        assert_eq!(entries(&json!({"paging": {}})).count(), 0);
+    }
+}

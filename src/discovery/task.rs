@@ -1,0 +1,127 @@
+//! The discovery loop: every `discovery.interval`, starting at once, read every source and
+//! report each source's answer (or error) to [`crate::app`], which owns the inventory.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::sources::{self, Found, FoundPage, FoundWaba};
+use super::SourceKind;
+use crate::clock::Clock;
+use crate::config::DiscoveryConfig;
+use crate::scheduler::GraphSource;
+
+/// One source's answer in one run. Errors are the client's messages, which never hold a token.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// `GET /me/accounts`.
+    Pages {
+        /// When the run ended (unix seconds).
+        at: i64,
+        /// What it listed.
+        result: Result<Found<FoundPage>, String>,
+    },
+    /// Each business's owned and client accounts.
+    WhatsappBusinessAccounts {
+        /// When the run ended (unix seconds).
+        at: i64,
+        /// Per business id, what it listed.
+        results: Vec<(String, Result<Found<FoundWaba>, String>)>,
+    },
+}
+
+impl Report {
+    /// The source the report is about.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            Report::Pages { .. } => SourceKind::Pages,
+            Report::WhatsappBusinessAccounts { .. } => SourceKind::WhatsappBusinessAccounts,
+        }
+    }
+
+    /// Whether every read of the run succeeded.
+    pub fn succeeded(&self) -> bool {
+        match self {
+            Report::Pages { result, .. } => result.is_ok(),
+            Report::WhatsappBusinessAccounts { results, .. } => {
+                results.iter().all(|(_, result)| result.is_ok())
+            }
+        }
+    }
+
+    /// When the run ended.
+    pub fn at(&self) -> i64 {
+        match self {
+            Report::Pages { at, .. } | Report::WhatsappBusinessAccounts { at, .. } => *at,
+        }
+    }
+}
+
+/// Starts the loop for `config`; it stops when `cancel` is cancelled or the receiver is gone.
+pub fn spawn(
+    config: DiscoveryConfig,
+    source: Arc<GraphSource>,
+    clock: Arc<dyn Clock>,
+    reports: mpsc::Sender<Report>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = run(config, source, clock, reports) => {}
+        }
+    })
+}
+
+async fn run(
+    config: DiscoveryConfig,
+    source: Arc<GraphSource>,
+    clock: Arc<dyn Clock>,
+    reports: mpsc::Sender<Report>,
+) {
+    let mut ticks = tokio::time::interval(config.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let token = &config.credentials.token;
+    loop {
+        ticks.tick().await;
+        // The client can be replaced by a reload; each run takes the current one.
+        let client = source.client();
+        if config.pages.is_some() {
+            let result = sources::pages(&client, token)
+                .await
+                .map_err(|error| error.to_string());
+            if let Err(error) = &result {
+                tracing::warn!(source = "pages", %error, "discovery failed; the Pages found before stay");
+            }
+            let report = Report::Pages {
+                at: clock.now_unix(),
+                result,
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+        }
+        if let Some(wabas) = &config.whatsapp_business_accounts {
+            let mut results = Vec::with_capacity(wabas.business_ids.len());
+            for business_id in &wabas.business_ids {
+                let result = sources::whatsapp_business_accounts(&client, token, business_id)
+                    .await
+                    .map_err(|error| error.to_string());
+                if let Err(error) = &result {
+                    tracing::warn!(source = "whatsapp_business_accounts", business_id = %business_id, %error, "discovery failed; the accounts found before stay");
+                }
+                results.push((business_id.clone(), result));
+            }
+            let report = Report::WhatsappBusinessAccounts {
+                at: clock.now_unix(),
+                results,
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+        }
+    }
+}
