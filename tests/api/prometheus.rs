@@ -60,6 +60,125 @@ const MAY_BE_EMPTY: &[(&str, &str)] = &[
         "alert WhatsAppPhoneNumberQualityYellow",
         "the simulated numbers are GREEN on most days, and the test sets one RED",
     ),
+    // The test's config has no ad accounts, no discovery and no graph_api.app_id (so no token
+    // checks): these rows have nothing to show here.
+    ("variable \"ad_account\"", "the config has no ad_accounts"),
+    (
+        "panel \"Ad account spend\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad account messages delivered\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad account read rate\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad account link and button click rate\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad account cost per delivery and per click\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad account cost per delivery and per click\" B",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" A",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" B",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" C",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" D",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" E",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Ad accounts now\" F",
+        "the config has no ad_accounts",
+    ),
+    (
+        "panel \"Access tokens\" A",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Access tokens\" B",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Access tokens\" C",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Access tokens\" D",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Access tokens\" E",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Missing permissions\" A",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "panel \"Discovered targets\" A",
+        "the config discovers no targets",
+    ),
+    (
+        "panel \"Discovery runs and errors (last hour)\" A",
+        "the config discovers no targets",
+    ),
+    (
+        "panel \"Discovery runs and errors (last hour)\" B",
+        "the config discovers no targets",
+    ),
+    (
+        "panel \"Discovery by source\" A",
+        "the config discovers no targets",
+    ),
+    (
+        "panel \"Discovery by source\" B",
+        "the config discovers no targets",
+    ),
+    (
+        "panel \"Discovery by source\" C",
+        "the config discovers no targets",
+    ),
+    (
+        "alert MetaTokenReportedInvalid",
+        "no graph_api.app_id: tokens are not checked (and the exporter's token is valid)",
+    ),
+    (
+        "alert MetaTokenExpiringSoon",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "alert MetaTokenDataAccessExpiringSoon",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "alert MetaTokenMissingScope",
+        "no graph_api.app_id: tokens are not checked",
+    ),
+    (
+        "alert MetaMessagingDiscoveryFailing",
+        "the config discovers no targets (and discovery would succeed against the fake)",
+    ),
     // Alerts that must not fire against a healthy exporter and fake.
     ("alert MetaMessagingExporterDown", "the exporter is up"),
     (
@@ -556,10 +675,24 @@ fn dashboard_expressions(deploy: &Path) -> Vec<Expression> {
         let Some(definition) = variable["definition"].as_str() else {
             continue;
         };
+        // query_result(expr) runs expr as it is: the variables that show names take ids and
+        // names from its labels with a regex.
+        if let Some(expr) = definition
+            .strip_prefix("query_result(")
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            expressions.push(Expression {
+                name: format!("variable {}", variable["name"]),
+                expr: substitute(expr),
+            });
+            continue;
+        }
         let inner = definition
             .strip_prefix("label_values(")
             .and_then(|rest| rest.strip_suffix(')'))
-            .unwrap_or_else(|| panic!("variable query {definition} is not label_values(...)"));
+            .unwrap_or_else(|| {
+                panic!("variable query {definition} is not label_values(...) or query_result(...)")
+            });
         let (selector, label) = inner
             .rsplit_once(',')
             .unwrap_or_else(|| panic!("label_values needs a selector and a label: {definition}"));
@@ -576,7 +709,15 @@ fn substitute(expr: &str) -> String {
     let mut out = expr
         .replace("${__rate_interval}", RATE_INTERVAL)
         .replace("$__rate_interval", RATE_INTERVAL);
-    for name in ["datasource", "job", "page", "period", "campaign", "waba"] {
+    for name in [
+        "datasource",
+        "job",
+        "page",
+        "period",
+        "campaign",
+        "ad_account",
+        "waba",
+    ] {
         out = out
             .replace(&format!("${{{name}}}"), ".*")
             .replace(&format!("${name}"), ".*");
