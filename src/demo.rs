@@ -13,23 +13,53 @@ use crate::simulator::{FakeGraphApi, TemplateAnalytics};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
+/// The Pages the demo token manages (`GET /me/accounts`).
+const DEMO_PAGES: [&str; 3] = ["100000000000001", "100000000000002", "100000000000003"];
+/// The business whose WhatsApp accounts discovery lists.
+const DEMO_BUSINESS: &str = "105000000000001";
 
 /// Starts the simulator with demo objects and returns it with the matching config.
 pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     let fake = FakeGraphApi::start()
         .await
         .context("starting the simulated Graph API")?;
-    for page in ["100000000000001", "100000000000002"] {
-        fake.simulate_page(page, DEMO_TOKEN);
+    // Page 1 is listed in the config; discovery (GET /me/accounts) finds it too, along with
+    // Pages 2 and 3, which it polls with their own Page tokens. The listed one wins.
+    fake.simulate_page("100000000000001", DEMO_TOKEN);
+    fake.simulate_page("100000000000002", "demo-page-token-2");
+    fake.simulate_page("100000000000003", "demo-page-token-3");
+    fake.grant_pages(DEMO_TOKEN, &DEMO_PAGES);
+    for (page, name) in
+        DEMO_PAGES
+            .iter()
+            .zip(["Demo Coffee Roasters", "Demo Bike Repair", "Demo Bakery"])
+    {
+        fake.set_name(page, name);
     }
-    for campaign in ["120200000000001", "120200000000002"] {
+    for (campaign, name) in [
+        ("120200000000001", "Spring sale"),
+        ("120200000000002", "Loyalty reminders"),
+    ] {
         fake.simulate_campaign(campaign, DEMO_TOKEN);
+        fake.set_name(campaign, name);
     }
-    for waba in ["104000000000001", "104000000000002"] {
+    fake.simulate_ad_account("act_106000000000001", DEMO_TOKEN);
+    fake.set_name("act_106000000000001", "Demo ads");
+    // Account 1 is listed; the business owns it and account 2, and account 3 is a client's.
+    for (waba, name) in [
+        ("104000000000001", "Demo Support Line"),
+        ("104000000000002", "Demo Partner-billed"),
+        ("104000000000003", "Demo Client Account"),
+    ] {
         fake.simulate_waba(waba, DEMO_TOKEN);
+        fake.set_name(waba, name);
     }
-    // The second account shows the states a real one can be in: billed through a solution
-    // partner (volumes without costs) and template analytics not confirmed on it.
+    fake.simulate_business(
+        DEMO_BUSINESS,
+        DEMO_TOKEN,
+        &["104000000000001", "104000000000002"],
+        &["104000000000003"],
+    );
     fake.set_partner_billed("104000000000002", true);
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
     let yaml = demo_yaml(&fake.base_url());
@@ -49,23 +79,37 @@ fn demo_yaml(base_url: &str) -> String {
 pages:
   - id: "100000000000001"
     interval: 10s
-  - id: "100000000000002"
-    interval: 15s
-    metrics:
-      - page_messages_new_conversations_unique
-      - page_messages_blocked_conversations_unique
-      - page_messages_reported_conversations_unique
-      - page_messages_total_messaging_connections
-      - name: page_messages_sent
-        breakdowns: [messaging_channel]
-      - name: page_messages_read_ratio
-        breakdowns: [messaging_channel]
-      - name: page_messages_engagement
-        breakdowns: [messaging_channel, message_type]
-      - name: recurring_notifications_tokens
-        period: total_over_range
-        window: 28d
-        breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+discovery:
+  interval: 5m
+  pages:
+    defaults:
+      interval: 15s
+      metrics:
+        - page_messages_new_conversations_unique
+        - page_messages_blocked_conversations_unique
+        - page_messages_reported_conversations_unique
+        - page_messages_total_messaging_connections
+        - name: page_messages_sent
+          breakdowns: [messaging_channel]
+        - name: page_messages_read_ratio
+          breakdowns: [messaging_channel]
+        - name: page_messages_engagement
+          breakdowns: [messaging_channel, message_type]
+        - name: recurring_notifications_tokens
+          period: total_over_range
+          window: 28d
+          breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+  whatsapp_business_accounts:
+    business_ids: ["{DEMO_BUSINESS}"]
+    defaults:
+      interval: 1m
+      granularity: DAY
+      conversations: {{}}
+      templates: {{}}
+ad_accounts:
+  - id: act_106000000000001
+    interval: 30s
+    date_preset: last_7d
 campaigns:
   - id: "120200000000001"
     interval: 15s
@@ -80,12 +124,6 @@ whatsapp_business_accounts:
     granularity: HALF_HOUR
     pricing:
       dimensions: [PRICING_CATEGORY, PRICING_TYPE, COUNTRY, PHONE, TIER]
-    conversations: {{}}
-    templates: {{}}
-  - id: "104000000000002"
-    interval: 1m
-    granularity: DAY
-    phone_numbers: ["15550000001", "15550000002"]
     conversations: {{}}
     templates: {{}}
 "#

@@ -23,7 +23,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::faults::{json_response, Effect, GraphError};
-use super::{campaign, fields, page, phone_numbers, templates, waba, whatsapp_billing};
+use super::{campaign, discovery, fields, page, phone_numbers, templates, waba, whatsapp_billing};
 use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
 /// The router serving every path with [`serve`].
@@ -85,6 +85,10 @@ pub(crate) struct ReadContext<'a> {
     pub(crate) extra_metrics: &'a BTreeSet<String>,
     /// The WhatsApp account settings of this object (defaults for other objects).
     pub(crate) whatsapp: &'a WhatsAppSettings,
+    /// The object's `name`.
+    pub(crate) name: &'a str,
+    /// The largest page a list edge serves (`set_max_page_size`), at most Graph's 100.
+    pub(crate) max_page_size: usize,
 }
 
 /// Where a path points: `/{version}/{object_id}` or `/{version}/{object_id}/{edge}`.
@@ -182,6 +186,9 @@ fn answer(
     let token = bearer_token(headers)
         .or_else(|| query.get("access_token").filter(|token| !token.is_empty()))
         .ok_or_else(GraphError::missing_token)?;
+    if route.object_id == "me" {
+        return me(shared, &route, &query, token);
+    }
     let object = shared
         .snapshot(&route.object_id)
         .ok_or_else(|| GraphError::unsupported_request(method.as_str(), &route.object_id))?;
@@ -219,6 +226,8 @@ fn answer(
         misaligned: object.misaligned,
         extra_metrics: &object.extra_metrics,
         whatsapp: &object.whatsapp,
+        name: &object.name,
+        max_page_size: object.max_page_size,
     };
     if let Some(body) = route
         .edge
@@ -229,12 +238,60 @@ fn answer(
     }
     match (kind, route.edge.as_deref()) {
         (Simulated::Page, Some("insights")) => page::insights(&context),
-        (Simulated::Campaign, Some("insights")) => campaign::insights(&context),
+        (Simulated::Campaign | Simulated::AdAccount, Some("insights")) => {
+            campaign::insights(&context)
+        }
+        (
+            Simulated::Business,
+            Some(edge @ ("owned_whatsapp_business_accounts" | "client_whatsapp_business_accounts")),
+        ) => discovery::whatsapp_business_accounts(
+            &context,
+            edge,
+            &shared.business_accounts(&route.object_id, edge),
+        ),
         (Simulated::Waba, Some("message_templates")) => templates::message_templates(&context),
         (Simulated::Waba, Some("template_analytics")) => templates::template_analytics(&context),
         (Simulated::Waba, Some("phone_numbers")) => phone_numbers::phone_numbers(&context),
         (kind, None) => read_node(kind, &context),
         (kind, Some(edge)) => Err(GraphError::nonexisting_field(edge, kind.node_type())),
+    }
+}
+
+/// `me` and its `accounts` edge, for whoever `token` belongs to: only users made with
+/// `grant_pages` are anyone; any other token is as invalid as Graph finds it.
+fn me(
+    shared: &Shared,
+    route: &Route,
+    query: &QueryParams,
+    token: &str,
+) -> Result<Value, GraphError> {
+    let pages = shared
+        .managed_pages(token)
+        .ok_or_else(GraphError::invalid_token)?;
+    let none = HashSet::new();
+    let (now, max_page_size) = {
+        let registry = shared.registry();
+        (registry.now(), registry.max_page_size())
+    };
+    let context = ReadContext {
+        object_id: "me",
+        version: &route.version,
+        base_url: &shared.base_url,
+        now,
+        token,
+        query,
+        retired: &none,
+        named: &none,
+        misaligned: false,
+        extra_metrics: &BTreeSet::new(),
+        whatsapp: &WhatsAppSettings::default(),
+        name: "Simulated system user",
+        max_page_size,
+    };
+    match route.edge.as_deref() {
+        Some("accounts") => discovery::accounts(&context, &pages),
+        None => Ok(json!({"id": "100000000000001", "name": context.name})),
+        Some(edge) => Err(GraphError::nonexisting_field(edge, "User")),
     }
 }
 
@@ -279,8 +336,13 @@ fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphE
         }
         let value = match (field.name.as_str(), kind) {
             ("id", _) => json!(context.object_id),
-            ("name", _) => json!(kind.display_name(context.object_id)),
-            ("currency", Simulated::Waba) => json!(whatsapp_billing::CURRENCY),
+            ("name", _) => json!(context.name),
+            ("currency", Simulated::Waba | Simulated::AdAccount) => {
+                json!(whatsapp_billing::CURRENCY)
+            }
+            ("account_id", Simulated::AdAccount) => {
+                json!(context.object_id.trim_start_matches("act_"))
+            }
             ("analytics", Simulated::Waba) => waba::analytics(context, field)?,
             ("pricing_analytics", Simulated::Waba) => {
                 whatsapp_billing::pricing_analytics(context, field)?
@@ -341,6 +403,8 @@ pub(crate) fn with_settings<T>(
         misaligned: false,
         extra_metrics: &BTreeSet::new(),
         whatsapp,
+        name: "Simulated object",
+        max_page_size: super::paging::MAX_LIMIT,
     };
     read(&context)
 }

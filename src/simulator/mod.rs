@@ -11,7 +11,12 @@
 //! - `GET /{version}/{waba-id}/message_templates?fields=..`: the account's templates (paged),
 //! - `GET /{version}/{waba-id}/template_analytics?start=..&end=..&template_ids=..`: daily
 //!   template analytics,
-//! - `GET /{version}/{waba-id}/phone_numbers?fields=..`: the account's phone numbers (paged).
+//! - `GET /{version}/{waba-id}/phone_numbers?fields=..`: the account's phone numbers (paged),
+//! - `GET /{version}/me/accounts`: the Pages the token's user manages, with their Page tokens,
+//! - `GET /{version}/{business-id}/owned_whatsapp_business_accounts` and
+//!   `client_whatsapp_business_accounts`: a business's WhatsApp accounts (paged),
+//! - `GET /{version}/act_{id}/insights`: ad-account insights, shaped like a campaign's,
+//! - `GET /{version}/{id}?fields=name,...`: the node of any object, for names.
 //!
 //! `{version}` is any `vX.Y`. Each object is registered by id with the one token it accepts
 //! (`Authorization: Bearer <token>`, or an `access_token` query parameter, which is accepted
@@ -29,12 +34,13 @@
 //! authentication, dispatch), `faults` (Graph error bodies and injected failures), `fields` (the
 //! `fields` expression parser), `calendar` (Pacific-time day and month boundaries), `generate`
 //! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
-//! `campaign`, `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
+//! `campaign`, `discovery` (`me/accounts`, a business's account lists), `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
 //! `conversation_analytics`), `templates` (`message_templates` and `template_analytics`) and
 //! `phone_numbers`.
 
 mod calendar;
 mod campaign;
+mod discovery;
 mod faults;
 mod fields;
 mod generate;
@@ -168,6 +174,50 @@ impl FakeGraphApi {
     /// and the rest) are kept by id, so they survive the account's replacement.
     pub fn simulate_waba(&self, id: &str, token: &str) {
         self.register(id, token, ObjectKind::Simulated(Simulated::Waba));
+    }
+
+    /// Registers (or replaces) an ad account (`act_<digits>`) whose insights answer like a
+    /// campaign's and whose node has `name`, `currency` and `account_id`, accepting `token`.
+    pub fn simulate_ad_account(&self, id: &str, token: &str) {
+        self.register(id, token, ObjectKind::Simulated(Simulated::AdAccount));
+    }
+
+    /// Registers (or replaces) a business, accepting `token`, whose
+    /// `owned_whatsapp_business_accounts` and `client_whatsapp_business_accounts` list these
+    /// account ids (register the accounts themselves with [`FakeGraphApi::simulate_waba`]).
+    /// Calling it again replaces both lists.
+    pub fn simulate_business(&self, id: &str, token: &str, owned: &[&str], client: &[&str]) {
+        let ids = |list: &[&str]| list.iter().map(|id| (*id).to_owned()).collect();
+        self.shared
+            .registry()
+            .businesses
+            .insert(id.to_owned(), (ids(owned), ids(client)));
+        self.register(id, token, ObjectKind::Simulated(Simulated::Business));
+    }
+
+    /// Makes `user_token` a user who manages these Pages: `GET /me/accounts` with it lists them,
+    /// in this order, each with the token the Page was registered with. Calling it again
+    /// replaces the list.
+    pub fn grant_pages(&self, user_token: &str, page_ids: &[&str]) {
+        self.shared.registry().users.insert(
+            user_token.to_owned(),
+            page_ids.iter().map(|id| (*id).to_owned()).collect(),
+        );
+    }
+
+    /// Serves list edges in pages of at most `size` entries whatever `limit` asks for, as Graph
+    /// does when it answers fewer than asked: makes a short list take several pages.
+    pub fn set_max_page_size(&self, size: usize) {
+        self.shared.registry().max_page_size = Some(size.max(1));
+    }
+
+    /// Names object `id` (its `name` field and its entry in discovery lists), instead of the
+    /// generated "Simulated Page {id}".
+    pub fn set_name(&self, id: &str, name: &str) {
+        self.shared
+            .registry()
+            .names
+            .insert(id.to_owned(), name.to_owned());
     }
 
     /// Registers (or replaces) an object that answers every GET, on any edge, with exactly
@@ -440,12 +490,54 @@ impl Shared {
         }
     }
 
+    /// The Pages the user with `token` manages, or `None` when the token is no user's.
+    fn managed_pages(&self, token: &str) -> Option<Vec<discovery::ManagedPage>> {
+        let registry = self.registry();
+        let ids = registry.users.get(token)?;
+        Some(
+            ids.iter()
+                .filter_map(|id| {
+                    let object = registry.objects.get(id)?;
+                    Some(discovery::ManagedPage {
+                        id: id.clone(),
+                        name: registry.name_of(id, &object.kind),
+                        token: Some(object.token.clone()),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// `(id, name)` of each account on a business's `edge` list.
+    fn business_accounts(&self, business_id: &str, edge: &str) -> Vec<(String, String)> {
+        let registry = self.registry();
+        let Some((owned, client)) = registry.businesses.get(business_id) else {
+            return Vec::new();
+        };
+        let ids = if edge == "owned_whatsapp_business_accounts" {
+            owned
+        } else {
+            client
+        };
+        ids.iter()
+            .map(|id| {
+                let kind = registry
+                    .objects
+                    .get(id)
+                    .map_or(ObjectKind::Simulated(Simulated::Waba), |o| o.kind.clone());
+                (id.clone(), registry.name_of(id, &kind))
+            })
+            .collect()
+    }
+
     /// What a read of object `id` needs from the registry, copied out so that the lock is
     /// released before any numbers are generated.
     fn snapshot(&self, id: &str) -> Option<ObjectSnapshot> {
         let registry = self.registry();
         let object = registry.objects.get(id)?;
         Some(ObjectSnapshot {
+            name: registry.name_of(id, &object.kind),
+            max_page_size: registry.max_page_size(),
             kind: object.kind.clone(),
             token: object.token.clone(),
             retired: registry.retired.get(id).cloned().unwrap_or_default(),
@@ -496,9 +588,32 @@ struct Registry {
     /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
     recent: VecDeque<Instant>,
     app_usage: Option<AppUsage>,
+    /// Users' tokens and the Pages each manages (`grant_pages`).
+    users: HashMap<String, Vec<String>>,
+    /// Businesses' owned and client WhatsApp accounts (`simulate_business`).
+    businesses: HashMap<String, (Vec<String>, Vec<String>)>,
+    /// Names set with `set_name`.
+    names: HashMap<String, String>,
+    /// The largest page list edges serve, when smaller than Graph's (`set_max_page_size`).
+    max_page_size: Option<usize>,
 }
 
 impl Registry {
+    fn max_page_size(&self) -> usize {
+        self.max_page_size.unwrap_or(paging::MAX_LIMIT)
+    }
+
+    /// The `name` of object `id`: the one set, or the generated one.
+    fn name_of(&self, id: &str, kind: &ObjectKind) -> String {
+        if let Some(name) = self.names.get(id) {
+            return name.clone();
+        }
+        match kind {
+            ObjectKind::Simulated(kind) => kind.display_name(id),
+            ObjectKind::Fixed(_) => format!("Object {id}"),
+        }
+    }
+
     /// The simulated now, in unix seconds.
     fn now(&self) -> i64 {
         self.now.unwrap_or_else(|| chrono::Utc::now().timestamp())
@@ -557,6 +672,8 @@ enum Simulated {
     Page,
     Campaign,
     Waba,
+    AdAccount,
+    Business,
 }
 
 impl Simulated {
@@ -566,6 +683,8 @@ impl Simulated {
             Simulated::Page => "Page",
             Simulated::Campaign => "AdCampaignGroup",
             Simulated::Waba => "WhatsAppBusinessAccount",
+            Simulated::AdAccount => "AdAccount",
+            Simulated::Business => "Business",
         }
     }
 
@@ -575,6 +694,8 @@ impl Simulated {
             Simulated::Page => format!("Simulated Page {id}"),
             Simulated::Campaign => format!("Simulated campaign {id}"),
             Simulated::Waba => format!("Simulated WhatsApp Business Account {id}"),
+            Simulated::AdAccount => format!("Simulated ad account {id}"),
+            Simulated::Business => format!("Simulated business {id}"),
         }
     }
 }
@@ -582,6 +703,8 @@ impl Simulated {
 /// A copy of one object's registry entry, taken for one request.
 #[derive(Debug)]
 struct ObjectSnapshot {
+    name: String,
+    max_page_size: usize,
     kind: ObjectKind,
     token: String,
     retired: HashSet<String>,

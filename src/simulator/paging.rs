@@ -50,7 +50,7 @@ pub(crate) fn list_fields(
 /// The page size without a `limit`.
 const DEFAULT_LIMIT: usize = 25;
 /// The largest page served; larger `limit`s are cut to it, as Graph cuts them.
-const MAX_LIMIT: usize = 100;
+pub(crate) const MAX_LIMIT: usize = 100;
 /// What a cursor encodes before the position, so a cursor from another edge is rejected.
 const CURSOR_PREFIX: &str = "simulated:";
 
@@ -69,7 +69,8 @@ pub(crate) fn page(
             .filter(|&limit| limit > 0)
             .ok_or_else(|| GraphError::invalid_parameter("limit must be a positive integer"))?
             .min(MAX_LIMIT),
-    };
+    }
+    .min(context.max_page_size);
     let first = match context.query.get("after") {
         Some(cursor) => decode(cursor)
             .ok_or_else(|| GraphError::invalid_parameter("after: invalid cursor"))?

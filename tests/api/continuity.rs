@@ -276,14 +276,34 @@ async fn on_the_paused_clock_every_page_at_15m_is_served_within_the_default_30s_
     tokio::time::sleep_until(started + Duration::from_secs(30)).await;
     let scrape = exporter.scrape().await;
     assert_eq!(scrape.series(SENT, &[]).len(), 100, "{}", scrape.text);
+    let insights = |fake: &FakeGraphApi| {
+        fake.requests()
+            .iter()
+            .filter(|request| request.path.ends_with("/insights"))
+            .count()
+    };
     assert_eq!(
-        fake.requests().len(),
+        insights(&fake),
         100,
         "one request per Page within the spread"
     );
+    // Besides, each listed Page's name is read once, for meta_page_info.
+    assert_eq!(fake.requests().len(), 200);
 
     // The next round comes a whole interval after each first poll, not earlier.
+    tokio::time::sleep_until(started + Duration::from_secs(15 * 60 - 1)).await;
+    assert_eq!(
+        insights(&fake),
+        100,
+        "no second round before an interval has passed"
+    );
     tokio::time::sleep_until(started + Duration::from_secs(15 * 60 + 30)).await;
-    assert_eq!(fake.requests().len(), 200);
+    assert_eq!(
+        insights(&fake),
+        200,
+        "a second round an interval after the first"
+    );
+    // Names are not read again within the hour.
+    assert_eq!(fake.requests().len(), 300);
     exporter.stop().await;
 }

@@ -31,7 +31,7 @@ fn page_yaml(fake: &FakeGraphApi, extra: &str, metric_extra: &str) -> String {
 fn page_queries(fake: &FakeGraphApi) -> Vec<String> {
     fake.requests()
         .into_iter()
-        .filter(|request| request.object_id.as_deref() == Some("PAGE1"))
+        .filter(|request| request.path.ends_with("/PAGE1/insights"))
         .map(|request| request.query)
         .collect()
 }

@@ -10,6 +10,7 @@
 
 mod binary;
 mod continuity;
+mod discovery;
 mod exposition;
 mod failures;
 mod faults;
