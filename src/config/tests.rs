@@ -1387,3 +1387,112 @@ fn token_health_needs_an_app_id_of_digits_and_a_check_interval_of_a_minute_or_mo
         .iter()
         .any(|warning| warning.contains("graph_api.app_id") && warning.contains("app_secret")));
 }
+
+const DISCOVERY: &str = "
+graph_api:
+  access_token: ${META_ACCESS_TOKEN}
+discovery:
+  interval: 30m
+  pages:
+    include: [\"^Acme\", \"^42$\"]
+    exclude: [Test]
+    defaults: {interval: 5m, metrics: [page_messages_sent]}
+  whatsapp_business_accounts:
+    business_ids: [123, \"456\"]
+    defaults: {interval: 20m, pricing: false, templates: {}}
+";
+
+#[test]
+fn discovery_loads_with_its_filters_and_defaults_checked_like_entries() {
+    let config = valid(DISCOVERY);
+    assert!(
+        config
+            .warnings
+            .iter()
+            .all(|w| !w.contains("nothing to poll")),
+        "{:?}",
+        config.warnings
+    );
+    let discovery = config.discovery.expect("discovery");
+    assert_eq!(discovery.interval, secs(1800));
+    assert_eq!(config_names_interval(DISCOVERY), secs(1800));
+    assert_eq!(discovery.credentials.token.expose(), TOKEN);
+    let pages = discovery.pages.expect("pages");
+    assert_eq!(pages.defaults.schedule.interval, secs(300));
+    assert_eq!(pages.defaults.metrics.len(), 1);
+    assert_eq!(pages.defaults.origin, Origin::Discovered);
+    assert!(pages.filter.admits("1", Some("Acme Shoes")));
+    assert!(pages.filter.admits("42", None));
+    assert!(!pages.filter.admits("420", Some("Other")));
+    assert!(
+        !pages.filter.admits("7", Some("Acme Test Page")),
+        "exclude wins"
+    );
+    let wabas = discovery.whatsapp_business_accounts.expect("wabas");
+    assert_eq!(wabas.business_ids, vec!["123", "456"]);
+    assert_eq!(wabas.defaults.pricing, None);
+    assert!(wabas.defaults.templates.is_some());
+    assert_eq!(wabas.defaults.credentials.token.expose(), TOKEN);
+}
+
+fn config_names_interval(yaml: &str) -> Duration {
+    valid(yaml).names_interval()
+}
+
+#[test]
+fn discovery_problems_name_their_keys() {
+    let yaml = "
+graph_api:
+  access_token: x
+discovery:
+  interval: 10s
+  pages:
+    include: [\"(unclosed\"]
+    defaults: {id: \"9\", interval: 0s}
+  whatsapp_business_accounts:
+    business_ids: []
+";
+    assert!(problem_at(yaml, "discovery.interval").contains("at least 1m"));
+    assert!(problem_at(yaml, "discovery.pages.include[0]").contains("not a regular expression"));
+    assert!(problem_at(yaml, "discovery.pages.defaults.id").contains("come from discovery"));
+    assert!(
+        problem_at(yaml, "discovery.whatsapp_business_accounts.business_ids").contains("empty")
+    );
+    let bad_key =
+        "graph_api:\n  access_token: x\ndiscovery:\n  pages:\n    defaults: {intervall: 5m}\n";
+    assert!(problem_at(bad_key, "discovery.pages.defaults").contains("intervall"));
+    let bad_value =
+        "graph_api:\n  access_token: x\ndiscovery:\n  pages:\n    defaults: {interval: 0s}\n";
+    assert!(problem_at(bad_value, "discovery.pages.defaults.interval").contains("at least"));
+    let token = "graph_api:\n  access_token: x\ndiscovery:\n  whatsapp_business_accounts:\n    business_ids: [1]\n    defaults: {access_token: y}\n";
+    let message = problem_at(
+        token,
+        "discovery.whatsapp_business_accounts.defaults.access_token",
+    );
+    assert!(message.contains("graph_api token"), "{message}");
+    let no_token = "discovery:\n  pages: {}\n";
+    assert!(problem_at(no_token, "discovery").contains("graph_api.access_token"));
+}
+
+#[test]
+fn ad_account_ids_are_act_prefixed_and_take_a_campaigns_keys() {
+    let yaml = "
+graph_api:
+  access_token: ${META_ACCESS_TOKEN}
+ad_accounts:
+  - id: act_123
+    date_preset: last_7d
+  - id: 456
+    time_range: {since: 2025-01-01, until: 2025-01-31}
+";
+    let config = valid(yaml);
+    let ids: Vec<&str> = config.ad_accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, vec!["act_123", "act_456"]);
+    assert_eq!(config.ad_accounts[0].schedule.interval, secs(3600));
+    assert_eq!(
+        config.ad_accounts[0].dates,
+        CampaignDates::Preset("last_7d".to_owned())
+    );
+    let bad = "graph_api:\n  access_token: x\nad_accounts:\n  - id: act_12x\n";
+    assert!(problem_at(bad, "ad_accounts[0].id").contains("act_ followed by digits"));
+}

@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
+#[cfg(test)]
+use super::sources::Relation;
 use super::sources::{Found, FoundPage, FoundWaba};
 use super::task::Report;
 use super::SourceKind;
@@ -303,5 +305,160 @@ impl DiscoveryBoard {
         board
             .configured
             .then(|| board.sources.values().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_yaml;
+    use crate::secret::AccessToken;
+    use std::path::Path;
+
+    fn config(extra: &str) -> Config {
+        let yaml = format!(
+            "graph_api:\n  access_token: system-token\n{extra}discovery:\n  pages:\n    exclude: [Staging]\n  whatsapp_business_accounts:\n    business_ids: [\"1\", \"2\"]\n"
+        );
+        from_yaml(&yaml, "test", &|_: &str| None, Path::new(".")).expect("valid config")
+    }
+
+    fn page(id: &str, name: &str) -> FoundPage {
+        FoundPage {
+            id: id.to_owned(),
+            name: Some(name.to_owned()),
+            token: AccessToken::new(format!("page-token-{id}")),
+        }
+    }
+
+    fn pages(items: Vec<FoundPage>, complete: bool) -> Report {
+        Report::Pages {
+            at: 0,
+            result: Ok(Found {
+                items,
+                complete,
+                skipped: Vec::new(),
+            }),
+        }
+    }
+
+    fn ids(inventory: &Inventory, config: &Config) -> Vec<String> {
+        inventory
+            .targets(config)
+            .targets
+            .iter()
+            .map(|target| target.key().id)
+            .collect()
+    }
+
+    #[test]
+    fn an_entry_goes_after_two_successful_runs_miss_it_and_failures_and_cut_lists_count_nothing() {
+        let config = config("");
+        let mut inventory = Inventory::default();
+        assert!(inventory.record(&pages(vec![page("1", "A"), page("2", "B")], true)));
+        assert!(
+            !inventory.record(&pages(vec![page("1", "A")], true)),
+            "one miss keeps it"
+        );
+        assert_eq!(ids(&inventory, &config), vec!["1", "2"]);
+        assert!(!inventory.record(&Report::Pages {
+            at: 0,
+            result: Err("down".into())
+        }));
+        assert!(
+            !inventory.record(&pages(vec![page("1", "A")], false)),
+            "a cut list says nothing"
+        );
+        assert_eq!(ids(&inventory, &config), vec!["1", "2"]);
+        assert!(
+            inventory.record(&pages(vec![page("1", "A")], true)),
+            "the second miss"
+        );
+        assert_eq!(ids(&inventory, &config), vec!["1"]);
+        // Back after a miss: the count starts again.
+        inventory.record(&pages(vec![page("1", "A"), page("2", "B")], true));
+        inventory.record(&pages(vec![page("2", "B")], true));
+        inventory.record(&pages(vec![page("1", "A"), page("2", "B")], true));
+        inventory.record(&pages(vec![page("2", "B")], true));
+        assert_eq!(ids(&inventory, &config), vec!["1", "2"]);
+    }
+
+    #[test]
+    fn discovered_pages_use_their_own_token_and_name_and_a_listed_page_wins() {
+        let config = config("pages:\n  - id: \"2\"\n");
+        let mut inventory = Inventory::default();
+        inventory.record(&pages(
+            vec![page("1", "A"), page("2", "B"), page("3", "Staging shop")],
+            true,
+        ));
+        let discovered = inventory.targets(&config);
+        assert_eq!(discovered.per_source.get(&SourceKind::Pages), Some(&1));
+        let [Target::Page(target)] = discovered.targets.as_slice() else {
+            panic!("one discovered Page: {:?}", discovered.targets);
+        };
+        assert_eq!(target.id, "1");
+        assert_eq!(target.credentials.token.expose(), "page-token-1");
+        assert_eq!(target.name.as_deref(), Some("A"));
+        assert_eq!(target.origin, Origin::Discovered);
+        // A renamed Page is a change.
+        assert!(inventory.record(&pages(vec![page("1", "A2"), page("2", "B")], true)));
+    }
+
+    #[test]
+    fn an_account_of_two_businesses_is_one_target_and_a_failing_business_keeps_its_own() {
+        let config = config("");
+        let waba = |id: &str, relation| FoundWaba {
+            id: id.to_owned(),
+            name: None,
+            relation,
+        };
+        let found = |items| {
+            Ok(Found {
+                items,
+                complete: true,
+                skipped: Vec::new(),
+            })
+        };
+        let mut inventory = Inventory::default();
+        inventory.record(&Report::WhatsappBusinessAccounts {
+            at: 0,
+            results: vec![
+                (
+                    "1".into(),
+                    found(vec![
+                        waba("W1", Relation::Owned),
+                        waba("W2", Relation::Client),
+                    ]),
+                ),
+                (
+                    "2".into(),
+                    found(vec![
+                        waba("W2", Relation::Owned),
+                        waba("W3", Relation::Owned),
+                    ]),
+                ),
+            ],
+        });
+        assert_eq!(ids(&inventory, &config), vec!["W1", "W2", "W3"]);
+        for _ in 0..2 {
+            inventory.record(&Report::WhatsappBusinessAccounts {
+                at: 0,
+                results: vec![
+                    ("1".into(), Err("down".into())),
+                    ("2".into(), found(vec![waba("W2", Relation::Owned)])),
+                ],
+            });
+        }
+        assert_eq!(ids(&inventory, &config), vec!["W1", "W2"]);
+        // A business the config drops takes its accounts with it.
+        let mut config = config;
+        if let Some(wabas) = config
+            .discovery
+            .as_mut()
+            .and_then(|d| d.whatsapp_business_accounts.as_mut())
+        {
+            wabas.business_ids = vec!["2".into()];
+        }
+        inventory.retain_configured(&config);
+        assert_eq!(ids(&inventory, &config), vec!["W2"]);
     }
 }
