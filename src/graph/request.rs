@@ -22,6 +22,8 @@ pub enum Endpoint {
     WhatsappTemplateAnalytics,
     /// `GET /{waba-id}/phone_numbers`
     WhatsappPhoneNumbers,
+    /// `debug_token?input_token=..` inside a batch call (token health, with the app token)
+    DebugToken,
 }
 
 impl Endpoint {
@@ -34,6 +36,7 @@ impl Endpoint {
             Endpoint::WhatsappTemplates => "whatsapp_message_templates",
             Endpoint::WhatsappTemplateAnalytics => "whatsapp_template_analytics",
             Endpoint::WhatsappPhoneNumbers => "whatsapp_phone_numbers",
+            Endpoint::DebugToken => "debug_token",
         }
     }
 
