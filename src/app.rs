@@ -2,9 +2,9 @@
 //!
 //! [`run`] takes a listener the caller bound (tests pass port 0) and a cancellation token
 //! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, rate limiter,
-//! Graph API client, snapshot store, status board, outcome applier and scheduler, serves
-//! HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload` when the
-//! lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
+//! Graph API client, snapshot store, status board, outcome applier, scheduler and token health
+//! check, serves HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload`
+//! when the lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
 //! file. A reload that fails validation leaves everything running as it was. A token file
 //! change re-reads the token files of the running config only, never `config.yaml`, so a file
 //! that is half edited at that moment is not applied. On the way out it marks itself not
@@ -33,6 +33,7 @@ use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
+use crate::token_health::TokenHealth;
 use crate::web::{self, WebConfig};
 
 /// Settings that come from flags rather than the config file.
@@ -84,6 +85,7 @@ struct Exporter {
     metrics: ExporterMetrics,
     clock: Arc<dyn Clock>,
     scheduler: Scheduler,
+    tokens: TokenHealth,
     config: Config,
     config_file: Option<PathBuf>,
     token_files: u64,
@@ -148,6 +150,8 @@ impl Exporter {
         self.limiter.set_config(config.rate_limits.clone());
         self.scheduler
             .apply(Target::all(&config), config.polling.startup_spread);
+        self.tokens.configure(&config.graph_api);
+        self.tokens.set_targets(&self.scheduler.targets());
         if config.graph_api.app_secret != self.config.graph_api.app_secret {
             // A new app secret is a new credential for every target: one disabled by a
             // proof Meta rejected may work now.
@@ -239,6 +243,14 @@ pub async fn run(
             applier,
             shutdown.child_token(),
         ),
+        tokens: TokenHealth::new(
+            {
+                let source = source.clone();
+                Arc::new(move || source.client())
+            },
+            options.clock.clone(),
+            shutdown.child_token(),
+        ),
         source,
         limiter,
         metrics: metrics.clone(),
@@ -250,6 +262,8 @@ pub async fn run(
     exporter
         .scheduler
         .apply(Target::all(&config), config.polling.startup_spread);
+    exporter.tokens.configure(&config.graph_api);
+    exporter.tokens.set_targets(&exporter.scheduler.targets());
     metrics.config_last_reload_successful.set(1);
     metrics
         .config_last_reload_success_timestamp
@@ -265,6 +279,7 @@ pub async fn run(
         ready: ready.clone(),
         clock: options.clock.clone(),
         reload: options.enable_lifecycle.then_some(reload_sender),
+        tokens: exporter.tokens.board(),
     });
     let address = listener
         .local_addr()

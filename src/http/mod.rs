@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
+use crate::token_health::TokenBoard;
 
 use self::compression::GzipCache;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Where `POST /-/reload` sends requests; `None` when the lifecycle API is disabled.
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// Token health, rendered into `/metrics` and the landing page.
+    pub tokens: Arc<TokenBoard>,
 }
 
 /// The exporter's HTTP routes. Every GET route answers HEAD too (axum runs the GET handler and
@@ -89,13 +92,16 @@ fn routes(state: AppState, gzip: Arc<GzipCache>) -> Router {
 /// response has a `Content-Length` and HEAD reports it.
 async fn metrics(state: AppState, gzip: Arc<GzipCache>, headers: HeaderMap) -> Response {
     let data = state.store.render(tokio::time::Instant::now());
-    let own = match state.metrics.encode() {
-        Ok(own) => Bytes::from(own),
+    let mut own = match state.metrics.encode() {
+        Ok(own) => own,
         Err(error) => {
             tracing::error!(%error, "encoding the exporter's own metrics failed");
-            Bytes::new()
+            Vec::new()
         }
     };
+    // Rendered from the board at each scrape, so a token no longer in use is gone at once.
+    own.extend_from_slice(state.tokens.encode().as_bytes());
+    let own = Bytes::from(own);
     let compressed = if compression::accepts_gzip(&headers) {
         match gzip_body(&gzip, data.clone(), &own).await {
             Ok(compressed) => Some(compressed),
@@ -187,6 +193,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         &state.status.snapshot(),
         now,
         &state.telemetry_path,
+        &state.tokens.report(),
     ))
 }
 
@@ -213,6 +220,7 @@ mod tests {
             ready: Arc::new(AtomicBool::new(true)),
             clock: Arc::new(SystemClock),
             reload: None,
+            tokens: Arc::new(TokenBoard::default()),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The landing page: a status page read at a glance. A count of targets per state, then one
 //! row per target with its state, last success, next poll and last error (class, Graph code,
-//! message). It is server-rendered HTML with inline styles and no external assets, every value
-//! escaped.
+//! message), then the tokens in use ([`crate::token_health::page`]). It is server-rendered HTML
+//! with inline styles and no external assets, every value escaped.
 
 use std::fmt::Write as _;
 
@@ -9,6 +9,7 @@ use chrono::DateTime;
 
 use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
+use crate::token_health::{self, TokenReport};
 
 /// How often the status page reloads itself: often enough to follow a failing target, rarely
 /// enough not to matter next to Prometheus' scrapes (each render only reads the status board).
@@ -21,6 +22,7 @@ pub fn status_page(
     targets: &[(TargetKey, TargetStatus)],
     now: i64,
     telemetry_path: &str,
+    tokens: &TokenReport,
 ) -> String {
     let esc = |text: &str| html_escape::encode_text(text).into_owned();
     let path = html_escape::encode_double_quoted_attribute(telemetry_path).into_owned();
@@ -148,7 +150,9 @@ tr.row-disabled{{background:#fff5f5}}
             last_poll = status.last_poll.map_or_else(|| "never".to_owned(), |t| when(t, now)),
         );
     }
-    page.push_str("</tbody></table>\n</body></html>\n");
+    page.push_str("</tbody></table>\n");
+    page.push_str(&token_health::page::section(tokens, now));
+    page.push_str("</body></html>\n");
     page
 }
 
@@ -198,7 +202,12 @@ mod tests {
             backoff: Duration::from_secs(120),
             ..status(TargetState::Failing)
         };
-        let page = status_page(&[(key(TargetKind::Page, "1"), paused)], NOW, "/metrics");
+        let page = status_page(
+            &[(key(TargetKind::Page, "1"), paused)],
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+        );
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
             "{page}"
@@ -222,6 +231,7 @@ mod tests {
             &[(key(TargetKind::WhatsappBusinessAccount, "W1"), spaced)],
             NOW,
             "/metrics",
+            &TokenReport::default(),
         );
         assert!(
             page.contains("(spaced under rate_limits.whatsapp_calls_per_hour: +2m)"),
@@ -267,7 +277,7 @@ mod tests {
                 status(TargetState::Pending),
             ),
         ];
-        let page = status_page(&targets, NOW, "/metrics");
+        let page = status_page(&targets, NOW, "/metrics", &TokenReport::default());
         assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
@@ -287,7 +297,7 @@ mod tests {
             ..status(TargetState::Failing)
         };
         let targets = vec![(key(TargetKind::Page, "<img src=x>"), failing)];
-        let page = status_page(&targets, NOW, "/m\"><script>");
+        let page = status_page(&targets, NOW, "/m\"><script>", &TokenReport::default());
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("<b>"), "{page}");
@@ -309,7 +319,7 @@ mod tests {
 
     #[test]
     fn an_empty_config_says_so() {
-        let page = status_page(&[], NOW, "/metrics");
+        let page = status_page(&[], NOW, "/metrics", &TokenReport::default());
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
     }
