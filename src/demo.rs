@@ -9,19 +9,24 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{self, Config};
-use crate::simulator::{FakeGraphApi, TemplateAnalytics};
+use crate::simulator::{FakeGraphApi, TemplateAnalytics, TokenInfo};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
+/// The second Page's own token, whose data access runs out soon.
+const DEMO_PAGE_TOKEN: &str = "demo-page-token";
+/// The simulated app whose app token checks the demo tokens.
+const DEMO_APP_ID: &str = "1000000000000";
+/// Not a secret either: it only opens the simulator.
+const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 /// Starts the simulator with demo objects and returns it with the matching config.
 pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     let fake = FakeGraphApi::start()
         .await
         .context("starting the simulated Graph API")?;
-    for page in ["100000000000001", "100000000000002"] {
-        fake.simulate_page(page, DEMO_TOKEN);
-    }
+    fake.simulate_page("100000000000001", DEMO_TOKEN);
+    fake.simulate_page("100000000000002", DEMO_PAGE_TOKEN);
     for campaign in ["120200000000001", "120200000000002"] {
         fake.simulate_campaign(campaign, DEMO_TOKEN);
     }
@@ -32,6 +37,13 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     // partner (volumes without costs) and template analytics not confirmed on it.
     fake.set_partner_billed("104000000000002", true);
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
+    // Token health: the demo app checks both tokens; the second Page's token loses its data
+    // access in five days, which the status page shows as a warning.
+    fake.set_app(DEMO_APP_ID, DEMO_APP_SECRET);
+    fake.set_token_info(
+        DEMO_PAGE_TOKEN,
+        TokenInfo::valid("PAGE", chrono::Utc::now().timestamp() + 5 * 86_400),
+    );
     let yaml = demo_yaml(&fake.base_url());
     let lookup = |_: &str| None;
     let config = config::from_yaml(&yaml, "demo config", &lookup, Path::new("."))
@@ -46,11 +58,14 @@ fn demo_yaml(base_url: &str) -> String {
         r#"graph_api:
   base_url: {base_url}
   access_token: {DEMO_TOKEN}
+  app_id: "{DEMO_APP_ID}"
+  app_secret: {DEMO_APP_SECRET}
 pages:
   - id: "100000000000001"
     interval: 10s
   - id: "100000000000002"
     interval: 15s
+    access_token: {DEMO_PAGE_TOKEN}
     metrics:
       - page_messages_new_conversations_unique
       - page_messages_blocked_conversations_unique

@@ -11,7 +11,10 @@
 //! - `GET /{version}/{waba-id}/message_templates?fields=..`: the account's templates (paged),
 //! - `GET /{version}/{waba-id}/template_analytics?start=..&end=..&template_ids=..`: daily
 //!   template analytics,
-//! - `GET /{version}/{waba-id}/phone_numbers?fields=..`: the account's phone numbers (paged).
+//! - `GET /{version}/{waba-id}/phone_numbers?fields=..`: the account's phone numbers (paged),
+//! - `POST /{version}/` with `batch=[..]`: a batch call of up to 50 GETs (`batch`), among
+//!   them `debug_token?input_token=..`, which the app token `APP_ID|APP_SECRET` may ask about
+//!   any token (`debug_token`, also served as a GET).
 //!
 //! `{version}` is any `vX.Y`. Each object is registered by id with the one token it accepts
 //! (`Authorization: Bearer <token>`, or an `access_token` query parameter, which is accepted
@@ -31,10 +34,13 @@
 //! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
 //! `campaign`, `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
 //! `conversation_analytics`), `templates` (`message_templates` and `template_analytics`) and
-//! `phone_numbers`.
+//! `phone_numbers`; `batch` (batch calls) and `debug_token` (the app, token facts and the
+//! `debug_token` read).
 
+mod batch;
 mod calendar;
 mod campaign;
+mod debug_token;
 mod faults;
 mod fields;
 mod generate;
@@ -49,6 +55,7 @@ mod whatsapp_billing;
 #[cfg(test)]
 mod tests;
 
+pub use debug_token::{TokenInfo, ALL_SCOPES};
 pub use faults::Fault;
 pub use templates::TemplateAnalytics;
 
@@ -496,6 +503,8 @@ struct Registry {
     /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
     recent: VecDeque<Instant>,
     app_usage: Option<AppUsage>,
+    /// The app, token facts and batch counts (`set_app`, `set_token_info`, ...).
+    tokens: debug_token::Tokens,
 }
 
 impl Registry {
