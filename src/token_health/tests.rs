@@ -48,8 +48,11 @@ fn on() -> TokenBoard {
     board
 }
 
-/// `(name, labels, value)` of every sample, in family order.
-fn samples(board: &TokenBoard) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One sample as `(name, labels, value)`.
+type Line = (String, Vec<(String, String)>, f64);
+
+/// Every sample, in family order.
+fn samples(board: &TokenBoard) -> Vec<Line> {
     board
         .families()
         .into_iter()
@@ -187,11 +190,11 @@ fn families_carry_validity_expiries_and_the_scopes_each_token_lacks() {
         Vec::new(),
         30.0,
     ));
-    let expected: Vec<(String, Vec<(String, String)>, f64)> = expected
+    let expected: Vec<Line> = expected
         .into_iter()
         .map(|(name, labels, value)| (name.to_owned(), labels, value))
         .collect();
-    let sort = |mut v: Vec<(String, Vec<(String, String)>, f64)>| {
+    let sort = |mut v: Vec<Line>| {
         v.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
         v
     };
@@ -214,7 +217,7 @@ fn a_token_no_longer_in_use_loses_its_series_and_one_still_in_use_keeps_its_answ
         .iter()
         .any(|(_, l, _)| l.contains(&("token_id".to_owned(), gone.token_id.clone()))));
 
-    board.set_uses(&[kept.clone()]);
+    board.set_uses(std::slice::from_ref(&kept));
     let after = samples(&board);
     assert!(
         after
