@@ -2,9 +2,9 @@
 //!
 //! [`run`] takes a listener the caller bound (tests pass port 0) and a cancellation token
 //! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, rate limiter,
-//! Graph API client, snapshot store, status board, outcome applier and scheduler, serves
-//! HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload` when the
-//! lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
+//! Graph API client, snapshot store, status board, outcome applier, scheduler and token health
+//! check, serves HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload`
+//! when the lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
 //! file. A reload that fails validation leaves everything running as it was. A token file
 //! change re-reads the token files of the running config only, never `config.yaml`, so a file
 //! that is half edited at that moment is not applied. On the way out it marks itself not
@@ -35,6 +35,7 @@ use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
+use crate::token_health::TokenHealth;
 use crate::web::{self, WebConfig};
 
 /// Settings that come from flags rather than the config file.
@@ -86,6 +87,7 @@ struct Exporter {
     metrics: ExporterMetrics,
     clock: Arc<dyn Clock>,
     scheduler: Scheduler,
+    tokens: TokenHealth,
     config: Config,
     config_file: Option<PathBuf>,
     token_files: u64,
@@ -178,6 +180,7 @@ impl Exporter {
         self.config = config;
         self.inventory.retain_configured(&self.config);
         self.discovery_board.retain_configured(&self.config);
+        self.tokens.configure(&self.config.graph_api);
         self.apply_targets();
         if app_secret_changed {
             // A new app secret is a new credential for every target: one disabled by a
@@ -205,6 +208,8 @@ impl Exporter {
         targets.extend(discovered.targets);
         self.scheduler
             .apply(targets, self.config.polling.startup_spread);
+        // Discovered Page tokens are checked like configured ones.
+        self.tokens.set_targets(&self.scheduler.targets());
     }
 
     /// Starts, stops or restarts the discovery loop so it runs with the current config; an
@@ -349,6 +354,14 @@ pub async fn run(
             applier,
             shutdown.child_token(),
         ),
+        tokens: TokenHealth::new(
+            {
+                let source = source.clone();
+                Arc::new(move || source.client())
+            },
+            options.clock.clone(),
+            shutdown.child_token(),
+        ),
         source,
         limiter,
         metrics: metrics.clone(),
@@ -358,6 +371,7 @@ pub async fn run(
         config_file: options.config_file.clone(),
     };
     exporter.discovery_board.retain_configured(&config);
+    exporter.tokens.configure(&config.graph_api);
     exporter.apply_targets();
     exporter.restart_discovery_if_changed();
     metrics.config_last_reload_successful.set(1);
@@ -376,6 +390,7 @@ pub async fn run(
         clock: options.clock.clone(),
         reload: options.enable_lifecycle.then_some(reload_sender),
         discovery: discovery_board,
+        tokens: exporter.tokens.board(),
     });
     let address = listener
         .local_addr()

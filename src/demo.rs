@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{self, Config};
-use crate::simulator::{FakeGraphApi, TemplateAnalytics};
+use crate::simulator::{FakeGraphApi, TemplateAnalytics, TokenInfo};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
@@ -17,6 +17,12 @@ const DEMO_TOKEN: &str = "demo-token";
 const DEMO_PAGES: [&str; 3] = ["100000000000001", "100000000000002", "100000000000003"];
 /// The business whose WhatsApp accounts discovery lists.
 const DEMO_BUSINESS: &str = "105000000000001";
+/// The second Page's own token (discovery finds it), whose data access runs out soon.
+const DEMO_PAGE_TOKEN: &str = "demo-page-token-2";
+/// The simulated app whose app token checks the demo tokens.
+const DEMO_APP_ID: &str = "1000000000000";
+/// Not a secret either: it only opens the simulator.
+const DEMO_APP_SECRET: &str = "demo-app-secret";
 
 /// Starts the simulator with demo objects and returns it with the matching config.
 pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
@@ -26,7 +32,7 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     // Page 1 is listed in the config; discovery (GET /me/accounts) finds it too, along with
     // Pages 2 and 3, which it polls with their own Page tokens. The listed one wins.
     fake.simulate_page("100000000000001", DEMO_TOKEN);
-    fake.simulate_page("100000000000002", "demo-page-token-2");
+    fake.simulate_page("100000000000002", DEMO_PAGE_TOKEN);
     fake.simulate_page("100000000000003", "demo-page-token-3");
     fake.grant_pages(DEMO_TOKEN, &DEMO_PAGES);
     for (page, name) in
@@ -62,6 +68,14 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     );
     fake.set_partner_billed("104000000000002", true);
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
+    // Token health: the demo app checks every token in use, the discovered Page tokens too;
+    // the second Page's token loses its data access in five days, which the status page shows
+    // as a warning.
+    fake.set_app(DEMO_APP_ID, DEMO_APP_SECRET);
+    fake.set_token_info(
+        DEMO_PAGE_TOKEN,
+        TokenInfo::valid("PAGE", chrono::Utc::now().timestamp() + 5 * 86_400),
+    );
     let yaml = demo_yaml(&fake.base_url());
     let lookup = |_: &str| None;
     let config = config::from_yaml(&yaml, "demo config", &lookup, Path::new("."))
@@ -76,6 +90,8 @@ fn demo_yaml(base_url: &str) -> String {
         r#"graph_api:
   base_url: {base_url}
   access_token: {DEMO_TOKEN}
+  app_id: "{DEMO_APP_ID}"
+  app_secret: {DEMO_APP_SECRET}
 pages:
   - id: "100000000000001"
     interval: 10s

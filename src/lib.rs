@@ -19,6 +19,8 @@
 //!   `--web.config.file`: TLS, basic auth and extra headers around the routes.
 //! - `simulator`: a fake Graph API for `--demo` and the tests; `demo`: demo mode. Both only
 //!   with the `demo` cargo feature (on by default), so a production build can leave them out.
+//! - [`token_health`]: `debug_token` checks of every token in use, their series and the
+//!   status page's token section.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
 //!   [`clock`]: injectable wall-clock time.
 
@@ -48,4 +50,5 @@ pub mod simulator;
 pub mod status;
 pub mod store;
 pub mod target;
+pub mod token_health;
 pub mod web;

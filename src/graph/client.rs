@@ -19,6 +19,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
+use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 use super::error::{ErrorBody, ErrorClass, GraphError};
 use super::ratelimit::{self, RateLimiter};
 use super::request::GraphRequest;
@@ -240,8 +241,36 @@ impl GraphClient {
             .with_label_values(&[endpoint, outcome])
             .inc();
         self.limiter.observe(&token_id, &request.object_id, &usage);
-        match &result {
-            Ok(_) => self.limiter.succeeded(&token_id, &request.object_id),
+        self.record_result(
+            request.endpoint,
+            &token_id,
+            &request.object_id,
+            result.as_ref().map(|_| ()),
+            &usage,
+        );
+        tracing::debug!(
+            endpoint,
+            object_id = %request.object_id,
+            outcome,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Graph API request finished"
+        );
+        result.map_err(|error| redact(error, token))
+    }
+
+    /// What one answer means for the limiter and the error counter: a success ends backoff
+    /// in its scopes; a throttle (or policy block) pauses its scope.
+    fn record_result(
+        &self,
+        endpoint: super::Endpoint,
+        token_id: &str,
+        object_id: &str,
+        result: Result<(), &GraphError>,
+        usage: &Usage,
+    ) {
+        let endpoint = endpoint.as_str();
+        match result {
+            Ok(()) => self.limiter.succeeded(token_id, object_id),
             Err(error @ GraphError::Api { error: api, .. }) => {
                 let subcode = api.error_subcode.map(|s| s.to_string()).unwrap_or_default();
                 self.metrics
@@ -252,12 +281,10 @@ impl GraphClient {
                     error.class(),
                     ErrorClass::Throttled | ErrorClass::PolicyBlock
                 ) {
-                    let pause = self
-                        .limiter
-                        .throttled(&token_id, &request.object_id, api, &usage);
+                    let pause = self.limiter.throttled(token_id, object_id, api, usage);
                     tracing::warn!(
                         endpoint,
-                        object_id = %request.object_id,
+                        object_id = %object_id,
                         error_code = api.code,
                         pause_seconds = pause.as_secs(),
                         "Graph API throttled the request; pausing its scope"
@@ -266,14 +293,6 @@ impl GraphClient {
             }
             Err(_) => {}
         }
-        tracing::debug!(
-            endpoint,
-            object_id = %request.object_id,
-            outcome,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "Graph API request finished"
-        );
-        result.map_err(|error| redact(error, token))
     }
 
     async fn exchange(
@@ -289,22 +308,25 @@ impl GraphClient {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
-        let Ok(mut authorization) = HeaderValue::try_from(format!("Bearer {}", token.expose()))
-        else {
-            let error = GraphError::Transport(
-                "the access token contains characters not allowed in an HTTP header".into(),
-            );
-            return (Usage::default(), Err(error));
+        let authorization = match authorization(token) {
+            Ok(authorization) => authorization,
+            Err(error) => return (Usage::default(), Err(error)),
         };
-        authorization.set_sensitive(true);
-
-        let response = match self
+        let sent = self
             .http
             .get(url)
             .header(AUTHORIZATION, authorization)
             .send()
-            .await
-        {
+            .await;
+        self.answer(sent).await
+    }
+
+    /// The usage headers and the decoded body of a response, or why there is none.
+    async fn answer(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> (Usage, Result<Value, GraphError>) {
+        let response = match sent {
             Ok(response) => response,
             Err(e) => return (Usage::default(), Err(self.transport_error(e))),
         };
@@ -353,6 +375,205 @@ impl GraphClient {
             GraphError::Transport(error_chain(&error.without_url()))
         }
     }
+}
+
+/// Graph batch calls: several GETs in one `POST /{version}/` (see [`super::batch`]).
+impl GraphClient {
+    /// Sends `entries` as Graph batch calls authenticated with `token`, one HTTP request per
+    /// [`MAX_BATCH_ENTRIES`] entries in turn, and answers in the order of `entries`: `None` for
+    /// an entry Graph answered `null` (it timed out inside Graph; the caller may send it
+    /// again). The form body carries `batch` (and `appsecret_proof` when an app secret is
+    /// configured), so a token inside an entry (`debug_token?input_token=`) is never part of a
+    /// URL. A batch passes the same in-flight bound, rate-limit admission (every entry counts,
+    /// as it does for Meta), usage headers (the batch's and each entry's), size cap, retries of
+    /// transient failures and error classification as [`Self::get`]. A batch that fails whole
+    /// fails the call, and the answers of earlier batches of the same call go with it.
+    pub async fn post_batch(
+        &self,
+        entries: &[BatchEntry],
+        token: &AccessToken,
+    ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
+        let mut answers = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(MAX_BATCH_ENTRIES) {
+            answers.extend(self.post_one_batch(chunk, token).await?);
+        }
+        Ok(answers)
+    }
+
+    async fn post_one_batch(
+        &self,
+        entries: &[BatchEntry],
+        token: &AccessToken,
+    ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
+        let mut delays = self.retry.delays();
+        loop {
+            let error = match self.send_batch_once(entries, token).await {
+                Ok(answers) => return Ok(answers),
+                Err(error) => error,
+            };
+            if error.class() != ErrorClass::Transient {
+                return Err(error);
+            }
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            for entry in entries {
+                self.metrics
+                    .api_retries
+                    .with_label_values(&[entry.endpoint.as_str()])
+                    .inc();
+            }
+            tracing::debug!(
+                entries = entries.len(),
+                error = %error,
+                retry_in = ?delay,
+                "transient failure of a Graph API batch call, retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_batch_once(
+        &self,
+        entries: &[BatchEntry],
+        token: &AccessToken,
+    ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
+        let token_id = ratelimit::fingerprint(token);
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
+        for entry in entries {
+            let admitted = if entry.endpoint.is_whatsapp() {
+                self.limiter.admit_whatsapp(&token_id, &entry.object_id)
+            } else {
+                self.limiter.admit(&token_id, &entry.object_id)
+            };
+            // Entries admitted before a paused one stay counted: the budget errs towards
+            // fewer calls, never more.
+            if let Err(paused) = admitted {
+                return Err(GraphError::Paused {
+                    scope: paused.scope,
+                    remaining: paused.remaining,
+                });
+            }
+        }
+        let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
+        let started = Instant::now();
+        let (usage, result) = self.exchange_batch(entries, token).await;
+        drop(in_flight);
+        // The batch's own headers speak for the token; a whole-batch throttle is put on the
+        // first entry's object, as Meta names none.
+        let lead = entries.first().map_or("", |entry| entry.object_id.as_str());
+        self.limiter.observe(&token_id, lead, &usage);
+        let result = result.and_then(|body| batch::parse_answers(body, entries.len()));
+        match &result {
+            Err(error) => {
+                for entry in entries {
+                    self.metrics
+                        .api_requests
+                        .with_label_values(&[entry.endpoint.as_str(), error.outcome()])
+                        .inc();
+                }
+                if let Some(entry) = entries.first() {
+                    self.record_result(entry.endpoint, &token_id, lead, Err(error), &usage);
+                }
+            }
+            Ok(answers) => {
+                for (entry, answer) in entries.iter().zip(answers) {
+                    let outcome = match answer {
+                        None => "timeout",
+                        Some(BatchAnswer { body: Ok(_), .. }) => "success",
+                        Some(BatchAnswer {
+                            body: Err(error), ..
+                        }) => error.outcome(),
+                    };
+                    self.metrics
+                        .api_requests
+                        .with_label_values(&[entry.endpoint.as_str(), outcome])
+                        .inc();
+                    if let Some(answer) = answer {
+                        let usage = usage::read(&answer.header_map());
+                        self.limiter.observe(&token_id, &entry.object_id, &usage);
+                        let body = answer.body.as_ref().map(|_| ());
+                        self.record_result(
+                            entry.endpoint,
+                            &token_id,
+                            &entry.object_id,
+                            body,
+                            &usage,
+                        );
+                    }
+                }
+            }
+        }
+        tracing::debug!(
+            entries = entries.len(),
+            outcome = result
+                .as_ref()
+                .map_or_else(GraphError::outcome, |_| "success"),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Graph API batch call finished"
+        );
+        let secret = self.app_secret.as_ref().map_or("", AppSecret::expose);
+        match result {
+            Ok(mut answers) => {
+                for (entry, answer) in entries.iter().zip(answers.iter_mut()) {
+                    let Some(answer) = answer else { continue };
+                    if let Err(error) = &mut answer.body {
+                        let carried = entry.carried.as_ref().map_or("", AccessToken::expose);
+                        *error = redact_all(error.clone(), &[token.expose(), secret, carried]);
+                    }
+                }
+                Ok(answers)
+            }
+            Err(error) => {
+                let mut secrets = vec![token.expose(), secret];
+                secrets.extend(
+                    entries
+                        .iter()
+                        .filter_map(|entry| entry.carried.as_ref().map(AccessToken::expose)),
+                );
+                Err(redact_all(error, &secrets))
+            }
+        }
+    }
+
+    async fn exchange_batch(
+        &self,
+        entries: &[BatchEntry],
+        token: &AccessToken,
+    ) -> (Usage, Result<Value, GraphError>) {
+        let mut form = vec![("batch", batch::batch_field(entries))];
+        if let Some(secret) = &self.app_secret {
+            form.push(("appsecret_proof", appsecret_proof(secret, token)));
+        }
+        let authorization = match authorization(token) {
+            Ok(authorization) => authorization,
+            Err(error) => return (Usage::default(), Err(error)),
+        };
+        let sent = self
+            .http
+            .post(self.api_root.clone())
+            .header(AUTHORIZATION, authorization)
+            .form(&form)
+            .send()
+            .await;
+        self.answer(sent).await
+    }
+}
+
+/// `Bearer <token>`, marked sensitive so HTTP tracing never prints it.
+fn authorization(token: &AccessToken) -> Result<HeaderValue, GraphError> {
+    let mut authorization =
+        HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+            GraphError::Transport(
+                "the access token contains characters not allowed in an HTTP header".into(),
+            )
+        })?;
+    authorization.set_sensitive(true);
+    Ok(authorization)
 }
 
 /// One request counted in `api_requests_in_flight` for as long as it lives.
@@ -429,11 +650,17 @@ pub fn appsecret_proof(secret: &AppSecret, token: &AccessToken) -> String {
 
 /// Removes the token from anything the API or the transport echoed back.
 fn redact(error: GraphError, token: &AccessToken) -> GraphError {
-    let secret = token.expose();
-    if secret.is_empty() {
-        return error;
-    }
-    let clean = |text: String| text.replace(secret, "[redacted]");
+    redact_all(error, &[token.expose()])
+}
+
+/// Removes every one of `secrets` (empty ones ignored) from an error's text.
+fn redact_all(error: GraphError, secrets: &[&str]) -> GraphError {
+    let clean = |mut text: String| {
+        for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+            text = text.replace(secret, "[redacted]");
+        }
+        text
+    };
     match error {
         GraphError::Transport(text) => GraphError::Transport(clean(text)),
         GraphError::Http { status, snippet } => GraphError::Http {

@@ -2,16 +2,19 @@
 //!
 //! - [`request`]: [`GraphRequest`], a read relative to the versioned root (batch-ready).
 //! - [`client`]: [`GraphClient`], auth header, `appsecret_proof`, limits, retries, metrics.
+//! - [`batch`]: [`BatchEntry`] and [`BatchAnswer`], the parts of a `POST /{version}/` batch.
 //! - [`error`]: [`GraphError`] and [`ErrorClass`], Meta's error codes mapped to reactions.
 //! - [`usage`]: the rate-limit headers of every response.
 //! - [`ratelimit`]: those headers and throttles turned into pauses and slower polling.
 
+pub mod batch;
 pub mod client;
 pub mod error;
 pub mod ratelimit;
 pub mod request;
 pub mod usage;
 
+pub use batch::{BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 pub use client::{GraphClient, Pages, RetryPolicy};
 pub use error::{ApiError, ErrorClass, GraphError};
 pub use request::{Endpoint, GraphRequest};

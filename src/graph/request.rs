@@ -30,6 +30,8 @@ pub enum Endpoint {
     DiscoveryPages,
     /// `GET /{business-id}/owned_whatsapp_business_accounts` and `client_...`
     DiscoveryWhatsappBusinessAccounts,
+    /// `debug_token?input_token=..` inside a batch call (token health, with the app token)
+    DebugToken,
 }
 
 impl Endpoint {
@@ -46,6 +48,7 @@ impl Endpoint {
             Endpoint::ObjectNames => "object_names",
             Endpoint::DiscoveryPages => "discovery_pages",
             Endpoint::DiscoveryWhatsappBusinessAccounts => "discovery_whatsapp_business_accounts",
+            Endpoint::DebugToken => "debug_token",
         }
     }
 

@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
+use crate::token_health::TokenBoard;
 
 use self::compression::GzipCache;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
     /// Discovery's sources for the landing page.
     pub discovery: Arc<crate::discovery::DiscoveryBoard>,
+    /// Token health, rendered into `/metrics` and the landing page.
+    pub tokens: Arc<TokenBoard>,
 }
 
 /// The exporter's HTTP routes. Every GET route answers HEAD too (axum runs the GET handler and
@@ -91,13 +94,16 @@ fn routes(state: AppState, gzip: Arc<GzipCache>) -> Router {
 /// response has a `Content-Length` and HEAD reports it.
 async fn metrics(state: AppState, gzip: Arc<GzipCache>, headers: HeaderMap) -> Response {
     let data = state.store.render(tokio::time::Instant::now());
-    let own = match state.metrics.encode() {
-        Ok(own) => Bytes::from(own),
+    let mut own = match state.metrics.encode() {
+        Ok(own) => own,
         Err(error) => {
             tracing::error!(%error, "encoding the exporter's own metrics failed");
-            Bytes::new()
+            Vec::new()
         }
     };
+    // Rendered from the board at each scrape, so a token no longer in use is gone at once.
+    own.extend_from_slice(state.tokens.encode().as_bytes());
+    let own = Bytes::from(own);
     let compressed = if compression::accepts_gzip(&headers) {
         match gzip_body(&gzip, data.clone(), &own).await {
             Ok(compressed) => Some(compressed),
@@ -191,6 +197,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         discovery.as_deref(),
         now,
         &state.telemetry_path,
+        &state.tokens.report(),
     ))
 }
 
@@ -218,6 +225,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             reload: None,
             discovery: Arc::default(),
+            tokens: Arc::new(TokenBoard::default()),
         }
     }
 

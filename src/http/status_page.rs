@@ -1,7 +1,7 @@
 //! The landing page: a status page read at a glance. A count of targets per state, then one
 //! row per target with its state, last success, next poll and last error (class, Graph code,
-//! message). It is server-rendered HTML with inline styles and no external assets, every value
-//! escaped.
+//! message), then the tokens in use ([`crate::token_health::page`]). It is server-rendered HTML
+//! with inline styles and no external assets, every value escaped.
 
 use std::fmt::Write as _;
 
@@ -11,6 +11,7 @@ use crate::config::Origin;
 use crate::discovery::SourceState;
 use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
+use crate::token_health::{self, TokenReport};
 
 /// How often the status page reloads itself: often enough to follow a failing target, rarely
 /// enough not to matter next to Prometheus' scrapes (each render only reads the status board).
@@ -24,6 +25,7 @@ pub fn status_page(
     discovery: Option<&[SourceState]>,
     now: i64,
     telemetry_path: &str,
+    tokens: &TokenReport,
 ) -> String {
     let esc = |text: &str| html_escape::encode_text(text).into_owned();
     let path = html_escape::encode_double_quoted_attribute(telemetry_path).into_owned();
@@ -157,6 +159,7 @@ tr.row-disabled{{background:#fff5f5}}
     }
     page.push_str("</tbody></table>\n");
     discovery_section(&mut page, discovery, now);
+    page.push_str(&token_health::page::section(tokens, now));
     page.push_str("</body></html>\n");
     page
 }
@@ -255,6 +258,7 @@ mod tests {
             None,
             NOW,
             "/metrics",
+            &TokenReport::default(),
         );
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
@@ -280,6 +284,7 @@ mod tests {
             None,
             NOW,
             "/metrics",
+            &TokenReport::default(),
         );
         assert!(
             page.contains("(spaced under rate_limits.whatsapp_calls_per_hour: +2m)"),
@@ -325,7 +330,7 @@ mod tests {
                 status(TargetState::Pending),
             ),
         ];
-        let page = status_page(&targets, None, NOW, "/metrics");
+        let page = status_page(&targets, None, NOW, "/metrics", &TokenReport::default());
         assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
@@ -345,7 +350,13 @@ mod tests {
             ..status(TargetState::Failing)
         };
         let targets = vec![(key(TargetKind::Page, "<img src=x>"), failing)];
-        let page = status_page(&targets, None, NOW, "/m\"><script>");
+        let page = status_page(
+            &targets,
+            None,
+            NOW,
+            "/m\"><script>",
+            &TokenReport::default(),
+        );
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("<b>"), "{page}");
@@ -367,7 +378,7 @@ mod tests {
 
     #[test]
     fn an_empty_config_says_so() {
-        let page = status_page(&[], None, NOW, "/metrics");
+        let page = status_page(&[], None, NOW, "/metrics", &TokenReport::default());
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
     }

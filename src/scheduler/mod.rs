@@ -131,6 +131,14 @@ impl Scheduler {
         self.prune_limiter();
     }
 
+    /// The running targets, in no particular order.
+    pub fn targets(&self) -> Vec<Target> {
+        self.running
+            .values()
+            .map(|running| running.target.clone())
+            .collect()
+    }
+
     /// Every running target's credentials changed without the targets changing (a new app
     /// secret, so a new `appsecret_proof`): disabled targets poll again within seconds.
     pub fn credentials_changed(&mut self) {

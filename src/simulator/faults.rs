@@ -335,8 +335,8 @@ impl GraphError {
         }
     }
 
-    /// The error as an HTTP response carrying `X-App-Usage: app_usage`.
-    pub(crate) fn into_response(self, app_usage: &str) -> Response {
+    /// The error body, `{"error":{...}}`, as a response or a batch entry carries it.
+    pub(crate) fn body(&self) -> serde_json::Value {
         let mut error = json!({
             "message": self.message,
             "type": self.error_type(),
@@ -347,11 +347,13 @@ impl GraphError {
         if let (Some(subcode), Some(fields)) = (self.subcode, error.as_object_mut()) {
             fields.insert("error_subcode".to_owned(), subcode.into());
         }
-        let mut response = json_response(
-            status_code(self.status),
-            json!({ "error": error }).to_string(),
-            app_usage,
-        );
+        json!({ "error": error })
+    }
+
+    /// The error as an HTTP response carrying `X-App-Usage: app_usage`.
+    pub(crate) fn into_response(self, app_usage: &str) -> Response {
+        let mut response =
+            json_response(status_code(self.status), self.body().to_string(), app_usage);
         if self.code == 190 {
             // Graph repeats token errors in an RFC 6750 challenge.
             let challenge = format!(

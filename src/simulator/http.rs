@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -23,6 +24,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::faults::{json_response, Effect, GraphError};
+use super::{batch, debug_token};
 use super::{campaign, discovery, fields, page, phone_numbers, templates, waba, whatsapp_billing};
 use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
@@ -121,7 +123,7 @@ impl Route {
 }
 
 /// `v` followed by `digits.digits`, e.g. `v21.0`.
-fn is_version(segment: &str) -> bool {
+pub(super) fn is_version(segment: &str) -> bool {
     let Some((major, minor)) = segment.strip_prefix('v').and_then(|v| v.split_once('.')) else {
         return false;
     };
@@ -135,8 +137,11 @@ async fn serve(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let route = Route::parse(uri.path());
+    // The one path without an object id: `POST /{version}/`, a batch call.
+    let batch_version = batch::is_batch(&method, uri.path());
     let recorded = RecordedRequest {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -156,11 +161,16 @@ async fn serve(
             Effect::Wait(pause) => tokio::time::sleep(pause).await,
         }
     }
-    let mut response =
-        response.unwrap_or_else(|| match answer(&shared, route, &method, &uri, &headers) {
+    let mut response = response.unwrap_or_else(|| {
+        let answered = match &batch_version {
+            Some(version) => batch::answer(&shared, version, &headers, &body),
+            None => answer(&shared, route, &method, &uri, &headers),
+        };
+        match answered {
             Ok(body) => json_response(StatusCode::OK, body.to_string(), app_usage),
             Err(error) => error.into_response(app_usage),
-        });
+        }
+    });
     for (name, value) in &admission.headers {
         if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::try_from(name.as_str()),
@@ -170,6 +180,15 @@ async fn serve(
         }
     }
     response
+}
+
+/// A GET of `uri` (a batch entry), answered as [`serve`] answers one.
+pub(super) fn answer_get(
+    shared: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Value, GraphError> {
+    answer(shared, Route::parse(uri.path()), &Method::GET, uri, headers)
 }
 
 /// The body of a successful answer, or the Graph error to answer with.
@@ -188,6 +207,10 @@ fn answer(
         .ok_or_else(GraphError::missing_token)?;
     if route.object_id == "me" {
         return me(shared, &route, &query, token);
+    }
+    if route.object_id == "debug_token" && route.edge.is_none() && method == Method::GET {
+        // Graph serves it as a GET too; the exporter only ever asks inside batch calls.
+        return debug_token::read(shared, token, &query);
     }
     let object = shared
         .snapshot(&route.object_id)
@@ -298,7 +321,7 @@ fn me(
 /// The token from an `Authorization: Bearer <token>` header (Graph also takes `OAuth
 /// <token>`). A header in any other form is passed on whole, so that it fails the token
 /// comparison like an unparsable token.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let token = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {

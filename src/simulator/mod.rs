@@ -17,6 +17,9 @@
 //!   `client_whatsapp_business_accounts`: a business's WhatsApp accounts (paged),
 //! - `GET /{version}/act_{id}/insights`: ad-account insights, shaped like a campaign's,
 //! - `GET /{version}/{id}?fields=name,...`: the node of any object, for names.
+//! - `POST /{version}/` with `batch=[..]`: a batch call of up to 50 GETs (`batch`), among
+//!   them `debug_token?input_token=..`, which the app token `APP_ID|APP_SECRET` may ask about
+//!   any token (`debug_token`, also served as a GET).
 //!
 //! `{version}` is any `vX.Y`. Each object is registered by id with the one token it accepts
 //! (`Authorization: Bearer <token>`, or an `access_token` query parameter, which is accepted
@@ -36,10 +39,13 @@
 //! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
 //! `campaign`, `discovery` (`me/accounts`, a business's account lists), `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
 //! `conversation_analytics`), `templates` (`message_templates` and `template_analytics`) and
-//! `phone_numbers`.
+//! `phone_numbers`; `batch` (batch calls) and `debug_token` (the app, token facts and the
+//! `debug_token` read).
 
+mod batch;
 mod calendar;
 mod campaign;
+mod debug_token;
 mod discovery;
 mod faults;
 mod fields;
@@ -55,6 +61,7 @@ mod whatsapp_billing;
 #[cfg(test)]
 mod tests;
 
+pub use debug_token::{TokenInfo, ALL_SCOPES};
 pub use faults::Fault;
 pub use templates::TemplateAnalytics;
 
@@ -596,6 +603,8 @@ struct Registry {
     names: HashMap<String, String>,
     /// The largest page list edges serve, when smaller than Graph's (`set_max_page_size`).
     max_page_size: Option<usize>,
+    /// The app, token facts and batch counts (`set_app`, `set_token_info`, ...).
+    tokens: debug_token::Tokens,
 }
 
 impl Registry {

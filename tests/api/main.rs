@@ -23,6 +23,7 @@ mod prometheus;
 mod ratelimit;
 mod reload;
 mod seeds;
+mod token_health;
 mod web;
 mod whatsapp;
 mod whatsapp_depth;
