@@ -194,15 +194,22 @@ impl Exporter {
     /// Hands the scheduler the config's targets plus the discovered ones.
     fn apply_targets(&mut self) {
         let discovered = self.inventory.targets(&self.config);
-        for kind in [
-            discovery::SourceKind::Pages,
-            discovery::SourceKind::WhatsappBusinessAccounts,
-        ] {
+        for kind in self
+            .config
+            .discovery
+            .iter()
+            .flat_map(discovery::configured_sources)
+        {
+            let source = kind.as_str();
             let count = discovered.per_source.get(&kind).copied().unwrap_or(0);
             self.metrics
                 .discovery_targets
-                .with_label_values(&[kind.as_str()])
+                .with_label_values(&[source])
                 .set(count as i64);
+            // Counters of a configured source exist from the start, at 0, so rate() and
+            // increase() see its first run and its first error.
+            self.metrics.discovery_runs.with_label_values(&[source]);
+            self.metrics.discovery_errors.with_label_values(&[source]);
         }
         let mut targets = Target::all(&self.config);
         targets.extend(discovered.targets);

@@ -37,3 +37,15 @@ impl SourceKind {
         }
     }
 }
+
+/// The sources a `discovery` section has.
+pub fn configured_sources(config: &crate::config::DiscoveryConfig) -> Vec<SourceKind> {
+    let mut sources = Vec::new();
+    if config.pages.is_some() {
+        sources.push(SourceKind::Pages);
+    }
+    if config.whatsapp_business_accounts.is_some() {
+        sources.push(SourceKind::WhatsappBusinessAccounts);
+    }
+    sources
+}
