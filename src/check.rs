@@ -195,3 +195,39 @@ fn token_source(credentials: &Credentials) -> String {
         None => "set".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_yaml;
+    use std::path::Path;
+
+    fn describe_yaml(yaml: &str) -> String {
+        let config = from_yaml(yaml, "test", &|_: &str| None, Path::new(".")).expect("valid");
+        describe(&config)
+    }
+
+    #[test]
+    fn discovery_and_token_health_say_what_they_would_read_without_calling_meta() {
+        let text = describe_yaml(
+            "graph_api:\n  access_token: t\n  app_id: 42\n  app_secret: s\ndiscovery:\n  pages:\n    include: [\"^Acme\"]\n  whatsapp_business_accounts:\n    business_ids: [\"7\"]\nad_accounts:\n  - id: \"9\"\n",
+        );
+        assert!(text.contains("Discovery every 1h"), "{text}");
+        assert!(text.contains("Pages from GET /me/accounts, each polled with its own Page token, include \"^Acme\""), "{text}");
+        assert!(
+            text.contains("owned by and shared with business(es) 7"),
+            "{text}"
+        );
+        assert!(text.contains("ad_account act_9: every 1h"), "{text}");
+        assert!(
+            text.contains("checked with debug_token (app 42) every 1h"),
+            "{text}"
+        );
+        let plain = describe_yaml("graph_api:\n  access_token: t\npages:\n  - id: \"1\"\n");
+        assert!(plain.contains("Discovery: off"), "{plain}");
+        assert!(
+            plain.contains("Token health: off (set graph_api.app_id and graph_api.app_secret"),
+            "{plain}"
+        );
+    }
+}

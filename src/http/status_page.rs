@@ -382,4 +382,55 @@ mod tests {
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
     }
+
+    #[test]
+    fn discovered_targets_and_each_discovery_source_are_shown_escaped() {
+        let discovered = TargetStatus {
+            origin: Origin::Discovered,
+            ..status(TargetState::Ok)
+        };
+        let sources = vec![
+            SourceState {
+                label: "GET /me/accounts".into(),
+                last_run: Some(NOW - 60),
+                last_success: Some(NOW - 3600),
+                last_error: Some("(#1) <b>down</b>".into()),
+                listed: 3,
+                skipped: vec!["Page 9: listed without a Page access token".into()],
+                complete: true,
+            },
+            SourceState {
+                label: "business 7".into(),
+                last_run: Some(NOW - 60),
+                last_success: Some(NOW - 60),
+                last_error: None,
+                listed: 10_000,
+                skipped: Vec::new(),
+                complete: false,
+            },
+        ];
+        let page = status_page(
+            &[(key(TargetKind::Page, "P1"), discovered)],
+            Some(&sources),
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+        );
+        assert!(page.contains("P1<br><small>discovered</small>"), "{page}");
+        assert!(page.contains("<td>GET /me/accounts</td>"), "{page}");
+        assert!(page.contains("(#1) &lt;b&gt;down&lt;/b&gt;"), "{page}");
+        assert!(
+            page.contains("skipped: Page 9: listed without a Page access token"),
+            "{page}"
+        );
+        assert!(
+            page.contains("10000 <small>(list cut at its page limit"),
+            "{page}"
+        );
+        let off = status_page(&[], None, NOW, "/metrics", &TokenReport::default());
+        assert!(
+            off.contains("Add a <code>discovery</code> section"),
+            "{off}"
+        );
+    }
 }

@@ -492,3 +492,58 @@ async fn names_of_listed_targets_are_read_once_an_interval_not_once_a_poll() {
     assert_eq!(scrape.series("meta_campaign_info", &[]).len(), 1);
     exporter.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_narrows_the_filter_removes_pages_at_once_and_one_without_discovery_keeps_listed_ones(
+) {
+    let fake = fake_with_pages().await;
+    fake.simulate_page("201", TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    let listed = "pages:\n  - id: \"201\"\n    metrics: [page_messages_sent]\n";
+    let write = |discovery: &str| {
+        std::fs::write(&path, format!("{}{listed}{discovery}", preamble(&fake))).expect("write");
+    };
+    write(PAGE_DISCOVERY);
+    let exporter = TestExporter::start_from_file(&path).await;
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    exporter
+        .wait_for("every Page polled", |s| {
+            PAGES.iter().all(|page| up(s, page) == Some(1.0))
+        })
+        .await;
+    let runs = |s: &Scrape| {
+        s.value(
+            "meta_messaging_exporter_discovery_runs_total",
+            &[("source", "pages")],
+        )
+    };
+    // A narrower filter applies to what was found, at once; the changed section also runs
+    // discovery again at once.
+    write("discovery:\n  pages:\n    exclude: [Hats]\n    defaults: {metrics: [page_messages_sent]}\n");
+    assert_eq!(exporter.post("/-/reload").await.0, 200);
+    let scrape = exporter.scrape().await;
+    assert_eq!(up(&scrape, "202"), None, "{}", scrape.text);
+    assert!(scrape
+        .series("meta_page_messages_sent", &[("page_id", "202")])
+        .is_empty());
+    assert_eq!(up(&scrape, "203"), Some(1.0));
+    exporter
+        .wait_for("a second run", |s| runs(s) == Some(2.0))
+        .await;
+    // Without discovery only the listed Page is left, and it keeps its series.
+    write("");
+    assert_eq!(exporter.post("/-/reload").await.0, 200);
+    let scrape = exporter.scrape().await;
+    assert_eq!(page_targets(&scrape), 1, "{}", scrape.text);
+    assert_eq!(up(&scrape, "201"), Some(1.0));
+    assert!(scrape
+        .value("meta_page_messages_sent", &[("page_id", "201")])
+        .is_some());
+    let (_, status_page) = exporter.get("/").await;
+    assert!(
+        status_page.contains("Add a <code>discovery</code> section"),
+        "{status_page}"
+    );
+    exporter.stop().await;
+}
