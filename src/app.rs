@@ -215,8 +215,10 @@ impl Exporter {
         targets.extend(discovered.targets);
         self.scheduler
             .apply(targets, self.config.polling.startup_spread);
-        // Discovered Page tokens are checked like configured ones.
-        self.tokens.set_targets(&self.scheduler.targets());
+        // Discovered Page tokens are checked like configured ones, and the token discovery
+        // lists with for the permissions discovery needs.
+        self.tokens
+            .set_targets(&self.scheduler.targets(), self.config.discovery.as_ref());
     }
 
     /// Starts, stops or restarts the discovery loop so it runs with the current config; an

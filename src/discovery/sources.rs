@@ -84,12 +84,17 @@ pub async fn pages(
         PAGE_SIZE,
     );
     let pages = client.get_pages(&request, token, MAX_PAGES).await?;
+    Ok(parse_pages(&pages.bodies, pages.complete))
+}
+
+/// The Pages of `/me/accounts` answers; `complete` when the list was read to its end.
+fn parse_pages(bodies: &[Value], complete: bool) -> Found<FoundPage> {
     let mut found = Found {
         items: Vec::new(),
-        complete: pages.complete,
+        complete,
         skipped: Vec::new(),
     };
-    for entry in pages.bodies.iter().flat_map(entries) {
+    for entry in bodies.iter().flat_map(entries) {
         let Some(id) = text(entry, "id") else {
             found.skipped.push("an entry without an id".to_owned());
             continue;
@@ -101,13 +106,16 @@ pub async fn pages(
             ));
             continue;
         };
+        if found.items.iter().any(|page: &FoundPage| page.id == id) {
+            continue;
+        }
         found.items.push(FoundPage {
             id,
             name: text(entry, "name"),
             token: AccessToken::new(token),
         });
     }
-    Ok(found)
+    found
 }
 
 /// Lists the WhatsApp Business Accounts `business_id` owns and those shared with it.
@@ -131,24 +139,30 @@ pub async fn whatsapp_business_accounts(
         );
         let pages = client.get_pages(&request, token, MAX_PAGES).await?;
         found.complete &= pages.complete;
-        for entry in pages.bodies.iter().flat_map(entries) {
-            let Some(id) = text(entry, "id") else {
-                found
-                    .skipped
-                    .push(format!("an entry of {} without an id", relation.edge()));
-                continue;
-            };
-            if found.items.iter().any(|waba: &FoundWaba| waba.id == id) {
-                continue;
-            }
-            found.items.push(FoundWaba {
-                id,
-                name: text(entry, "name"),
-                relation,
-            });
-        }
+        add_wabas(&mut found, &pages.bodies, relation);
     }
     Ok(found)
+}
+
+/// Adds the accounts of one list's answers; an account already found (owned and shared with
+/// the business as a client, say) keeps its first entry.
+fn add_wabas(found: &mut Found<FoundWaba>, bodies: &[Value], relation: Relation) {
+    for entry in bodies.iter().flat_map(entries) {
+        let Some(id) = text(entry, "id") else {
+            found
+                .skipped
+                .push(format!("an entry of {} without an id", relation.edge()));
+            continue;
+        };
+        if found.items.iter().any(|waba: &FoundWaba| waba.id == id) {
+            continue;
+        }
+        found.items.push(FoundWaba {
+            id,
+            name: text(entry, "name"),
+            relation,
+        });
+    }
 }
 
 /// The `data` entries of one page of a list; a page without `data` has none.
@@ -172,6 +186,64 @@ fn text(entry: &Value, field: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pages_without_an_id_or_a_token_are_skipped_with_why_and_the_rest_kept() {
+        let bodies = vec![
+            json!({"data": [
+                {"id": "1", "name": "A", "access_token": "t1"},
+                {"name": "no id", "access_token": "t2"},
+                {"id": "3", "name": "No token"},
+                "not an object",
+                {"id": "1", "name": "A again", "access_token": "t1"}
+            ]}),
+            json!({"data": {"id": "4"}}),
+            json!(null),
+        ];
+        let found = parse_pages(&bodies, true);
+        let ids: Vec<&str> = found.items.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, vec!["1"]);
+        assert_eq!(found.items[0].token.expose(), "t1");
+        assert_eq!(found.skipped.len(), 3, "{:?}", found.skipped);
+        assert!(
+            found.skipped[1].contains("Page 3") && found.skipped[1].contains("Page access token")
+        );
+        // The token never reaches a message.
+        assert!(found
+            .skipped
+            .iter()
+            .all(|why| !why.contains("t1") && !why.contains("t2")));
+        assert!(format!("{found:?}").contains("\"1\"") && !format!("{found:?}").contains("t1"));
+    }
+
+    #[test]
+    fn an_account_on_both_lists_is_found_once_as_owned() {
+        let mut found = Found {
+            items: Vec::new(),
+            complete: true,
+            skipped: Vec::new(),
+        };
+        add_wabas(
+            &mut found,
+            &[json!({"data": [{"id": "W1"}, {"id": 2}]})],
+            Relation::Owned,
+        );
+        add_wabas(
+            &mut found,
+            &[json!({"data": [{"id": "W1", "name": "x"}, {}]})],
+            Relation::Client,
+        );
+        let ids: Vec<(&str, Relation)> = found
+            .items
+            .iter()
+            .map(|w| (w.id.as_str(), w.relation))
+            .collect();
+        assert_eq!(ids, vec![("W1", Relation::Owned), ("2", Relation::Owned)]);
+        assert_eq!(
+            found.skipped,
+            vec!["an entry of client_whatsapp_business_accounts without an id"]
+        );
+    }
 
     #[test]
     fn ids_are_strings_or_numbers_and_empty_values_are_absent() {

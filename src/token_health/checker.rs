@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{debug_token, token_uses, TokenBoard, TokenUse};
 use crate::clock::Clock;
-use crate::config::GraphApiConfig;
+use crate::config::{DiscoveryConfig, GraphApiConfig};
 use crate::graph::{BatchAnswer, BatchEntry, GraphClient, MAX_BATCH_ENTRIES};
 use crate::secret::AccessToken;
 use crate::target::Target;
@@ -139,8 +139,8 @@ impl TokenHealth {
     }
 
     /// The running targets changed: these are now the tokens in use.
-    pub fn set_targets(&self, targets: &[Target]) {
-        let uses = token_uses(targets);
+    pub fn set_targets(&self, targets: &[Target], discovery: Option<&DiscoveryConfig>) {
+        let uses = token_uses(targets, discovery);
         self.board.set_uses(&uses);
         self.uses.send_replace(uses);
     }

@@ -33,6 +33,8 @@ pub use self::checker::{CheckSettings, ClientSource, TokenHealth};
 pub use self::debug_token::{Expiry, TokenError, TokenInfo};
 pub use self::scopes::{missing_scopes, required_scopes};
 
+use crate::config::DiscoveryConfig;
+use crate::discovery::SourceKind;
 use crate::exposition::{self, Family, Sample};
 use crate::graph::ratelimit::fingerprint;
 use crate::secret::AccessToken;
@@ -48,24 +50,38 @@ pub struct TokenUse {
     pub token_id: String,
     /// The kinds of target that use it, for the permissions it needs.
     pub kinds: BTreeSet<TargetKind>,
+    /// The discovery sources that read with it (the `graph_api` token), for theirs.
+    pub discovery: BTreeSet<SourceKind>,
     /// How many targets use it.
     pub targets: usize,
 }
 
-/// The distinct tokens of `targets`, in fingerprint order.
-pub fn token_uses(targets: &[Target]) -> Vec<TokenUse> {
+/// The distinct tokens of `targets` and of `discovery` (which lists with the `graph_api`
+/// token, used by no target when every discovered Page has its own), in fingerprint order.
+pub fn token_uses(targets: &[Target], discovery: Option<&DiscoveryConfig>) -> Vec<TokenUse> {
     let mut uses: BTreeMap<String, TokenUse> = BTreeMap::new();
-    for target in targets {
-        let token = &target.credentials().token;
+    fn use_of<'a>(
+        uses: &'a mut BTreeMap<String, TokenUse>,
+        token: &AccessToken,
+    ) -> &'a mut TokenUse {
         let token_id = fingerprint(token);
-        let entry = uses.entry(token_id.clone()).or_insert_with(|| TokenUse {
+        uses.entry(token_id.clone()).or_insert_with(|| TokenUse {
             token: token.clone(),
             token_id,
             kinds: BTreeSet::new(),
+            discovery: BTreeSet::new(),
             targets: 0,
-        });
-        entry.kinds.insert(target.key().kind);
-        entry.targets += 1;
+        })
+    }
+    for target in targets {
+        let token_use = use_of(&mut uses, &target.credentials().token);
+        token_use.kinds.insert(target.key().kind);
+        token_use.targets += 1;
+    }
+    if let Some(discovery) = discovery {
+        use_of(&mut uses, &discovery.credentials.token)
+            .discovery
+            .extend(crate::discovery::configured_sources(discovery));
     }
     uses.into_values().collect()
 }
@@ -86,6 +102,8 @@ pub struct TokenState {
     pub token_id: String,
     /// The kinds of target using it.
     pub kinds: BTreeSet<TargetKind>,
+    /// The discovery sources reading with it.
+    pub discovery: BTreeSet<SourceKind>,
     /// How many targets use it.
     pub targets: usize,
     /// Meta's last readable answer about it; kept when a later check fails.
@@ -101,7 +119,9 @@ impl TokenState {
     /// valid token (an invalid one lacks everything, which says nothing more).
     pub fn missing_scopes(&self) -> Vec<&'static str> {
         match &self.info {
-            Some(info) if info.valid => missing_scopes(&self.kinds, &info.scopes),
+            Some(info) if info.valid => {
+                scopes::missing_for_uses(&self.kinds, &self.discovery, &info.scopes)
+            }
             _ => Vec::new(),
         }
     }
@@ -184,6 +204,7 @@ impl TokenBoard {
                 .unwrap_or_else(|| TokenState {
                     token_id: token_use.token_id.clone(),
                     kinds: BTreeSet::new(),
+                    discovery: BTreeSet::new(),
                     targets: 0,
                     info: None,
                     checked_at: None,
@@ -193,6 +214,7 @@ impl TokenBoard {
                 token_use.token_id.clone(),
                 TokenState {
                     kinds: token_use.kinds.clone(),
+                    discovery: token_use.discovery.clone(),
                     targets: token_use.targets,
                     ..entry
                 },

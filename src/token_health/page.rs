@@ -158,6 +158,7 @@ mod tests {
         TokenState {
             token_id: id.to_owned(),
             kinds: BTreeSet::from([TargetKind::Page]),
+            discovery: BTreeSet::new(),
             targets: 2,
             info,
             checked_at: Some(NOW - 60),

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::discovery::SourceKind;
 use crate::target::TargetKind;
 
 /// The permissions a target of `kind` needs from its token.
@@ -22,14 +23,40 @@ pub fn required_scopes(kind: TargetKind) -> &'static [&'static str] {
     }
 }
 
+/// The permissions discovery needs from the `graph_api` token to read `source`: listing a
+/// user's Pages, and a business's WhatsApp accounts.
+pub fn discovery_scopes(source: SourceKind) -> &'static [&'static str] {
+    match source {
+        SourceKind::Pages => &["pages_show_list"],
+        SourceKind::WhatsappBusinessAccounts => {
+            &["business_management", "whatsapp_business_management"]
+        }
+    }
+}
+
 /// The permissions that targets of `kinds` need and `granted` lacks, sorted.
 pub fn missing_scopes<'a>(
     kinds: impl IntoIterator<Item = &'a TargetKind>,
     granted: &BTreeSet<String>,
 ) -> Vec<&'static str> {
+    missing_for_uses(kinds, std::iter::empty(), granted)
+}
+
+/// The permissions that targets of `kinds` and discovery of `sources` need and `granted`
+/// lacks, sorted.
+pub fn missing_for_uses<'a>(
+    kinds: impl IntoIterator<Item = &'a TargetKind>,
+    sources: impl IntoIterator<Item = &'a SourceKind>,
+    granted: &BTreeSet<String>,
+) -> Vec<&'static str> {
     let needed: BTreeSet<&'static str> = kinds
         .into_iter()
         .flat_map(|kind| required_scopes(*kind).iter().copied())
+        .chain(
+            sources
+                .into_iter()
+                .flat_map(|source| discovery_scopes(*source).iter().copied()),
+        )
         .collect();
     needed
         .into_iter()
@@ -40,6 +67,19 @@ pub fn missing_scopes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_needs_its_own_permissions_beside_the_targets() {
+        let granted = granted(&["whatsapp_business_management", "pages_show_list"]);
+        assert_eq!(
+            missing_for_uses(
+                &[TargetKind::WhatsappBusinessAccount],
+                &[SourceKind::Pages, SourceKind::WhatsappBusinessAccounts],
+                &granted
+            ),
+            vec!["business_management"]
+        );
+    }
 
     fn granted(scopes: &[&str]) -> BTreeSet<String> {
         scopes.iter().map(|s| (*s).to_owned()).collect()

@@ -26,6 +26,7 @@ fn token_use(token: &str, kinds: &[TargetKind]) -> TokenUse {
         token_id: fingerprint(&token),
         token,
         kinds: kinds.iter().copied().collect(),
+        discovery: BTreeSet::new(),
         targets: kinds.len(),
     }
 }
@@ -98,7 +99,7 @@ fn targets_sharing_a_token_are_one_use_with_every_kind_and_the_count() {
         phone_numbers_health: false,
         origin: crate::config::Origin::Static,
     });
-    let uses = token_uses(&[page("1", "shared"), page("2", "own"), waba]);
+    let uses = token_uses(&[page("1", "shared"), page("2", "own"), waba], None);
     assert_eq!(uses.len(), 2);
     let shared = uses
         .iter()
@@ -320,5 +321,32 @@ fn the_encoded_text_has_gauges_and_a_counter_of_check_errors_by_reason() {
         board.report().tokens[0].last_error,
         None,
         "an answer clears the token's error"
+    );
+}
+
+#[test]
+fn the_token_discovery_lists_with_is_in_use_for_discoverys_permissions() {
+    let yaml = "graph_api:\n  access_token: system-token\ndiscovery:\n  pages: {}\n  whatsapp_business_accounts:\n    business_ids: [\"1\"]\n";
+    let config = crate::config::from_yaml(yaml, "test", &|_: &str| None, std::path::Path::new("."))
+        .expect("valid config");
+    let uses = token_uses(&[], config.discovery.as_ref());
+    assert_eq!(uses.len(), 1);
+    assert_eq!(uses[0].token.expose(), "system-token");
+    assert_eq!(uses[0].targets, 0);
+    assert_eq!(
+        uses[0].discovery,
+        BTreeSet::from([
+            crate::discovery::SourceKind::Pages,
+            crate::discovery::SourceKind::WhatsappBusinessAccounts
+        ])
+    );
+    let missing = crate::token_health::scopes::missing_for_uses(
+        &uses[0].kinds,
+        &uses[0].discovery,
+        &BTreeSet::from(["pages_show_list".to_owned()]),
+    );
+    assert_eq!(
+        missing,
+        vec!["business_management", "whatsapp_business_management"]
     );
 }
