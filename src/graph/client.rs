@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 use super::error::{ErrorBody, ErrorClass, GraphError};
 use super::ratelimit::{self, RateLimiter};
-use super::request::GraphRequest;
+use super::request::{Endpoint, GraphRequest};
 use super::usage::{self, Usage};
 use crate::config::{GraphApiConfig, PollingConfig};
 use crate::secret::{AccessToken, AppSecret};
@@ -115,6 +115,20 @@ impl GraphClient {
     /// The rate limiter this client reports to.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
+    }
+
+    /// Asks the limiter for one call of `endpoint` about `object_id` with the token
+    /// `token_id`; WhatsApp calls also count against their account's hourly budget.
+    fn admit(&self, token_id: &str, endpoint: Endpoint, object_id: &str) -> Result<(), GraphError> {
+        let admitted = if endpoint.is_whatsapp() {
+            self.limiter.admit_whatsapp(token_id, object_id)
+        } else {
+            self.limiter.admit(token_id, object_id)
+        };
+        admitted.map_err(|paused| GraphError::Paused {
+            scope: paused.scope,
+            remaining: paused.remaining,
+        })
     }
 
     /// Sends several requests with one token and answers in the same order.
@@ -216,17 +230,7 @@ impl GraphClient {
             .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
         // Admission comes after the slot: a pause that began while this request queued
         // still holds it back.
-        let admitted = if request.endpoint.is_whatsapp() {
-            self.limiter.admit_whatsapp(&token_id, &request.object_id)
-        } else {
-            self.limiter.admit(&token_id, &request.object_id)
-        };
-        if let Err(paused) = admitted {
-            return Err(GraphError::Paused {
-                scope: paused.scope,
-                remaining: paused.remaining,
-            });
-        }
+        self.admit(&token_id, request.endpoint, &request.object_id)?;
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
         let started = Instant::now();
         let (usage, result) = self.exchange(request, token).await;
@@ -445,19 +449,9 @@ impl GraphClient {
             .await
             .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
         for entry in entries {
-            let admitted = if entry.endpoint.is_whatsapp() {
-                self.limiter.admit_whatsapp(&token_id, &entry.object_id)
-            } else {
-                self.limiter.admit(&token_id, &entry.object_id)
-            };
             // Entries admitted before a paused one stay counted: the budget errs towards
             // fewer calls, never more.
-            if let Err(paused) = admitted {
-                return Err(GraphError::Paused {
-                    scope: paused.scope,
-                    remaining: paused.remaining,
-                });
-            }
+            self.admit(&token_id, entry.endpoint, &entry.object_id)?;
         }
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
         let started = Instant::now();

@@ -217,7 +217,7 @@ fn utc(at: i64) -> String {
 
 /// A time relative to now (`3m 2s ago`, `now`, `in 5s`), with the UTC time as its tooltip:
 /// relative times read at a glance, and the summary line gives the page's own UTC time.
-fn when(at: i64, now: i64) -> String {
+pub(crate) fn when(at: i64, now: i64) -> String {
     let distance = humantime::format_duration(std::time::Duration::from_secs(at.abs_diff(now)));
     let relative = if at == now {
         "now".to_owned()

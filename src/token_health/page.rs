@@ -9,9 +9,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use chrono::DateTime;
-
 use super::{Expiry, TokenReport, TokenState};
+use crate::http::status_page::when;
 
 /// An expiry this close is shown as a warning.
 pub const WARN_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -124,24 +123,6 @@ fn deadline(at: i64, now: i64) -> String {
     } else {
         text
     }
-}
-
-/// A time relative to now (`in 5days`, `3m ago`) with its UTC time as the tooltip, like the
-/// target table's times.
-fn when(at: i64, now: i64) -> String {
-    let distance = humantime::format_duration(Duration::from_secs(at.abs_diff(now)));
-    let relative = if at == now {
-        "now".to_owned()
-    } else if at < now {
-        format!("{distance} ago")
-    } else {
-        format!("in {distance}")
-    };
-    let utc = DateTime::from_timestamp(at, 0).map_or_else(
-        || at.to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    );
-    format!("<span title=\"{utc}\">{relative}</span>")
 }
 
 #[cfg(test)]

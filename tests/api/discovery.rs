@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use meta_messaging_exporter::clock::FixedClock;
 use meta_messaging_exporter::simulator::{FakeGraphApi, Fault};
-use serde_json::json;
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
+use crate::seeds::seed_campaign_body;
 
 /// 2025-06-02 10:00 PDT.
 const NOW: i64 = 1_748_847_600 + 10 * 3600;
@@ -363,30 +363,11 @@ async fn owned_and_client_accounts_of_a_business_are_polled_once_each() {
     exporter.stop().await;
 }
 
-/// Seed 002's example answer, as an ad account gives it.
-fn seed_002_answer() -> serde_json::Value {
-    json!({
-        "data": [{
-            "marketing_messages_delivered": "2755",
-            "marketing_messages_link_btn_click": "268",
-            "marketing_messages_spend": "38.87",
-            "marketing_messages_read_rate": "79.419238",
-            "marketing_messages_link_btn_click_rate": "9.727768",
-            "marketing_messages_cost_per_link_btn_click": "0.145037",
-            "marketing_messages_delivery_rate": "0",
-            "marketing_messages_cost_per_delivered": "0.014109",
-            "date_start": "2024-05-01",
-            "date_stop": "2025-07-29"
-        }],
-        "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}
-    })
-}
-
 #[tokio::test(start_paused = true)]
 async fn ad_account_insights_give_seed_002s_numbers_with_the_account_label() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.set_now(Some(NOW));
-    fake.fixed_response("act_123", TOKEN, seed_002_answer());
+    fake.fixed_response("act_123", TOKEN, seed_campaign_body());
     fake.simulate_ad_account("act_456", TOKEN);
     fake.set_name("act_456", "Acme ads");
     let rest = "ad_accounts:\n  - id: act_123\n    interval: 1h\n    date_preset: last_30d\n    fields: [marketing_messages_delivered, marketing_messages_link_btn_click, marketing_messages_spend, marketing_messages_read_rate, marketing_messages_link_btn_click_rate, marketing_messages_cost_per_link_btn_click, marketing_messages_cost_per_delivered]\n  - id: \"456\"\n";

@@ -160,25 +160,7 @@ async fn the_breakdown_example_gives_one_series_per_topic_and_frequency() {
 #[tokio::test(start_paused = true)]
 async fn the_campaign_example_gives_every_documented_number() {
     let fake = FakeGraphApi::start().await.expect("fake");
-    fake.fixed_response(
-        "CAMPAIGN1",
-        TOKEN,
-        json!({
-            "data": [{
-                "marketing_messages_delivered": "2755",
-                "marketing_messages_link_btn_click": "268",
-                "marketing_messages_spend": "38.87",
-                "marketing_messages_read_rate": "79.419238",
-                "marketing_messages_link_btn_click_rate": "9.727768",
-                "marketing_messages_cost_per_link_btn_click": "0.145037",
-                "marketing_messages_delivery_rate": "0",
-                "marketing_messages_cost_per_delivered": "0.014109",
-                "date_start": "2024-05-01",
-                "date_stop": "2025-07-29"
-            }],
-            "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}
-        }),
-    );
+    fake.fixed_response("CAMPAIGN1", TOKEN, seed_campaign_body());
     let yaml = format!(
         "{}campaigns:\n  - id: CAMPAIGN1\n    interval: 1s\n    fields: [marketing_messages_delivered, marketing_messages_link_btn_click, marketing_messages_spend, marketing_messages_read_rate, marketing_messages_link_btn_click_rate, marketing_messages_cost_per_link_btn_click, marketing_messages_delivery_rate, marketing_messages_cost_per_delivered]\n",
         preamble(&fake)
@@ -266,6 +248,25 @@ async fn the_whatsapp_example_gives_four_for_the_busiest_documented_day() {
         Some(4.0)
     );
     exporter.stop().await;
+}
+
+/// Seed 002's example answer, verbatim: a campaign's or an ad account's insights.
+pub fn seed_campaign_body() -> serde_json::Value {
+    json!({
+        "data": [{
+            "marketing_messages_delivered": "2755",
+            "marketing_messages_link_btn_click": "268",
+            "marketing_messages_spend": "38.87",
+            "marketing_messages_read_rate": "79.419238",
+            "marketing_messages_link_btn_click_rate": "9.727768",
+            "marketing_messages_cost_per_link_btn_click": "0.145037",
+            "marketing_messages_delivery_rate": "0",
+            "marketing_messages_cost_per_delivered": "0.014109",
+            "date_start": "2024-05-01",
+            "date_stop": "2025-07-29"
+        }],
+        "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}
+    })
 }
 
 /// The response of the WhatsApp analytics reference (004), verbatim.
