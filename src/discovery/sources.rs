@@ -95,9 +95,12 @@ fn parse_pages(bodies: &[Value], complete: bool) -> Found<FoundPage> {
         skipped: Vec::new(),
     };
     for entry in bodies.iter().flat_map(entries) {
-        let Some(id) = text(entry, "id") else {
-            found.skipped.push("an entry without an id".to_owned());
-            continue;
+        let id = match entry_id(entry) {
+            Ok(id) => id,
+            Err(why) => {
+                found.skipped.push(why);
+                continue;
+            }
         };
         let Some(token) = text(entry, "access_token") else {
             // Meta leaves the token out when the user has no task on the Page that grants one.
@@ -148,11 +151,12 @@ pub async fn whatsapp_business_accounts(
 /// the business as a client, say) keeps its first entry.
 fn add_wabas(found: &mut Found<FoundWaba>, bodies: &[Value], relation: Relation) {
     for entry in bodies.iter().flat_map(entries) {
-        let Some(id) = text(entry, "id") else {
-            found
-                .skipped
-                .push(format!("an entry of {} without an id", relation.edge()));
-            continue;
+        let id = match entry_id(entry) {
+            Ok(id) => id,
+            Err(why) => {
+                found.skipped.push(format!("{why} in {}", relation.edge()));
+                continue;
+            }
         };
         if found.items.iter().any(|waba: &FoundWaba| waba.id == id) {
             continue;
@@ -171,6 +175,26 @@ fn entries(body: &Value) -> impl Iterator<Item = &Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+}
+
+/// Whether `id` can go into a request path as one segment: the rule listed ids follow. Graph's
+/// ids are digits; anything else in a discovery answer (`..`, a slash) would change what the
+/// request reads, so it is skipped, not sent.
+fn is_usable_id(id: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    !id.is_empty() && id.chars().all(allowed) && id != "." && id != ".."
+}
+
+/// The entry's id if it is usable as a path segment; otherwise why not.
+fn entry_id(entry: &Value) -> Result<String, String> {
+    match text(entry, "id") {
+        None => Err("an entry without an id".to_owned()),
+        Some(id) if is_usable_id(&id) => Ok(id),
+        Some(id) => Err(format!(
+            "an entry with id {:?}, which cannot go into a request path",
+            id.chars().take(64).collect::<String>()
+        )),
+    }
 }
 
 /// A non-empty string field; ids may come as numbers in hand-made answers, so those count too.
@@ -241,7 +265,26 @@ mod tests {
         assert_eq!(ids, vec![("W1", Relation::Owned), ("2", Relation::Owned)]);
         assert_eq!(
             found.skipped,
-            vec!["an entry of client_whatsapp_business_accounts without an id"]
+            vec!["an entry without an id in client_whatsapp_business_accounts"]
+        );
+    }
+
+    #[test]
+    fn an_id_that_would_change_the_request_path_is_skipped() {
+        let bodies = vec![json!({"data": [
+            {"id": "../me", "access_token": "t"},
+            {"id": "1/insights", "access_token": "t"},
+            {"id": "..", "access_token": "t"},
+            {"id": "17", "access_token": "t"}
+        ]})];
+        let found = parse_pages(&bodies, true);
+        let ids: Vec<&str> = found.items.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, vec!["17"]);
+        assert_eq!(found.skipped.len(), 3);
+        assert!(
+            found.skipped[0].contains("cannot go into a request path"),
+            "{:?}",
+            found.skipped
         );
     }
 
