@@ -38,6 +38,14 @@ impl TargetKind {
     ];
 }
 
+/// Whether `id` can go into a request path as one segment (letters, digits, `_`, `.`, `-`, and
+/// not `.` or `..`, which a URL would read as steps): the rule for listed ids and for ids in
+/// discovery answers alike.
+pub fn is_path_segment(id: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    !id.is_empty() && id.chars().all(allowed) && id != "." && id != ".."
+}
+
 /// A target's identity: ids are unique within a kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetKey {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::graph::request::Endpoint;
 use crate::graph::{GraphClient, GraphError, GraphRequest};
 use crate::secret::AccessToken;
+use crate::target::is_path_segment;
 
 /// Entries asked for per page of a list; Graph's maximum for these edges.
 const PAGE_SIZE: usize = 100;
@@ -177,19 +178,12 @@ fn entries(body: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-/// Whether `id` can go into a request path as one segment: the rule listed ids follow. Graph's
-/// ids are digits; anything else in a discovery answer (`..`, a slash) would change what the
-/// request reads, so it is skipped, not sent.
-fn is_usable_id(id: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    !id.is_empty() && id.chars().all(allowed) && id != "." && id != ".."
-}
-
-/// The entry's id if it is usable as a path segment; otherwise why not.
+/// The entry's id if it is usable as a path segment; otherwise why not. Graph's ids are
+/// digits; anything else (`..`, a slash) would change what the request reads, so it is skipped.
 fn entry_id(entry: &Value) -> Result<String, String> {
     match text(entry, "id") {
         None => Err("an entry without an id".to_owned()),
-        Some(id) if is_usable_id(&id) => Ok(id),
+        Some(id) if is_path_segment(&id) => Ok(id),
         Some(id) => Err(format!(
             "an entry with id {:?}, which cannot go into a request path",
             id.chars().take(64).collect::<String>()

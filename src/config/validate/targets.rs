@@ -39,8 +39,7 @@ impl Checker<'_> {
             return Err(self.problem(key, "is empty"));
         }
         // The id becomes a URL path segment, where `.` and `..` would be read as steps.
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        if !id.chars().all(allowed) || id == "." || id == ".." {
+        if !crate::target::is_path_segment(&id) {
             return Err(self.problem(
                 key,
                 format!(
