@@ -2,10 +2,11 @@
 //!
 //! [`run`] takes a listener the caller bound (tests pass port 0) and a cancellation token
 //! (main cancels it on SIGTERM or Ctrl-C). It creates the metrics registry, rate limiter,
-//! Graph API client, snapshot store, status board, outcome applier, scheduler and token health
-//! check, serves HTTP, and then waits for one of: shutdown, a reload request (`POST /-/reload`
-//! when the lifecycle API is enabled, SIGHUP when asked to listen for it), or a change in a token
-//! file. A reload that fails validation leaves everything running as it was. A token file
+//! Graph API client, snapshot store, status board, outcome applier, scheduler, discovery loop
+//! and token health check, serves HTTP, and then waits for one of: shutdown, a reload request
+//! (`POST /-/reload` when the lifecycle API is enabled, SIGHUP when asked to listen for it), a
+//! discovery report (merged into the inventory and applied like a reload), or a change in a
+//! token file. A reload that fails validation leaves everything running as it was. A token file
 //! change re-reads the token files of the running config only, never `config.yaml`, so a file
 //! that is half edited at that moment is not applied. On the way out it marks itself not
 //! ready, gives open requests a grace period, and stops the poll tasks within a bound.
@@ -96,13 +97,17 @@ struct Exporter {
     discovery_board: Arc<DiscoveryBoard>,
     /// The running discovery loop, if the config has `discovery`.
     discovery: Option<RunningDiscovery>,
-    discovery_reports: mpsc::Sender<discovery::Report>,
+    discovery_reports: mpsc::Sender<(u64, discovery::Report)>,
+    /// Counts discovery loops started; a report from any but the current one is dropped, so a
+    /// loop stopped by a reload cannot refill the inventory after it.
+    discovery_generation: u64,
     shutdown: CancellationToken,
 }
 
 /// A discovery loop and what it was started with, to restart it when that changes.
 struct RunningDiscovery {
     config: config::DiscoveryConfig,
+    generation: u64,
     cancel: CancellationToken,
 }
 
@@ -194,13 +199,19 @@ impl Exporter {
     /// Hands the scheduler the config's targets plus the discovered ones.
     fn apply_targets(&mut self) {
         let discovered = self.inventory.targets(&self.config);
-        for kind in self
+        let configured: Vec<discovery::SourceKind> = self
             .config
             .discovery
             .iter()
             .flat_map(discovery::configured_sources)
-        {
+            .collect();
+        for kind in discovery::SourceKind::ALL {
             let source = kind.as_str();
+            if !configured.contains(&kind) {
+                // A source the config dropped takes its series with it.
+                self.metrics.remove_discovery_source(source);
+                continue;
+            }
             let count = discovered.per_source.get(&kind).copied().unwrap_or(0);
             self.metrics
                 .discovery_targets
@@ -231,20 +242,32 @@ impl Exporter {
         }
         // Dropping the old loop cancels it.
         self.discovery = wanted.map(|config| {
+            self.discovery_generation += 1;
+            let generation = self.discovery_generation;
             let cancel = self.shutdown.child_token();
             discovery::task::spawn(
                 config.clone(),
                 self.source.clone(),
                 self.clock.clone(),
                 self.discovery_reports.clone(),
+                generation,
                 cancel.clone(),
             );
-            RunningDiscovery { config, cancel }
+            RunningDiscovery {
+                config,
+                generation,
+                cancel,
+            }
         });
     }
 
-    /// Takes one discovery report: counts it, shows it, and applies what changed.
-    fn discovered(&mut self, report: discovery::Report) {
+    /// Takes one discovery report of the loop of `generation`: counts it, shows it, and
+    /// applies what changed.
+    fn discovered(&mut self, generation: u64, report: discovery::Report) {
+        let current = self.discovery.as_ref().map(|running| running.generation);
+        if current != Some(generation) {
+            return;
+        }
         let source = report.kind().as_str();
         self.metrics
             .discovery_runs
@@ -350,12 +373,13 @@ pub async fn run(
         options.clock.clone(),
     );
     let discovery_board = Arc::new(DiscoveryBoard::default());
-    let (discovery_reports, mut discovered) = mpsc::channel::<discovery::Report>(8);
+    let (discovery_reports, mut discovered) = mpsc::channel::<(u64, discovery::Report)>(8);
     let mut exporter = Exporter {
         inventory: Inventory::default(),
         discovery_board: discovery_board.clone(),
         discovery: None,
         discovery_reports,
+        discovery_generation: 0,
         shutdown: shutdown.clone(),
         scheduler: Scheduler::new(
             Arc::new(source.clone()),
@@ -431,7 +455,7 @@ pub async fn run(
                 tracing::info!("SIGHUP received, reloading the configuration");
                 let _ = exporter.reload();
             }
-            Some(report) = discovered.recv() => exporter.discovered(report),
+            Some((generation, report)) = discovered.recv() => exporter.discovered(generation, report),
             _ = token_check.tick() => exporter.rotate_tokens(),
             _ = prune.tick() => exporter.scheduler.prune_limiter(),
         }

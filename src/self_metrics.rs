@@ -272,6 +272,18 @@ impl ExporterMetrics {
         })
     }
 
+    /// Drops every discovery series of `source` (the config no longer has it).
+    pub fn remove_discovery_source(&self, source: &str) {
+        // An absent series is not an error here: the source may never have run.
+        let _ = self.discovery_runs.remove_label_values(&[source]);
+        let _ = self.discovery_errors.remove_label_values(&[source]);
+        let _ = self.discovery_last_success.remove_label_values(&[source]);
+        let _ = self
+            .discovery_last_run_successful
+            .remove_label_values(&[source]);
+        let _ = self.discovery_targets.remove_label_values(&[source]);
+    }
+
     /// Encodes every family in the text exposition format.
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut out = Vec::with_capacity(8 * 1024);

@@ -29,6 +29,9 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every source.
+    pub const ALL: [SourceKind; 2] = [SourceKind::Pages, SourceKind::WhatsappBusinessAccounts];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {

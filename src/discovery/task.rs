@@ -61,17 +61,19 @@ impl Report {
 }
 
 /// Starts the loop for `config`; it stops when `cancel` is cancelled or the receiver is gone.
+/// Every report goes out tagged with `generation`.
 pub fn spawn(
     config: DiscoveryConfig,
     source: Arc<GraphSource>,
     clock: Arc<dyn Clock>,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::Sender<(u64, Report)>,
+    generation: u64,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         tokio::select! {
             () = cancel.cancelled() => {}
-            () = run(config, source, clock, reports) => {}
+            () = run(config, source, clock, reports, generation) => {}
         }
     })
 }
@@ -80,7 +82,8 @@ async fn run(
     config: DiscoveryConfig,
     source: Arc<GraphSource>,
     clock: Arc<dyn Clock>,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::Sender<(u64, Report)>,
+    generation: u64,
 ) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -100,7 +103,7 @@ async fn run(
                 at: clock.now_unix(),
                 result,
             };
-            if reports.send(report).await.is_err() {
+            if reports.send((generation, report)).await.is_err() {
                 return;
             }
         }
@@ -119,7 +122,7 @@ async fn run(
                 at: clock.now_unix(),
                 results,
             };
-            if reports.send(report).await.is_err() {
+            if reports.send((generation, report)).await.is_err() {
                 return;
             }
         }
