@@ -32,10 +32,12 @@ use crate::http::{router, AppState, ReloadRequest};
 use crate::outcome::Applier;
 use crate::scheduler::source::SourceSettings;
 use crate::scheduler::{GraphSource, Scheduler};
+use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
+use crate::token_health::checker::CheckSettings;
 use crate::token_health::TokenHealth;
 use crate::web::{self, WebConfig};
 
@@ -224,6 +226,15 @@ impl Exporter {
         }
         let mut targets = Target::all(&self.config);
         targets.extend(discovered.targets);
+        let check_settings = CheckSettings::from_config(&self.config.graph_api);
+        let other_tokens: Vec<&AccessToken> = self
+            .config
+            .discovery
+            .iter()
+            .map(|discovery| &discovery.credentials.token)
+            .chain(check_settings.as_ref().map(CheckSettings::app_token))
+            .collect();
+        self.scheduler.set_other_tokens(&other_tokens);
         self.scheduler
             .apply(targets, self.config.polling.startup_spread);
         // Discovered Page tokens are checked like configured ones, and the token discovery

@@ -31,6 +31,7 @@ pub use self::source::{GraphSource, PollSource, TargetPoller};
 use self::task::{TaskContext, TaskSpec};
 use crate::graph::ratelimit::{self, RateLimiter};
 use crate::outcome::Applier;
+use crate::secret::AccessToken;
 use crate::target::{Target, TargetKey, TargetKind};
 
 struct Running {
@@ -53,6 +54,9 @@ impl Running {
 pub struct Scheduler {
     context: Arc<TaskContext>,
     running: HashMap<TargetKey, Running>,
+    /// Fingerprints of tokens in use besides the targets' (discovery's, the app token), whose
+    /// limiter state pruning keeps.
+    other_tokens: HashSet<String>,
     shutdown: CancellationToken,
     next_generation: u64,
 }
@@ -72,6 +76,7 @@ impl Scheduler {
                 applier,
             }),
             running: HashMap::new(),
+            other_tokens: HashSet::new(),
             shutdown,
             next_generation: 1,
         }
@@ -147,6 +152,15 @@ impl Scheduler {
         }
     }
 
+    /// Tokens used outside the targets (discovery's, the app token of token health), whose
+    /// limiter state, a throttle pause above all, must outlive pruning like the targets'.
+    pub fn set_other_tokens(&mut self, tokens: &[&AccessToken]) {
+        self.other_tokens = tokens
+            .iter()
+            .map(|token| ratelimit::fingerprint(token))
+            .collect();
+    }
+
     /// Drops limiter state and usage series of tokens and objects no longer configured, and
     /// of businesses Meta has not named for a day.
     pub fn prune_limiter(&self) {
@@ -154,6 +168,7 @@ impl Scheduler {
             .running
             .values()
             .map(|running| ratelimit::fingerprint(&running.target.credentials().token))
+            .chain(self.other_tokens.iter().cloned())
             .collect();
         let objects: HashSet<String> = self.running.keys().map(|key| key.id.clone()).collect();
         self.context.limiter.prune(&tokens, &objects);

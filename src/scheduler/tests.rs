@@ -383,3 +383,28 @@ async fn a_new_app_secret_makes_every_disabled_target_try_again_within_seconds()
     assert_eq!(polls.len(), 2);
     assert!(polls[1].at < changed_at + timing::RESUME_SPREAD);
 }
+
+#[tokio::test(start_paused = true)]
+async fn pruning_keeps_the_limiter_state_of_tokens_used_outside_the_targets() {
+    let mut harness = Harness::new();
+    let discovery_token = AccessToken::new("discovery-token");
+    let usage = crate::graph::usage::Usage {
+        readings: vec![crate::graph::usage::UsageReading {
+            scope: "app",
+            id: String::new(),
+            kind: String::new(),
+            metric: "call_count",
+            percent: 50.0,
+        }],
+        ..Default::default()
+    };
+    let limiter = harness.scheduler.context.limiter.clone();
+    limiter.observe(&ratelimit::fingerprint(&discovery_token), "me", &usage);
+    harness.scheduler.set_other_tokens(&[&discovery_token]);
+    harness.scheduler.prune_limiter();
+    assert_eq!(limiter.sizes().0, 1, "discovery's token is in use");
+    // Positive control: once nothing uses it, pruning drops it.
+    harness.scheduler.set_other_tokens(&[]);
+    harness.scheduler.prune_limiter();
+    assert_eq!(limiter.sizes().0, 0);
+}

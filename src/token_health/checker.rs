@@ -62,6 +62,11 @@ impl CheckSettings {
             interval: api.token_check_interval.max(SETTLE),
         })
     }
+
+    /// The app token the checks authenticate with.
+    pub fn app_token(&self) -> &AccessToken {
+        &self.app_token
+    }
 }
 
 struct Running {
