@@ -187,10 +187,39 @@ impl GraphClient {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
+        let endpoints = [request.endpoint];
+        self.with_retries(
+            || self.send_once(request, token),
+            &endpoints,
+            |error, delay| {
+                tracing::debug!(
+                    endpoint = request.endpoint.as_str(),
+                    object_id = %request.object_id,
+                    error = %error,
+                    retry_in = ?delay,
+                    "transient Graph API failure, retrying"
+                );
+            },
+        )
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails other than transiently, or the retry policy is
+    /// used up, sleeping the policy's jittered delays in between. Each retry counts once per
+    /// endpoint in `endpoints` (a batch retries all its entries) and is logged by `log`.
+    async fn with_retries<T, Attempt, Fut>(
+        &self,
+        mut attempt: Attempt,
+        endpoints: &[Endpoint],
+        log: impl Fn(&GraphError, Duration),
+    ) -> Result<T, GraphError>
+    where
+        Attempt: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GraphError>>,
+    {
         let mut delays = self.retry.delays();
         loop {
-            let result = self.send_once(request, token).await;
-            let error = match result {
+            let error = match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -200,17 +229,13 @@ impl GraphClient {
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            self.metrics
-                .api_retries
-                .with_label_values(&[request.endpoint.as_str()])
-                .inc();
-            tracing::debug!(
-                endpoint = request.endpoint.as_str(),
-                object_id = %request.object_id,
-                error = %error,
-                retry_in = ?delay,
-                "transient Graph API failure, retrying"
-            );
+            for endpoint in endpoints {
+                self.metrics
+                    .api_retries
+                    .with_label_values(&[endpoint.as_str()])
+                    .inc();
+            }
+            log(&error, delay);
             tokio::time::sleep(delay).await;
         }
     }
@@ -409,32 +434,20 @@ impl GraphClient {
         entries: &[BatchEntry],
         token: &AccessToken,
     ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
-        let mut delays = self.retry.delays();
-        loop {
-            let error = match self.send_batch_once(entries, token).await {
-                Ok(answers) => return Ok(answers),
-                Err(error) => error,
-            };
-            if error.class() != ErrorClass::Transient {
-                return Err(error);
-            }
-            let Some(delay) = delays.next() else {
-                return Err(error);
-            };
-            for entry in entries {
-                self.metrics
-                    .api_retries
-                    .with_label_values(&[entry.endpoint.as_str()])
-                    .inc();
-            }
-            tracing::debug!(
-                entries = entries.len(),
-                error = %error,
-                retry_in = ?delay,
-                "transient failure of a Graph API batch call, retrying"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        let endpoints: Vec<Endpoint> = entries.iter().map(|entry| entry.endpoint).collect();
+        self.with_retries(
+            || self.send_batch_once(entries, token),
+            &endpoints,
+            |error, delay| {
+                tracing::debug!(
+                    entries = entries.len(),
+                    error = %error,
+                    retry_in = ?delay,
+                    "transient failure of a Graph API batch call, retrying"
+                );
+            },
+        )
+        .await
     }
 
     async fn send_batch_once(
