@@ -196,17 +196,24 @@ def check_workloads(problems, checked, by_kind):
     secrets = {doc["metadata"]["name"]: doc for _, doc in by_kind.get("Secret", [])}
     deployments = by_kind.get("Deployment", [])
     problems.check(len(deployments) == 2, "deploy/kubernetes", f"expected the standalone and the sidecar Deployment, found {len(deployments)}")
-    for path, deployment in deployments:
-        where = f"{rel(path)} Deployment/{deployment['metadata']['name']}"
+    stateful_sets = by_kind.get("StatefulSet", [])
+    problems.check(len(stateful_sets) == 1, "deploy/kubernetes", f"expected the sharded StatefulSet, found {len(stateful_sets)}")
+    workloads = [(path, doc) for path, doc in deployments + stateful_sets]
+    for path, deployment in workloads:
+        kind = deployment["kind"]
+        where = f"{rel(path)} {kind}/{deployment['metadata']['name']}"
         template = deployment["spec"]["template"]
         spec = template["spec"]
         selector = deployment["spec"]["selector"]["matchLabels"]
         problems.check(selector.items() <= template["metadata"]["labels"].items(), where, "selector does not match the pod labels")
-        problems.check(deployment["spec"].get("replicas") == 1, where, "replicas must be 1: every replica polls Meta")
         exporters = [c for c in spec["containers"] if c["image"].startswith("meta-messaging-exporter:")]
         if not problems.check(len(exporters) == 1, where, "needs exactly one meta-messaging-exporter container"):
             continue
         exporter = exporters[0]
+        if kind == "Deployment":
+            problems.check(deployment["spec"].get("replicas") == 1, where, "replicas must be 1: every replica polls Meta")
+        else:
+            check_shards(problems, where, deployment, exporter, by_kind)
         pod_template_checks(problems, where, spec, exporter)
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         mounts = {m["mountPath"]: m for m in exporter.get("volumeMounts", [])}
@@ -229,19 +236,19 @@ def check_workloads(problems, checked, by_kind):
         checked.append(f"{where}: hardening, probes, resources and mounts")
 
     # The sidecar example and the standalone Deployment promise the same sizing.
-    exporter_resources = [c["resources"] for _, d in deployments for c in d["spec"]["template"]["spec"]["containers"]
+    exporter_resources = [c["resources"] for _, d in workloads for c in d["spec"]["template"]["spec"]["containers"]
                           if c["image"].startswith("meta-messaging-exporter:")]
-    problems.check(all(r == exporter_resources[0] for r in exporter_resources), "deploy/kubernetes", "the exporter containers' resources differ between Deployments")
+    problems.check(all(r == exporter_resources[0] for r in exporter_resources), "deploy/kubernetes", "the exporter containers' resources differ between workloads")
 
     services = by_kind.get("Service", [])
     for path, service in services:
         where = f"{rel(path)} Service/{service['metadata']['name']}"
         selector = service["spec"]["selector"]
-        matching = [d for _, d in deployments if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
-        problems.check(len(matching) == 1, where, f"selects {len(matching)} Deployments' pods, expected 1")
+        matching = [d for _, d in workloads if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        problems.check(len(matching) == 1, where, f"selects {len(matching)} workloads' pods, expected 1")
         ports = {p["name"]: p for p in service["spec"]["ports"]}
         problems.check(ports.get("metrics", {}).get("targetPort") == "metrics", where, "needs a port named metrics targeting the container port metrics")
-        checked.append(f"{where}: selects its Deployment's pods, metrics port")
+        checked.append(f"{where}: selects its workload's pods, metrics port")
 
     for path, monitor in by_kind.get("ServiceMonitor", []):
         where = f"{rel(path)} ServiceMonitor/{monitor['metadata']['name']}"
@@ -260,6 +267,26 @@ def check_workloads(problems, checked, by_kind):
             problems.check(service["metadata"]["name"] == "meta-messaging-exporter" or sets_job, where,
                            "the scraped job must be named meta-messaging-exporter for the alert rules")
         checked.append(f"{where}: selects one Service and its metrics port; job name")
+
+
+def check_shards(problems, where, stateful_set, exporter, by_kind):
+    """A sharded StatefulSet: each pod's shard is its ordinal, the total its replica count, and
+    a headless Service of the StatefulSet's serviceName gives each pod its own scrape target."""
+    envs = {e["name"]: e for e in exporter.get("env", [])}
+    shard = envs.get("META_EXPORTER_SHARD", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    problems.check(shard == "metadata.labels['apps.kubernetes.io/pod-index']", where,
+                   "META_EXPORTER_SHARD must come from the pod-index label (the pod's ordinal)")
+    total = envs.get("META_EXPORTER_TOTAL_SHARDS", {}).get("value")
+    replicas = stateful_set["spec"].get("replicas")
+    problems.check(total == str(replicas), where,
+                   f"META_EXPORTER_TOTAL_SHARDS ({total!r}) must equal spec.replicas ({replicas}): resize both together")
+    problems.check(stateful_set["spec"].get("podManagementPolicy") == "Parallel", where,
+                   "podManagementPolicy must be Parallel: shards do not depend on each other")
+    services = {doc["metadata"]["name"]: doc for _, doc in by_kind.get("Service", [])}
+    service = services.get(stateful_set["spec"].get("serviceName"))
+    if problems.check(service is not None, where, f"serviceName {stateful_set['spec'].get('serviceName')!r} is not a Service in deploy/kubernetes"):
+        problems.check(service["spec"].get("clusterIP") == "None", where,
+                       "its Service must be headless (clusterIP: None), so each shard is scraped on its own")
 
 
 def token_path(config_maps):

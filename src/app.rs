@@ -34,6 +34,7 @@ use crate::scheduler::source::SourceSettings;
 use crate::scheduler::{GraphSource, Scheduler};
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
+use crate::shard::Shard;
 use crate::status::StatusBoard;
 use crate::store::SnapshotStore;
 use crate::target::Target;
@@ -62,6 +63,8 @@ pub struct Options {
     pub web: Option<WebConfig>,
     /// Connection cap and timeouts of the HTTP server (`--web.max-connections`, ...).
     pub server: web::ServerSettings,
+    /// Which targets this instance polls (`--shard`, `--total-shards`).
+    pub shard: Shard,
 }
 
 impl Default for Options {
@@ -76,6 +79,7 @@ impl Default for Options {
             token_file_check_interval: Duration::from_secs(10),
             web: None,
             server: web::ServerSettings::default(),
+            shard: Shard::default(),
         }
     }
 }
@@ -103,6 +107,8 @@ struct Exporter {
     /// Counts discovery loops started; a report from any but the current one is dropped, so a
     /// loop stopped by a reload cannot refill the inventory after it.
     discovery_generation: u64,
+    /// This instance's share of the targets, listed and discovered alike.
+    shard: Shard,
     shutdown: CancellationToken,
 }
 
@@ -226,6 +232,10 @@ impl Exporter {
         }
         let mut targets = Target::all(&self.config);
         targets.extend(discovered.targets);
+        // Every replica reads the same config and discovery answers and keeps its share, so
+        // the replicas together poll each target once.
+        let shard = self.shard;
+        targets.retain(|target| shard.owns(&target.key()));
         let check_settings = CheckSettings::from_config(&self.config.graph_api);
         let other_tokens: Vec<&AccessToken> = self
             .config
@@ -391,6 +401,7 @@ pub async fn run(
         discovery: None,
         discovery_reports,
         discovery_generation: 0,
+        shard: options.shard,
         shutdown: shutdown.clone(),
         scheduler: Scheduler::new(
             Arc::new(source.clone()),
@@ -422,6 +433,20 @@ pub async fn run(
     metrics
         .config_last_reload_success_timestamp
         .set(options.clock.now_unix());
+    metrics
+        .shard
+        .with_label_values(&[
+            &options.shard.index().to_string(),
+            &options.shard.total().to_string(),
+        ])
+        .set(1);
+    if options.shard.total() > 1 {
+        tracing::info!(
+            shard = options.shard.index(),
+            total_shards = options.shard.total(),
+            "polling this shard's targets only"
+        );
+    }
 
     let (reload_sender, mut reload_requests) = mpsc::channel::<ReloadRequest>(4);
     let ready = Arc::new(AtomicBool::new(true));

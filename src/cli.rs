@@ -90,6 +90,19 @@ pub struct Flags {
     )]
     pub log_format: LogFormat,
 
+    /// This instance's shard, from 0: it polls only the targets whose stable hash of kind and
+    /// id falls in it (kube-state-metrics' convention). In a StatefulSet, the pod's ordinal.
+    #[arg(long = "shard", env = "META_EXPORTER_SHARD", default_value = "0")]
+    pub shard: u32,
+
+    /// How many instances share the targets, each with its own --shard.
+    #[arg(
+        long = "total-shards",
+        env = "META_EXPORTER_TOTAL_SHARDS",
+        default_value = "1"
+    )]
+    pub total_shards: u32,
+
     /// Run against a built-in simulated Graph API with demo targets; no Meta token needed.
     /// The config file is not read.
     // Kept without the `demo` feature, where it fails saying why: an unknown flag, or an
@@ -112,6 +125,11 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 impl Flags {
+    /// `--shard` of `--total-shards`, or why the pair is not one.
+    pub fn shard(&self) -> Result<crate::shard::Shard, String> {
+        crate::shard::Shard::new(self.shard, self.total_shards)
+    }
+
     /// The HTTP server's limits and timeouts.
     pub fn server_settings(&self) -> crate::web::ServerSettings {
         crate::web::ServerSettings {

@@ -45,6 +45,7 @@ mod proptest_support;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;
+pub mod shard;
 #[cfg(feature = "demo")]
 pub mod simulator;
 pub mod status;

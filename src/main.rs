@@ -38,6 +38,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
+    // Checked before anything else: a bad pair would make this replica poll nothing, or twice.
+    let shard = flags.shard().map_err(anyhow::Error::msg)?;
     // The demo's simulator lives until `run` returns, as long as the exporter that polls it.
     let (_simulator, config) = if flags.demo {
         let (fake, config) = start_demo().await?;
@@ -78,6 +80,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         reload_on_sighup: true,
         web,
         server: flags.server_settings(),
+        shard,
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;

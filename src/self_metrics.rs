@@ -59,6 +59,8 @@ pub struct ExporterMetrics {
     pub discovery_last_run_successful: IntGaugeVec,
     /// Targets each source currently adds.
     pub discovery_targets: IntGaugeVec,
+    /// Always 1, labelled with this instance's shard and the shard count.
+    pub shard: IntGaugeVec,
 }
 
 impl ExporterMetrics {
@@ -205,6 +207,13 @@ impl ExporterMetrics {
             ),
             &["source"],
         )?;
+        let shard = IntGaugeVec::new(
+            Opts::new(
+                name("shard_info"),
+                "Always 1: this instance's shard (from 0) and how many shards share the targets (--shard, --total-shards); total_shards=\"1\" when one instance polls everything.",
+            ),
+            &["shard", "total_shards"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 name("build_info"),
@@ -240,6 +249,7 @@ impl ExporterMetrics {
         registry.register(Box::new(discovery_last_success.clone()))?;
         registry.register(Box::new(discovery_last_run_successful.clone()))?;
         registry.register(Box::new(discovery_targets.clone()))?;
+        registry.register(Box::new(shard.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -269,6 +279,7 @@ impl ExporterMetrics {
             discovery_last_success,
             discovery_last_run_successful,
             discovery_targets,
+            shard,
         })
     }
 

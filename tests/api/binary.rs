@@ -406,3 +406,29 @@ fn the_check_report_survives_a_reader_that_stops_early() {
     assert!(output.status.success(), "{:?}\n{stderr}", output.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_shard_outside_the_total_exits_1_naming_both_flags() {
+    let output = Command::new(BINARY)
+        .args(["--demo", "--shard=3", "--total-shards=3"])
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--shard=3 is not below --total-shards=3"),
+        "{stderr}"
+    );
+    // Positive control: the same flags from the environment, in range, pass the check.
+    let output = Command::new(BINARY)
+        .args(["--demo", "--config.check"])
+        .env("META_EXPORTER_SHARD", "2")
+        .env("META_EXPORTER_TOTAL_SHARDS", "3")
+        .output()
+        .expect("run binary");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

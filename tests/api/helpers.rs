@@ -59,13 +59,18 @@ impl TestExporter {
     /// Starts the exporter from a config file, reloadable through `POST /-/reload`, checking
     /// token files every 100 ms.
     pub async fn start_from_file(path: &Path) -> TestExporter {
+        Self::start_from_file_with(path, test_options()).await
+    }
+
+    /// Like [`TestExporter::start_from_file`], with other options (a shard, say).
+    pub async fn start_from_file_with(path: &Path, options: Options) -> TestExporter {
         let config =
             config::load(path).unwrap_or_else(|error| panic!("test config is invalid: {error}"));
         let options = Options {
             config_file: Some(path.to_owned()),
             enable_lifecycle: true,
             token_file_check_interval: Duration::from_millis(100),
-            ..test_options()
+            ..options
         };
         Self::start_with_config(config, options).await
     }

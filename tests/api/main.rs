@@ -23,6 +23,7 @@ mod prometheus;
 mod ratelimit;
 mod reload;
 mod seeds;
+mod sharding;
 mod token_health;
 mod web;
 mod whatsapp;
