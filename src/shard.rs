@@ -134,8 +134,10 @@ mod tests {
     #[test]
     fn a_shard_outside_the_total_is_refused_naming_both_flags() {
         assert_eq!(Shard::default(), Shard::new(0, 1).expect("shard"));
-        assert!(Shard::new(0, 0).unwrap_err().contains("--total-shards"));
-        let error = Shard::new(3, 3).unwrap_err();
+        assert!(Shard::new(0, 0)
+            .expect_err("no shards")
+            .contains("--total-shards"));
+        let error = Shard::new(3, 3).expect_err("shard 3 of 3");
         assert!(
             error.contains("--shard=3") && error.contains("0 to 2"),
             "{error}"
