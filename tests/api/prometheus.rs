@@ -122,23 +122,9 @@ const MUST_FIRE: &[(&str, &str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expression() {
-    let Some(prometheus) = find_on_path("prometheus") else {
-        let required = std::env::var(REQUIRE_ENV).is_ok_and(|value| value == "1");
-        assert!(
-            !required,
-            "{REQUIRE_ENV}=1 but `prometheus` is not on PATH; install it (Debian: apt-get install prometheus)"
-        );
-        // Written to the process' stderr, not with eprintln!: the test harness captures the
-        // print macros of passing tests, and a skip nobody sees is worse than none.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n==================================================================\n\
-             SKIPPED prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expression:\n\
-             `prometheus` is not on PATH, so deploy/ was NOT checked against a real Prometheus.\n\
-             Install it (Debian: apt-get install prometheus, which brings promtool) and rerun;\n\
-             CI sets {REQUIRE_ENV}=1, which turns this skip into a failure.\n\
-             =================================================================="
-        );
+    let Some(prometheus) = prometheus_or_skip(
+        "prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expression",
+    ) else {
         return;
     };
     let promtool = find_on_path("promtool").expect("promtool is on PATH beside prometheus");
@@ -267,7 +253,7 @@ discovery:
     let exporter = TestExporter::start(&yaml).await;
 
     let dir = tempfile::tempdir().expect("temporary directory");
-    let server = PrometheusServer::start(&prometheus, dir.path(), exporter.address, &deploy);
+    let server = PrometheusServer::start(&prometheus, dir.path(), &[exporter.address], &deploy);
     let api = PrometheusApi::new(server.url.clone());
     api.wait_until("Prometheus is ready", &server, || async {
         api.get_text("/-/ready").await.is_some()
@@ -798,6 +784,31 @@ fn sample_value(series: &Value) -> Option<f64> {
     series["value"][1].as_str()?.parse().ok()
 }
 
+/// The `prometheus` binary, or `None` after saying loudly on stderr that `test` is skipped;
+/// with `REQUIRE_PROMETHEUS=1` (CI) a missing binary fails the test instead.
+fn prometheus_or_skip(test: &str) -> Option<PathBuf> {
+    let found = find_on_path("prometheus");
+    if found.is_none() {
+        let required = std::env::var(REQUIRE_ENV).is_ok_and(|value| value == "1");
+        assert!(
+            !required,
+            "{REQUIRE_ENV}=1 but `prometheus` is not on PATH; install it (Debian: apt-get install prometheus)"
+        );
+        // Written to the process' stderr, not with eprintln!: the test harness captures the
+        // print macros of passing tests, and a skip nobody sees is worse than none.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n==================================================================\n\
+             SKIPPED {test}:\n\
+             `prometheus` is not on PATH, so deploy/ was NOT checked against a real Prometheus.\n\
+             Install it (Debian: apt-get install prometheus, which brings promtool) and rerun;\n\
+             CI sets {REQUIRE_ENV}=1, which turns this skip into a failure.\n\
+             =================================================================="
+        );
+    }
+    found
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -822,16 +833,18 @@ impl PrometheusServer {
     fn start(
         binary: &Path,
         dir: &Path,
-        exporter: std::net::SocketAddr,
+        exporters: &[std::net::SocketAddr],
         deploy: &Path,
     ) -> PrometheusServer {
         let config = dir.join("prometheus.yml");
         let rules = deploy.join("prometheus/alerts.yml");
+        let targets: Vec<String> = exporters.iter().map(|a| format!("\"{a}\"")).collect();
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [\"{exporter}\"]\n",
-                rules = rules.display()
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n",
+                rules = rules.display(),
+                targets = targets.join(", ")
             ),
         )
         .expect("write prometheus.yml");
@@ -974,5 +987,78 @@ impl PrometheusApi {
             "timed out after {WAIT:?} waiting for {what}; Prometheus log:\n{}",
             server.log_tail()
         );
+    }
+}
+
+/// Three shards scraped by one Prometheus: every Page's series arrives exactly once, from one
+/// instance, and the three instances together cover every Page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scraping_three_shards_sees_every_series_once() {
+    let Some(prometheus) =
+        prometheus_or_skip("prometheus_scraping_three_shards_sees_every_series_once")
+    else {
+        return;
+    };
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let fake = FakeGraphApi::start().await.expect("fake Graph API");
+    fake.set_now(Some(unix_now()));
+    let mut yaml = format!("{}pages:\n", preamble(&fake));
+    const PAGES: usize = 30;
+    for n in 0..PAGES {
+        let id = format!("SHARDED{n:02}");
+        fake.simulate_page(&id, TOKEN);
+        yaml.push_str(&format!(
+            "  - id: {id}\n    interval: 1s\n    metrics: [page_messages_sent]\n"
+        ));
+    }
+    let lookup = |_: &str| None;
+    let config = meta_messaging_exporter::config::from_yaml(&yaml, "test", &lookup, Path::new("."))
+        .expect("valid config");
+    let mut exporters = Vec::new();
+    for index in 0..3 {
+        let options = meta_messaging_exporter::app::Options {
+            shard: meta_messaging_exporter::shard::Shard::new(index, 3).expect("shard"),
+            ..crate::helpers::test_options()
+        };
+        exporters.push(TestExporter::start_with_config(config.clone(), options).await);
+    }
+    let addresses: Vec<std::net::SocketAddr> = exporters.iter().map(|e| e.address).collect();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let server = PrometheusServer::start(&prometheus, dir.path(), &addresses, &deploy);
+    let api = PrometheusApi::new(server.url.clone());
+    api.wait_until("Prometheus is ready", &server, || async {
+        api.get_text("/-/ready").await.is_some()
+    })
+    .await;
+    api.wait_until(
+        "every Page's series from the three shards",
+        &server,
+        || async {
+            api.query_values("count(count by (page_id) (meta_page_messages_sent))")
+                .await
+                == vec![PAGES as f64]
+        },
+    )
+    .await;
+    // Once each: no Page's series comes from two instances.
+    assert_eq!(
+        api.query_values("count by (page_id) (meta_page_messages_sent) > 1")
+            .await,
+        Vec::<f64>::new()
+    );
+    assert_eq!(
+        api.query_values("count(count by (instance) (meta_page_messages_sent))")
+            .await,
+        vec![3.0],
+        "each of the three shards serves some Pages"
+    );
+    assert_eq!(
+        api.query_values("count(meta_messaging_exporter_shard_info{total_shards=\"3\"})")
+            .await,
+        vec![3.0]
+    );
+    drop(server);
+    for exporter in exporters {
+        exporter.stop().await;
     }
 }
