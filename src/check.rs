@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{CampaignDates, Config, Credentials, Pattern};
+use crate::shard::Shard;
 use crate::target::Target;
 
 /// Describes every target, its schedule and its requests, then the warnings.
@@ -189,6 +190,31 @@ fn describe_token_health(config: &Config, out: &mut String) {
     };
 }
 
+/// Which of the listed targets `shard` polls; nothing when one instance polls them all.
+/// Discovered targets are shared out the same way once found.
+pub fn describe_shard(config: &Config, shard: Shard) -> String {
+    if shard.total() == 1 {
+        return String::new();
+    }
+    let targets = Target::all(config);
+    let mine: Vec<String> = targets
+        .iter()
+        .map(Target::key)
+        .filter(|key| shard.owns(key))
+        .map(|key| key.to_string())
+        .collect();
+    let mut out = format!(
+        "{shard}: polls {} of the {} listed targets (and its share of those discovery finds)",
+        mine.len(),
+        targets.len()
+    );
+    if !mine.is_empty() {
+        out.push_str(&format!(": {}", mine.join(", ")));
+    }
+    out.push('\n');
+    out
+}
+
 fn token_source(credentials: &Credentials) -> String {
     match &credentials.file {
         Some(path) => format!("from file {}", path.display()),
@@ -205,6 +231,22 @@ mod tests {
     fn describe_yaml(yaml: &str) -> String {
         let config = from_yaml(yaml, "test", &|_: &str| None, Path::new(".")).expect("valid");
         describe(&config)
+    }
+
+    #[test]
+    fn a_shard_lists_the_listed_targets_it_polls() {
+        let yaml = "graph_api:\n  access_token: t\npages:\n  - id: \"1\"\n  - id: \"2\"\n  - id: \"3\"\n  - id: \"4\"\n";
+        let config = from_yaml(yaml, "test", &|_: &str| None, Path::new(".")).expect("valid");
+        assert_eq!(describe_shard(&config, Shard::default()), "");
+        let lines: Vec<String> = (0..2)
+            .map(|index| describe_shard(&config, Shard::new(index, 2).expect("shard")))
+            .collect();
+        assert!(lines[0].starts_with("shard 0 of 2: polls "), "{lines:?}");
+        let counted: usize = lines.iter().map(|line| line.matches("page ").count()).sum();
+        assert_eq!(
+            counted, 4,
+            "each listed Page is in one shard's list: {lines:?}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
 use meta_messaging_exporter::cli::Flags;
+use meta_messaging_exporter::shard::Shard;
 use meta_messaging_exporter::{check, config, logging, web};
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -58,7 +59,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     };
 
     if flags.config_check {
-        print_check(&flags, &config)?;
+        print_check(&flags, &config, shard)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !flags.demo {
@@ -116,7 +117,7 @@ async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
 
 /// Writes the `--config.check` report to stdout. A reader that stops early (`| head`) is not
 /// an error: the print macros panic on a closed pipe, so write and flush explicitly.
-fn print_check(flags: &Flags, config: &config::Config) -> anyhow::Result<()> {
+fn print_check(flags: &Flags, config: &config::Config, shard: Shard) -> anyhow::Result<()> {
     let source = if flags.demo {
         "demo config".to_owned()
     } else {
@@ -125,6 +126,7 @@ fn print_check(flags: &Flags, config: &config::Config) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let written = writeln!(out, "{source}: valid")
         .and_then(|()| out.write_all(check::describe(config).as_bytes()))
+        .and_then(|()| out.write_all(check::describe_shard(config, shard).as_bytes()))
         .and_then(|()| out.flush());
     match written {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
