@@ -431,4 +431,6 @@ fn a_shard_outside_the_total_exits_1_naming_both_flags() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("shard 2 of 3: polls "), "{report}");
 }
