@@ -289,30 +289,8 @@ impl Exporter {
         if current != Some(generation) {
             return;
         }
-        let source = report.kind().as_str();
         self.metrics
-            .discovery_runs
-            .with_label_values(&[source])
-            .inc();
-        if report.succeeded() {
-            self.metrics
-                .discovery_last_success
-                .with_label_values(&[source])
-                .set(report.at());
-            self.metrics
-                .discovery_last_run_successful
-                .with_label_values(&[source])
-                .set(1);
-        } else {
-            self.metrics
-                .discovery_errors
-                .with_label_values(&[source])
-                .inc();
-            self.metrics
-                .discovery_last_run_successful
-                .with_label_values(&[source])
-                .set(0);
-        }
+            .record_discovery_run(report.kind().as_str(), report.succeeded(), report.at());
         self.discovery_board.record(&report);
         if self.inventory.record(&report) {
             self.apply_targets();

@@ -283,6 +283,21 @@ impl ExporterMetrics {
         })
     }
 
+    /// Counts one discovery run of `source` that ended at `at` (unix seconds).
+    pub fn record_discovery_run(&self, source: &str, succeeded: bool, at: i64) {
+        self.discovery_runs.with_label_values(&[source]).inc();
+        self.discovery_last_run_successful
+            .with_label_values(&[source])
+            .set(i64::from(succeeded));
+        if succeeded {
+            self.discovery_last_success
+                .with_label_values(&[source])
+                .set(at);
+        } else {
+            self.discovery_errors.with_label_values(&[source]).inc();
+        }
+    }
+
     /// Drops every discovery series of `source` (the config no longer has it).
     pub fn remove_discovery_source(&self, source: &str) {
         // An absent series is not an error here: the source may never have run.

@@ -122,7 +122,7 @@ impl CampaignPoller {
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
         }
-        if let Some(names) = self.names.current(context, id, token).await {
+        if let Some(names) = self.names.current(context, id, token, None).await {
             converted
                 .families
                 .extend(names::info_family(object.info(), id, names, Origin::Static));

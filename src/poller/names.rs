@@ -48,12 +48,22 @@ impl NameLookup {
     /// The names of `object_id`, read again first when the last read is older than the names
     /// interval. A failed read keeps what was known and waits a whole interval before the next
     /// try, so a token without access to the node costs one call an interval, not one a poll.
+    ///
+    /// A name discovery already gave (`known`) is used as it is, without a call.
     pub async fn current(
         &mut self,
         context: &PollContext<'_>,
         object_id: &str,
         token: &AccessToken,
+        known: Option<&str>,
     ) -> Option<&ObjectNames> {
+        if let Some(name) = known {
+            self.known = Some(ObjectNames {
+                name: Some(name.to_owned()),
+                currency: None,
+            });
+            return self.known.as_ref();
+        }
         let now = Instant::now();
         if is_due(self.read_at, now, context.names_interval) {
             self.read_at = Some(now);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::names::{self, NameLookup, ObjectNames};
+use super::names::{self, NameLookup};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
 use crate::config::{Credentials, PageMetric, PageTarget, Period};
 use crate::convert::{page, Converted};
@@ -128,14 +128,8 @@ impl PagePoller {
             return Err(self.dropped.nothing_valid(retry_after));
         }
         // A discovered Page came with its name; a listed one reads it now and then.
-        let discovered = self.target.name.clone().map(|name| ObjectNames {
-            name: Some(name),
-            currency: None,
-        });
-        let names = match &discovered {
-            Some(names) => Some(names),
-            None => self.names.current(context, page_id, token).await,
-        };
+        let known = self.target.name.as_deref();
+        let names = self.names.current(context, page_id, token, known).await;
         if let Some(names) = names {
             converted.families.extend(names::info_family(
                 names::PAGE_INFO,

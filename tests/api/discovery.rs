@@ -58,6 +58,15 @@ fn up(scrape: &Scrape, id: &str) -> Option<f64> {
     scrape.value("meta_messaging_exporter_target_up", &[("target_id", id)])
 }
 
+/// Waits until all three Pages have polled successfully.
+async fn all_pages_up(exporter: &TestExporter) -> Scrape {
+    exporter
+        .wait_for("all three Pages polled", |s| {
+            PAGES.iter().all(|page| up(s, page) == Some(1.0))
+        })
+        .await
+}
+
 fn page_targets(scrape: &Scrape) -> usize {
     scrape
         .series(
@@ -80,11 +89,7 @@ fn insights_tokens(fake: &FakeGraphApi, page: &str) -> Vec<String> {
 async fn pages_from_two_pages_of_me_accounts_are_each_polled_with_their_own_token() {
     let fake = fake_with_pages().await;
     let exporter = start(&fake, PAGE_DISCOVERY).await;
-    let scrape = exporter
-        .wait_for("three discovered Pages polled", |s| {
-            PAGES.iter().all(|page| up(s, page) == Some(1.0))
-        })
-        .await;
+    let scrape = all_pages_up(&exporter).await;
     let listings: Vec<_> = fake
         .requests()
         .into_iter()
@@ -218,11 +223,7 @@ async fn a_listed_page_wins_over_the_discovered_one_with_its_settings_and_token(
 async fn a_page_missing_from_one_discovery_stays_and_from_two_is_removed() {
     let fake = fake_with_pages().await;
     let exporter = start(&fake, PAGE_DISCOVERY).await;
-    exporter
-        .wait_for("three Pages polled", |s| {
-            PAGES.iter().all(|page| up(s, page) == Some(1.0))
-        })
-        .await;
+    all_pages_up(&exporter).await;
     fake.grant_pages(TOKEN, &PAGES[..2]);
     // The second run, an hour after the first, misses Page 203 once: it stays, still polled.
     tokio::time::sleep(HOUR).await;
@@ -262,11 +263,7 @@ async fn a_page_missing_from_one_discovery_stays_and_from_two_is_removed() {
 async fn a_failing_discovery_keeps_the_pages_it_found_and_says_so() {
     let fake = fake_with_pages().await;
     let exporter = start(&fake, PAGE_DISCOVERY).await;
-    exporter
-        .wait_for("three Pages polled", |s| {
-            PAGES.iter().all(|page| up(s, page) == Some(1.0))
-        })
-        .await;
+    all_pages_up(&exporter).await;
     fake.fail_always(
         "me",
         Fault::Graph {
@@ -488,11 +485,7 @@ async fn a_reload_that_narrows_the_filter_removes_pages_at_once_and_one_without_
     write(PAGE_DISCOVERY);
     let exporter = TestExporter::start_from_file(&path).await;
     tokio::time::sleep(Duration::from_secs(31)).await;
-    exporter
-        .wait_for("every Page polled", |s| {
-            PAGES.iter().all(|page| up(s, page) == Some(1.0))
-        })
-        .await;
+    all_pages_up(&exporter).await;
     let runs = |s: &Scrape| {
         s.value(
             "meta_messaging_exporter_discovery_runs_total",
