@@ -246,7 +246,7 @@ impl Exporter {
             .collect();
         self.scheduler.set_other_tokens(&other_tokens);
         self.scheduler
-            .apply(targets, self.config.polling.startup_spread);
+            .apply(targets, self.config.polling.first_poll_spread());
         // Discovered Page tokens are checked like configured ones, and the token discovery
         // lists with for the permissions discovery needs.
         self.tokens

@@ -6,7 +6,7 @@
 //! not here: pollers publish it into the snapshot store like any other poll result.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
@@ -17,8 +17,13 @@ pub const PREFIX: &str = "meta_messaging_exporter";
 #[derive(Clone)]
 pub struct ExporterMetrics {
     registry: Registry,
-    /// Graph API requests by endpoint and outcome (every attempt, retries included).
+    /// Graph API calls by endpoint and outcome (every attempt, retries included), whether
+    /// each went out alone or inside a batch call.
     pub api_requests: IntCounterVec,
+    /// HTTP requests sent to the Graph API, by type: `single` (one call) or `batch`.
+    pub api_http_requests: IntCounterVec,
+    /// Batch calls that failed as a whole, whose calls then went out one by one.
+    pub api_batch_fallbacks: IntCounter,
     /// Graph API error bodies by endpoint, code and subcode.
     pub api_errors: IntCounterVec,
     /// Retries after a transient failure, by endpoint.
@@ -72,9 +77,20 @@ impl ExporterMetrics {
         let api_requests = IntCounterVec::new(
             Opts::new(
                 name("api_requests_total"),
-                "Graph API requests sent, by endpoint and outcome (success, api_error, http_error, timeout, transport_error, decode_error, too_large); retries count separately.",
+                "Graph API calls made, by endpoint and outcome (success, api_error, http_error, timeout, transport_error, decode_error, too_large), each one whether it went out alone or inside a batch call (api_http_requests_total counts the HTTP requests); retries count separately.",
             ),
             &["endpoint", "outcome"],
+        )?;
+        let api_http_requests = IntCounterVec::new(
+            Opts::new(
+                name("api_http_requests_total"),
+                "HTTP requests sent to the Graph API, by type: single (one call) or batch (a POST of up to 50 calls).",
+            ),
+            &["type"],
+        )?;
+        let api_batch_fallbacks = IntCounter::new(
+            name("api_batch_fallbacks_total"),
+            "Graph API batch calls that failed as a whole; their calls were then sent one by one.",
         )?;
         let api_errors = IntCounterVec::new(
             Opts::new(
@@ -229,6 +245,8 @@ impl ExporterMetrics {
             .set(1);
 
         registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_http_requests.clone()))?;
+        registry.register(Box::new(api_batch_fallbacks.clone()))?;
         registry.register(Box::new(api_errors.clone()))?;
         registry.register(Box::new(api_retries.clone()))?;
         registry.register(Box::new(polls.clone()))?;
@@ -259,6 +277,8 @@ impl ExporterMetrics {
         Ok(Self {
             registry,
             api_requests,
+            api_http_requests,
+            api_batch_fallbacks,
             api_errors,
             api_retries,
             polls,

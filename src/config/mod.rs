@@ -104,6 +104,23 @@ pub struct PollingConfig {
     /// How long a metric or field the Graph API rejected (code 100) stays out of requests
     /// before it is asked for again: Meta sometimes refuses a metric only for a while.
     pub retry_dropped_after: Duration,
+    /// Requests due within [`Self::batch_window`] of each other that share a token go out
+    /// together as Graph batch calls (`POST /{version}/`, up to 50 each) when set.
+    pub batch: bool,
+    /// How long the first request of a batch waits for others before the batch is sent.
+    pub batch_window: Duration,
+}
+
+impl PollingConfig {
+    /// The span first polls are spread over, so their requests go out within
+    /// `startup_spread`: a batched request waits up to `batch_window` after its poll starts.
+    pub fn first_poll_spread(&self) -> Duration {
+        if self.batch {
+            self.startup_spread.saturating_sub(self.batch_window)
+        } else {
+            self.startup_spread
+        }
+    }
 }
 
 /// Rate-limit behaviour.

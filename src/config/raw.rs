@@ -120,6 +120,10 @@ pub struct RawPolling {
     /// How long a metric or field the Graph API rejected stays out of requests before it is
     /// asked for again, as a humantime duration.
     pub retry_dropped_after: Option<String>,
+    /// Whether requests due together with one token go out as Graph batch calls.
+    pub batch: Option<bool>,
+    /// How long a request waits for others to share its batch call, as a humantime duration.
+    pub batch_window: Option<String>,
 }
 
 /// The `rate_limits` section.

@@ -92,6 +92,8 @@ polling:
   stale_after_intervals: 4
   startup_spread: 45s
   retry_dropped_after: 6h
+  batch: false
+  batch_window: 250ms
 pages:
   - id: \"${PAGE_ID}\"
     interval: 15m
@@ -151,6 +153,8 @@ fn the_full_example_loads_with_every_value_as_written() {
             stale_after_intervals: 4,
             startup_spread: secs(45),
             retry_dropped_after: secs(6 * 3600),
+            batch: false,
+            batch_window: Duration::from_millis(250),
         }
     );
     assert_eq!(
@@ -275,6 +279,8 @@ fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_sc
             stale_after_intervals: 3,
             startup_spread: secs(30),
             retry_dropped_after: secs(24 * 3600),
+            batch: true,
+            batch_window: secs(1),
         }
     );
     let [page] = config.pages.as_slice() else {
@@ -1154,6 +1160,20 @@ polling:
         ),
         "must be between 1 and 1000, not 1001"
     );
+}
+
+#[test]
+fn a_batch_window_of_zero_or_over_ten_seconds_is_a_problem() {
+    assert_eq!(
+        problem_at("polling: {batch_window: 0s}\n", "polling.batch_window"),
+        "must be longer than 0s"
+    );
+    assert_eq!(
+        problem_at("polling: {batch_window: 11s}\n", "polling.batch_window"),
+        "must be at most 10s, not 11s: every batched request waits up to this long"
+    );
+    let message = parse_error("polling: {batch: maybe}\n");
+    assert!(message.contains("polling.batch"), "{message}");
 }
 
 #[test]

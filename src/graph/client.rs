@@ -17,9 +17,10 @@ use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;
 use sha2::Sha256;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
+use super::batcher::{Batcher, Collected, Joined, Reply, Waiting};
 use super::error::{ErrorBody, ErrorClass, GraphError};
 use super::ratelimit::{self, RateLimiter};
 use super::request::{Endpoint, GraphRequest};
@@ -74,6 +75,24 @@ pub struct GraphClient {
     retry: RetryPolicy,
     metrics: ExporterMetrics,
     limiter: Arc<RateLimiter>,
+    /// Where due GETs meet to share batch calls; `None` with `polling.batch: false`.
+    batcher: Option<Arc<Batcher>>,
+}
+
+/// Which kind of HTTP request `api_http_requests_total` counts.
+#[derive(Clone, Copy)]
+enum HttpRequestType {
+    Single,
+    Batch,
+}
+
+impl HttpRequestType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Batch => "batch",
+        }
+    }
 }
 
 impl GraphClient {
@@ -109,6 +128,9 @@ impl GraphClient {
             },
             metrics,
             limiter,
+            batcher: polling
+                .batch
+                .then(|| Arc::new(Batcher::new(polling.batch_window))),
         })
     }
 
@@ -182,6 +204,8 @@ impl GraphClient {
     }
 
     /// Sends one request, retrying transient failures with jittered exponential backoff.
+    /// With batching on, each attempt goes out inside a batch call with the other requests
+    /// of the same token due within the window, and is answered as if it had gone alone.
     pub async fn get(
         &self,
         request: &GraphRequest,
@@ -189,7 +213,7 @@ impl GraphClient {
     ) -> Result<Value, GraphError> {
         let endpoints = [request.endpoint];
         self.with_retries(
-            || self.send_once(request, token),
+            || self.attempt(request, token),
             &endpoints,
             |error, delay| {
                 tracing::debug!(
@@ -240,22 +264,79 @@ impl GraphClient {
         }
     }
 
+    /// One attempt at `request`: alone, or through the batcher when batching is on.
+    async fn attempt(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        let Some(batcher) = &self.batcher else {
+            return self.send_once(request, token).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        match batcher.join(request, token, reply) {
+            Joined::Waiting => {}
+            Joined::Opened { token_id, batch } => {
+                // The batch is sent by its own task, not by the request that opened it: a
+                // poll cancelled by a reload must not take the other requests down with it.
+                let client = self.clone();
+                let window = batcher.window();
+                tokio::spawn(async move {
+                    tokio::time::sleep(window).await;
+                    let collected = client
+                        .batcher
+                        .as_ref()
+                        .and_then(|batcher| batcher.take(&token_id, batch));
+                    if let Some(collected) = collected {
+                        client.send_collected(collected).await;
+                    }
+                });
+            }
+            Joined::Full(collected) => {
+                let client = self.clone();
+                tokio::spawn(async move { client.send_collected(collected).await });
+            }
+        }
+        match answer.await {
+            Ok(Reply::Answered(answer)) => answer,
+            Ok(Reply::SendAlone) => self.send_once(request, token).await,
+            Err(_) => Err(GraphError::Transport(
+                "the batch call carrying this request was abandoned".into(),
+            )),
+        }
+    }
+
+    /// Waits for a slot among the requests in flight, outside any timeout: queueing behind
+    /// other targets is not the Graph API being slow.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, GraphError> {
+        self.in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| GraphError::Transport("client is shutting down".into()))
+    }
+
     async fn send_once(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
         let token_id = ratelimit::fingerprint(token);
-        // Wait for a slot outside any timeout: queueing behind other targets is not the
-        // Graph API being slow.
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
+        let _permit = self.slot().await?;
         // Admission comes after the slot: a pause that began while this request queued
         // still holds it back.
         self.admit(&token_id, request.endpoint, &request.object_id)?;
+        self.send_admitted(request, token, &token_id).await
+    }
+
+    /// Sends a request already given its slot and admitted, and records what came back.
+    async fn send_admitted(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+        token_id: &str,
+    ) -> Result<Value, GraphError> {
+        self.count_http_request(HttpRequestType::Single);
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
         let started = Instant::now();
         let (usage, result) = self.exchange(request, token).await;
@@ -269,10 +350,10 @@ impl GraphClient {
             .api_requests
             .with_label_values(&[endpoint, outcome])
             .inc();
-        self.limiter.observe(&token_id, &request.object_id, &usage);
+        self.limiter.observe(token_id, &request.object_id, &usage);
         self.record_result(
             request.endpoint,
-            &token_id,
+            token_id,
             &request.object_id,
             result.as_ref().map(|_| ()),
             &usage,
@@ -285,6 +366,13 @@ impl GraphClient {
             "Graph API request finished"
         );
         result.map_err(|error| redact(error, token))
+    }
+
+    fn count_http_request(&self, kind: HttpRequestType) {
+        self.metrics
+            .api_http_requests
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     /// What one answer means for the limiter and the error counter: a success ends backoff
@@ -456,16 +544,25 @@ impl GraphClient {
         token: &AccessToken,
     ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
         let token_id = ratelimit::fingerprint(token);
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| GraphError::Transport("client is shutting down".into()))?;
+        let _permit = self.slot().await?;
         for entry in entries {
             // Entries admitted before a paused one stay counted: the budget errs towards
             // fewer calls, never more.
             self.admit(&token_id, entry.endpoint, &entry.object_id)?;
         }
+        self.send_admitted_batch(entries, token, &token_id).await
+    }
+
+    /// Sends a batch whose entries are admitted and which holds its slot, and records what
+    /// came back for every entry: its outcome, its usage headers, its throttle. Errors, the
+    /// batch's and each entry's, have the token and secrets redacted.
+    async fn send_admitted_batch(
+        &self,
+        entries: &[BatchEntry],
+        token: &AccessToken,
+        token_id: &str,
+    ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
+        self.count_http_request(HttpRequestType::Batch);
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
         let started = Instant::now();
         let (usage, result) = self.exchange_batch(entries, token).await;
@@ -473,7 +570,7 @@ impl GraphClient {
         // The batch's own headers speak for the token; a whole-batch throttle is put on the
         // first entry's object, as Meta names none.
         let lead = entries.first().map_or("", |entry| entry.object_id.as_str());
-        self.limiter.observe(&token_id, lead, &usage);
+        self.limiter.observe(token_id, lead, &usage);
         let result = result.and_then(|body| batch::parse_answers(body, entries.len()));
         match &result {
             Err(error) => {
@@ -484,7 +581,7 @@ impl GraphClient {
                         .inc();
                 }
                 if let Some(entry) = entries.first() {
-                    self.record_result(entry.endpoint, &token_id, lead, Err(error), &usage);
+                    self.record_result(entry.endpoint, token_id, lead, Err(error), &usage);
                 }
             }
             Ok(answers) => {
@@ -502,11 +599,11 @@ impl GraphClient {
                         .inc();
                     if let Some(answer) = answer {
                         let usage = usage::read(&answer.header_map());
-                        self.limiter.observe(&token_id, &entry.object_id, &usage);
+                        self.limiter.observe(token_id, &entry.object_id, &usage);
                         let body = answer.body.as_ref().map(|_| ());
                         self.record_result(
                             entry.endpoint,
-                            &token_id,
+                            token_id,
                             &entry.object_id,
                             body,
                             &usage,
@@ -568,6 +665,96 @@ impl GraphClient {
             .send()
             .await;
         self.answer(sent).await
+    }
+}
+
+/// Sending what the [`Batcher`] collected for polls.
+impl GraphClient {
+    /// Sends a collected batch and answers each request as if it had gone alone: its entry's
+    /// code, headers and body, or the pause the limiter holds it back with (no call). A
+    /// `null` entry (Graph gave up on it) goes again alone. A batch that fails as a whole (a
+    /// transport error, a 5xx, an answer that is not the array Graph promises) sends every
+    /// request alone, so one bad batch costs its requests a round trip, never their answers.
+    /// Requests whose polls were cancelled meanwhile are left out.
+    async fn send_collected(&self, collected: Collected) {
+        let Collected { token, waiting } = collected;
+        let token_id = ratelimit::fingerprint(&token);
+        let waiting = still_waiting(waiting);
+        if waiting.len() <= 1 {
+            // A batch of one is a single call with more overhead.
+            send_alone(waiting);
+            return;
+        }
+        let permit = match self.slot().await {
+            Ok(permit) => permit,
+            Err(error) => {
+                for waiting in waiting {
+                    let _ = waiting.reply.send(Reply::Answered(Err(error.clone())));
+                }
+                return;
+            }
+        };
+        // Admission after the slot, as for a single call; a request held back is answered
+        // with its pause and leaves the batch.
+        let mut admitted = Vec::with_capacity(waiting.len());
+        for waiting in still_waiting(waiting) {
+            let request = &waiting.request;
+            match self.admit(&token_id, request.endpoint, &request.object_id) {
+                Ok(()) => admitted.push(waiting),
+                Err(paused) => {
+                    let _ = waiting.reply.send(Reply::Answered(Err(paused)));
+                }
+            }
+        }
+        if admitted.len() <= 1 {
+            // Sent from here, already admitted: asking the limiter again would count it twice.
+            if let Some(alone) = admitted.pop() {
+                let answer = self.send_admitted(&alone.request, &token, &token_id).await;
+                let _ = alone.reply.send(Reply::Answered(answer));
+            }
+            return;
+        }
+        let entries: Vec<BatchEntry> = admitted
+            .iter()
+            .map(|waiting| BatchEntry::get(&waiting.request))
+            .collect();
+        let answered = self.send_admitted_batch(&entries, &token, &token_id).await;
+        drop(permit);
+        match answered {
+            Ok(answers) => {
+                for (waiting, answer) in admitted.into_iter().zip(answers) {
+                    let reply = match answer {
+                        Some(answer) => Reply::Answered(answer.body),
+                        None => Reply::SendAlone,
+                    };
+                    let _ = waiting.reply.send(reply);
+                }
+            }
+            Err(error) => {
+                self.metrics.api_batch_fallbacks.inc();
+                tracing::warn!(
+                    entries = admitted.len(),
+                    error = %error,
+                    "a Graph API batch call failed as a whole; sending its requests one by one"
+                );
+                send_alone(admitted);
+            }
+        }
+    }
+}
+
+/// The requests whose polls still wait for an answer.
+fn still_waiting(waiting: Vec<Waiting>) -> Vec<Waiting> {
+    waiting
+        .into_iter()
+        .filter(|waiting| !waiting.reply.is_closed())
+        .collect()
+}
+
+/// Tells each request to go alone.
+fn send_alone(waiting: Vec<Waiting>) {
+    for waiting in waiting {
+        let _ = waiting.reply.send(Reply::SendAlone);
     }
 }
 

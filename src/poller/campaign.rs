@@ -105,7 +105,13 @@ impl CampaignPoller {
                 async move { client.get(&request, token).await }
             },
         };
-        let fetched = fetch_dropping_invalid(plan, &mut rejected).await;
+        // The name read does not depend on the insights: sent together, both meet in one
+        // batch call (with batching on) instead of one waiting for the other.
+        let (fetched, names) = tokio::join!(
+            fetch_dropping_invalid(plan, &mut rejected),
+            self.names.current(context, id, token, None)
+        );
+        let names = names.cloned();
         for field in rejected {
             self.dropped.insert(field, now);
         }
@@ -122,10 +128,10 @@ impl CampaignPoller {
             converted.families.extend(part.families);
             converted.problems.extend(part.problems);
         }
-        if let Some(names) = self.names.current(context, id, token, None).await {
+        if let Some(names) = names {
             converted
                 .families
-                .extend(names::info_family(object.info(), id, names, Origin::Static));
+                .extend(names::info_family(object.info(), id, &names, Origin::Static));
         }
         Ok(converted)
     }

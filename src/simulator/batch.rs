@@ -1,7 +1,10 @@
 //! Batch calls: `POST /{version}/` with the form field `batch=[{"method":"GET",
 //! "relative_url":".."}, ...]`, at most 50 requests, answered with one entry per request in
 //! order: `{"code","headers","body":"<JSON as a string>"}` (no `headers` with
-//! `include_headers=false`), or `null` for a `debug_token` entry planned to time out.
+//! `include_headers=false`), or `null` for an entry planned to time out. Each entry is also
+//! a request of its own: recorded (`in_batch`), counted in the app's usage, answered with the
+//! faults planned for its object (`fail_next`) and carrying that object's headers
+//! (`set_headers`) and `X-App-Usage` in its `headers`.
 //!
 //! The call must carry a token the simulator accepts (the app token, or one some object
 //! accepts), or it fails whole with code 190. Each entry is then answered like the GET it
@@ -9,24 +12,34 @@
 //! the same read paths a GET takes. The form body holds tokens (`input_token=`); nothing here
 //! logs or records it.
 
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, Uri};
 use reqwest::Url;
 use serde_json::{json, Value};
 
-use super::faults::GraphError;
+use super::faults::{EntryEffect, GraphError};
 use super::http::{self, QueryParams};
-use super::{debug_token, Shared};
+use super::{debug_token, RecordedRequest, Shared};
 
 /// Graph's limit on the requests of one batch.
 const MAX_REQUESTS: usize = 50;
 
-/// The answer array of the batch call in `body`, asked with `headers` on API `version`.
+/// How a batch call is answered.
+pub(super) enum BatchReply {
+    /// The answer array, one entry per request.
+    Entries(Value),
+    /// The connection is cut mid-answer (an entry's object was given
+    /// [`super::Fault::TruncatedBody`]).
+    Cut,
+}
+
+/// The answer to the batch call in `body`, asked with `headers` on API `version`.
 pub(super) fn answer(
     shared: &Shared,
     version: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, GraphError> {
+) -> Result<BatchReply, GraphError> {
     shared.count_batch();
     let token = http::bearer_token(headers).ok_or_else(GraphError::missing_token)?;
     if !shared.accepts_batch_token(token) {
@@ -48,14 +61,18 @@ pub(super) fn answer(
         ));
     }
     let include_headers = form.get("include_headers") != Some("false");
-    let entries = requests
-        .iter()
-        .map(|request| entry(shared, version, token, headers, request, include_headers))
-        .collect();
-    Ok(Value::Array(entries))
+    let proof = form.get("appsecret_proof").map(str::to_owned);
+    let mut entries = Vec::with_capacity(requests.len());
+    for request in &requests {
+        match entry(shared, version, token, headers, request, include_headers, &proof) {
+            Some(entry) => entries.push(entry),
+            None => return Ok(BatchReply::Cut),
+        }
+    }
+    Ok(BatchReply::Entries(Value::Array(entries)))
 }
 
-/// One entry's answer.
+/// One entry's answer; `None` when the fault planned for its object cuts the whole batch.
 fn entry(
     shared: &Shared,
     version: &str,
@@ -63,39 +80,114 @@ fn entry(
     headers: &HeaderMap,
     request: &Value,
     include_headers: bool,
-) -> Value {
+    proof: &Option<String>,
+) -> Option<Value> {
+    let content_type = (
+        "Content-Type".to_owned(),
+        "text/javascript; charset=UTF-8".to_owned(),
+    );
+    let uri = match entry_uri(version, request) {
+        Ok(uri) => uri,
+        Err(error) => {
+            let headers = [content_type];
+            return Some(answer_entry(
+                error.status,
+                error.body().to_string(),
+                include_headers.then_some(headers.as_slice()),
+            ));
+        }
+    };
+    // Each entry is a request of its own to Meta: logged, counted against the app's usage,
+    // and given the faults and headers planned for its object.
+    let admission = shared.admit(RecordedRequest {
+        method: "GET".to_owned(),
+        path: uri.path().to_owned(),
+        query: redacted_query(&uri),
+        authorization: headers
+            .get(AUTHORIZATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        object_id: http::object_id(uri.path()),
+        in_batch: true,
+        appsecret_proof: proof.clone(),
+    });
+    // The object's own headers replace the defaults of the same name, as on a single GET.
+    let mut entry_headers = vec![
+        content_type,
+        ("X-App-Usage".to_owned(), admission.app_usage.clone()),
+    ];
+    for (name, value) in &admission.headers {
+        entry_headers.retain(|(kept, _)| !kept.eq_ignore_ascii_case(name));
+        entry_headers.push((name.clone(), value.clone()));
+    }
+    let entry_headers = include_headers.then_some(entry_headers.as_slice());
+    let effect = match &admission.fault {
+        Some(fault) => fault.entry_effect(),
+        None => match read(shared, token, headers, &uri) {
+            None => EntryEffect::Null,
+            Some(Ok(body)) => EntryEffect::Answer(200, body.to_string()),
+            Some(Err(error)) => EntryEffect::Answer(error.status, error.body().to_string()),
+        },
+    };
+    match effect {
+        EntryEffect::Answer(code, body) => Some(answer_entry(code, body, entry_headers)),
+        EntryEffect::Null => Some(Value::Null),
+        EntryEffect::CutBatch => None,
+    }
+}
+
+/// An entry's query as the request log keeps it: an `input_token` (a token being checked,
+/// carried in the POST body) never reaches the log.
+fn redacted_query(uri: &Uri) -> String {
+    let query = uri.query().unwrap_or_default();
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("input_token", _)) => "input_token=[redacted]",
+            _ => pair,
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `appsecret_proof` field of a batch call's form body.
+pub(super) fn appsecret_proof(body: &[u8]) -> Option<String> {
+    decode_form(body)
+        .ok()?
+        .get("appsecret_proof")
+        .map(str::to_owned)
+}
+
+/// The path and query an entry asks for, below `version`.
+fn entry_uri(version: &str, request: &Value) -> Result<Uri, GraphError> {
     let method = request
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or("GET");
-    let result = match request.get("relative_url").and_then(Value::as_str) {
-        None => Err(GraphError::invalid_parameter(
-            "Missing relative_url in batch request",
-        )),
-        Some(_) if !method.eq_ignore_ascii_case("GET") => Err(GraphError::invalid_parameter(
-            format_args!("the simulator answers GET in batches, not {method}"),
-        )),
-        Some(relative_url) => match Uri::try_from(format!(
-            "/{version}/{}",
-            relative_url.trim_start_matches('/')
-        )) {
-            Err(_) => Err(GraphError::invalid_parameter("Malformed relative_url")),
-            Ok(uri) => match read(shared, token, headers, &uri) {
-                None => return Value::Null,
-                Some(result) => result,
-            },
-        },
-    };
-    let (code, body) = match result {
-        Ok(body) => (200, body),
-        Err(error) => (error.status, error.body()),
-    };
-    let mut answer = json!({"code": code, "body": body.to_string()});
-    if let (true, Some(fields)) = (include_headers, answer.as_object_mut()) {
-        fields.insert(
-            "headers".to_owned(),
-            json!([{"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}]),
-        );
+    let relative_url = request
+        .get("relative_url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::invalid_parameter("Missing relative_url in batch request"))?;
+    if !method.eq_ignore_ascii_case("GET") {
+        return Err(GraphError::invalid_parameter(format_args!(
+            "the simulator answers GET in batches, not {method}"
+        )));
+    }
+    Uri::try_from(format!(
+        "/{version}/{}",
+        relative_url.trim_start_matches('/')
+    ))
+    .map_err(|_| GraphError::invalid_parameter("Malformed relative_url"))
+}
+
+/// `{"code","headers","body"}`: `headers` only when they were asked for.
+fn answer_entry(code: u16, body: String, headers: Option<&[(String, String)]>) -> Value {
+    let mut answer = json!({"code": code, "body": body});
+    if let (Some(headers), Some(fields)) = (headers, answer.as_object_mut()) {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        fields.insert("headers".to_owned(), Value::Array(headers));
     }
     answer
 }

@@ -209,30 +209,73 @@ impl Fault {
             // What a connection cut mid-body leaves a client with.
             Fault::InvalidJson => Effect::Answer(json_response(
                 StatusCode::OK,
-                r#"{"data":[{"name":"page_messages_sent","period":"day","values":[{"value":"#
-                    .to_owned(),
+                TRUNCATED_BODY.to_owned(),
                 app_usage,
             )),
             Fault::Delay(pause) => Effect::Wait(*pause),
-            Fault::TruncatedBody => {
-                // A stream that fails after its first chunk makes the server abort the
-                // response, so the client reads a body that ends early.
-                let chunks: [Result<&'static str, std::io::Error>; 2] = [
-                    Ok(r#"{"data":[{"name":"page_messages_sent","values":["#),
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected cut",
-                    )),
-                ];
-                let mut response =
-                    axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                Effect::Answer(response)
-            }
+            Fault::TruncatedBody => Effect::Answer(cut_response()),
         }
     }
+}
+
+impl Fault {
+    /// What this fault does to one request inside a batch call.
+    pub(crate) fn entry_effect(&self) -> EntryEffect {
+        match self {
+            Fault::Graph {
+                status,
+                code,
+                subcode,
+                message,
+                is_transient,
+            } => {
+                let error = GraphError {
+                    status: *status,
+                    code: *code,
+                    subcode: *subcode,
+                    message: message.clone(),
+                    is_transient: *is_transient,
+                };
+                EntryEffect::Answer(*status, error.body().to_string())
+            }
+            Fault::Http { status, body, .. } => EntryEffect::Answer(*status, body.clone()),
+            Fault::InvalidJson => EntryEffect::Answer(200, TRUNCATED_BODY.to_owned()),
+            Fault::Delay(_) => EntryEffect::Null,
+            Fault::TruncatedBody => EntryEffect::CutBatch,
+        }
+    }
+}
+
+/// What an injected fault does to one request inside a batch call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryEffect {
+    /// The entry's code and body (a string, JSON or not).
+    Answer(u16, String),
+    /// The entry comes back `null`: Graph gave up waiting for it.
+    Null,
+    /// The connection is cut while the batch's answer is sent: the whole batch fails.
+    CutBatch,
+}
+
+/// The start of an insights answer, as a cut connection leaves it.
+const TRUNCATED_BODY: &str = r#"{"data":[{"name":"page_messages_sent","period":"day","values":[{"value":"#;
+
+/// A 200 whose body stops mid-way and whose connection is then cut.
+pub(crate) fn cut_response() -> Response {
+    // A stream that fails after its first chunk makes the server abort the response, so the
+    // client reads a body that ends early.
+    let chunks: [Result<&'static str, std::io::Error>; 2] = [
+        Ok(r#"{"data":[{"name":"page_messages_sent","values":["#),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected cut",
+        )),
+    ];
+    let mut response = axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// What an injected fault does to one request.

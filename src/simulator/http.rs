@@ -23,8 +23,9 @@ use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use super::faults::{json_response, Effect, GraphError};
-use super::{batch, debug_token};
+use super::faults::{cut_response, json_response, Effect, GraphError};
+use super::batch::{self, BatchReply};
+use super::debug_token;
 use super::{campaign, discovery, fields, page, phone_numbers, templates, waba, whatsapp_billing};
 use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
@@ -150,6 +151,13 @@ async fn serve(
             .get(AUTHORIZATION)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
         object_id: route.as_ref().map(|route| route.object_id.clone()),
+        in_batch: false,
+        appsecret_proof: match &batch_version {
+            Some(_) => batch::appsecret_proof(&body),
+            None => QueryParams::parse(&uri)
+                .ok()
+                .and_then(|query| query.get("appsecret_proof").map(str::to_owned)),
+        },
     };
     tracing::debug!(method = %recorded.method, path = %recorded.path, "simulated Graph API request");
     let admission = shared.admit(recorded);
@@ -161,16 +169,33 @@ async fn serve(
             Effect::Wait(pause) => tokio::time::sleep(pause).await,
         }
     }
-    let mut response = response.unwrap_or_else(|| {
-        let answered = match &batch_version {
-            Some(version) => batch::answer(&shared, version, &headers, &body),
-            None => answer(&shared, route, &method, &uri, &headers),
-        };
-        match answered {
-            Ok(body) => json_response(StatusCode::OK, body.to_string(), app_usage),
-            Err(error) => error.into_response(app_usage),
+    let mut response = match response {
+        Some(response) => response,
+        None => {
+            let (answered, entries) = match &batch_version {
+                Some(version) => match batch::answer(&shared, version, &headers, &body) {
+                    Ok(BatchReply::Entries(entries)) => {
+                        let count = entries.as_array().map_or(0, Vec::len);
+                        (Ok(entries), count)
+                    }
+                    Ok(BatchReply::Cut) => (Err(None), 0),
+                    Err(error) => (Err(Some(error)), 0),
+                },
+                None => (answer(&shared, route, &method, &uri, &headers).map_err(Some), 0),
+            };
+            let latency = shared.latency();
+            let wait = latency.per_request
+                + latency.per_batch_entry * u32::try_from(entries).unwrap_or(u32::MAX);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            match answered {
+                Ok(body) => json_response(StatusCode::OK, body.to_string(), app_usage),
+                Err(Some(error)) => error.into_response(app_usage),
+                Err(None) => cut_response(),
+            }
         }
-    });
+    };
     for (name, value) in &admission.headers {
         if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::try_from(name.as_str()),
@@ -180,6 +205,11 @@ async fn serve(
         }
     }
     response
+}
+
+/// The object id of a `/{version}/{id}[/{edge}]` path, as [`serve`] records it.
+pub(super) fn object_id(path: &str) -> Option<String> {
+    Route::parse(path).map(|route| route.object_id)
 }
 
 /// A GET of `uri` (a batch entry), answered as [`serve`] answers one.

@@ -99,7 +99,29 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// The object id from a `/{version}/{id}[/{edge}]` path; `None` for other paths.
     pub object_id: Option<String>,
+    /// Whether this was a request inside a batch call, recorded with its entry's method,
+    /// path and query (an `input_token` value replaced by `[redacted]`) and the batch call's
+    /// `Authorization` and `appsecret_proof`. The batch call itself is recorded too, as a
+    /// `POST` without an object id.
+    pub in_batch: bool,
+    /// The `appsecret_proof` sent: in the query string of a GET, in the form body of a batch
+    /// call (and so for each of its entries).
+    pub appsecret_proof: Option<String>,
 }
+
+/// How long the simulator takes to answer, as Meta's API does: a fixed time per HTTP
+/// request, plus a share per entry for a batch call (Meta runs a batch's requests and
+/// gathers their answers before it replies, so a batch takes longer than any one call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Added to every answer.
+    pub per_request: Duration,
+    /// Added to a batch call's answer once per entry.
+    pub per_batch_entry: Duration,
+}
+
+/// The fault key of batch calls themselves (`fail_next_batch`); no object id looks like it.
+const BATCH_CALL: &str = "(batch call)";
 
 /// App-level rate-limit usage as Graph reports it in the `X-App-Usage` header, each in percent
 /// of the app's limit.
@@ -294,7 +316,10 @@ impl FakeGraphApi {
     }
 
     /// Makes the next `times` requests for object `id` fail with `fault`; after them behaviour
-    /// returns to normal. Calls queue up: a second call's faults follow the first call's.
+    /// returns to normal. Calls queue up: a second call's faults follow the first call's. A
+    /// request inside a batch call takes its fault as its entry's answer: a Graph error or
+    /// an HTTP error as the entry's code and body, a body that is not JSON as the entry's
+    /// body string, and a [`Fault::Delay`] as `null` (Graph gave up waiting for it).
     pub fn fail_next(&self, id: &str, times: usize, fault: Fault) {
         if times == 0 {
             return;
@@ -302,6 +327,17 @@ impl FakeGraphApi {
         let mut registry = self.shared.registry();
         let plan = registry.faults.entry(id.to_owned()).or_default();
         plan.scripted.push_back((fault, times));
+    }
+
+    /// Makes the next `times` batch calls (`POST /{version}/`) fail as a whole with `fault`,
+    /// before any of their entries is looked at. A [`Fault::Delay`] only slows them.
+    pub fn fail_next_batch(&self, times: usize, fault: Fault) {
+        self.fail_next(BATCH_CALL, times, fault);
+    }
+
+    /// Makes every answer take longer by `latency` (none by default).
+    pub fn set_latency(&self, latency: Latency) {
+        self.shared.registry().latency = latency;
     }
 
     /// Makes every request for object `id` fail with `fault` until [`FakeGraphApi::clear_faults`]
@@ -353,6 +389,17 @@ impl FakeGraphApi {
     /// in a long run (the demo), so the log cannot grow without bound.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.registry().requests.iter().cloned().collect()
+    }
+
+    /// The Graph API calls received since the start: each GET, alone or inside a batch call
+    /// (the batch calls themselves not counted), as Meta counts them against its limits.
+    pub fn api_calls(&self) -> usize {
+        self.shared.registry().api_calls
+    }
+
+    /// The HTTP requests received since the start: each GET sent alone, and each batch call.
+    pub fn http_requests(&self) -> usize {
+        self.shared.registry().http_requests
     }
 
     /// The number of requests received for object `id` since the start.
@@ -469,12 +516,15 @@ impl Shared {
 
     /// Records an arriving request and decides its fate: the fault to apply, if any, the
     /// `X-App-Usage` value to report, and the object's extra headers.
-    fn admit(&self, request: RecordedRequest) -> Admission {
+    pub(crate) fn admit(&self, request: RecordedRequest) -> Admission {
         let mut registry = self.registry();
-        let fault = request
-            .object_id
-            .as_deref()
-            .and_then(|id| registry.faults.get_mut(id))
+        let fault_key = match &request.object_id {
+            Some(id) => Some(id.as_str()),
+            None if request.method == "POST" => Some(BATCH_CALL),
+            None => None,
+        };
+        let fault = fault_key
+            .and_then(|key| registry.faults.get_mut(key))
             .and_then(FaultPlan::take);
         let headers = request
             .object_id
@@ -484,6 +534,13 @@ impl Shared {
             .unwrap_or_default();
         if let Some(id) = &request.object_id {
             *registry.request_counts.entry(id.clone()).or_default() += 1;
+        }
+        let batch_call = request.object_id.is_none() && request.method == "POST";
+        if !batch_call {
+            registry.api_calls += 1;
+        }
+        if !request.in_batch {
+            registry.http_requests += 1;
         }
         if registry.requests.len() == REQUEST_LOG_CAPACITY {
             registry.requests.pop_front();
@@ -495,6 +552,10 @@ impl Shared {
             app_usage: usage.header_value(),
             headers,
         }
+    }
+
+    fn latency(&self) -> Latency {
+        self.registry().latency
     }
 
     /// The Pages the user with `token` manages, or `None` when the token is no user's.
@@ -559,10 +620,10 @@ impl Shared {
 
 /// What the server does with one arriving request.
 #[derive(Debug)]
-struct Admission {
-    fault: Option<Fault>,
-    app_usage: String,
-    headers: Vec<(String, String)>,
+pub(crate) struct Admission {
+    pub(crate) fault: Option<Fault>,
+    pub(crate) app_usage: String,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 /// How many requests the log keeps. Tests read a few hundred; the demo runs for days, and an
@@ -592,6 +653,11 @@ struct Registry {
     requests: VecDeque<RecordedRequest>,
     /// Requests received per object id, since the start.
     request_counts: HashMap<String, usize>,
+    /// Graph API calls and HTTP requests received (`api_calls`, `http_requests`).
+    api_calls: usize,
+    http_requests: usize,
+    /// Added answer time (`set_latency`).
+    latency: Latency,
     /// Arrival times of the requests of the last hour, for the default `X-App-Usage`.
     recent: VecDeque<Instant>,
     app_usage: Option<AppUsage>,

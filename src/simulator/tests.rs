@@ -621,6 +621,8 @@ fn the_request_log_keeps_the_latest_requests_and_counts_every_one() {
             query: String::new(),
             authorization: None,
             object_id: Some("PAGE".to_owned()),
+            in_batch: false,
+            appsecret_proof: None,
         });
     }
     let registry = shared.registry();

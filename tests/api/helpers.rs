@@ -122,9 +122,11 @@ impl TestExporter {
         Scrape::parse(body)
     }
 
-    /// Scrapes until `ready` holds, for at most 20 seconds, and returns that scrape.
+    /// Scrapes until `ready` holds, for at most 40 seconds, and returns that scrape. Longer
+    /// than the default `polling.startup_spread` (30s) and a batch window or two, so a
+    /// target's first poll always falls inside it, wherever its hash puts it.
     pub async fn wait_for(&self, what: &str, ready: impl Fn(&Scrape) -> bool) -> Scrape {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         loop {
             let scrape = self.scrape().await;
             if ready(&scrape) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use meta_messaging_exporter::clock::FixedClock;
-use meta_messaging_exporter::simulator::FakeGraphApi;
+use meta_messaging_exporter::simulator::{FakeGraphApi, RecordedRequest};
 use serde_json::json;
 
 use crate::helpers::{preamble, TestExporter, TOKEN};
@@ -45,7 +45,7 @@ async fn the_two_metric_page_example_gives_42_new_and_0_blocked_conversations() 
         Some(0.0)
     );
     // Both metrics share period and breakdowns, so they went out in one request.
-    let request = &fake.requests()[0];
+    let request = &first_insights_request(&fake);
     assert!(
         request.query.contains(
             "page_messages_new_conversations_unique%2Cpage_messages_blocked_conversations_unique"
@@ -85,7 +85,7 @@ async fn the_total_over_range_example_gives_27_new_conversations() {
         ),
         Some(27.0)
     );
-    let query = &fake.requests()[0].query;
+    let query = &first_insights_request(&fake).query;
     assert!(
         query.contains("period=total_over_range")
             && query.contains("since=")
@@ -149,7 +149,7 @@ async fn the_breakdown_example_gives_one_series_per_topic_and_frequency() {
             "{topic} {frequency}"
         );
     }
-    let query = &fake.requests()[0].query;
+    let query = &first_insights_request(&fake).query;
     assert!(
         query.contains("breakdown=recurring_notifications_topic"),
         "{query}"
@@ -285,4 +285,12 @@ pub fn seed_whatsapp_body() -> serde_json::Value {
         },
         "id": "WHATSAPP-BUSINESS-ACCOUNT-ID"
     })
+}
+
+/// The first insights request the fake received, alone or inside a batch call.
+fn first_insights_request(fake: &FakeGraphApi) -> RecordedRequest {
+    fake.requests()
+        .into_iter()
+        .find(|request| request.path.ends_with("/insights"))
+        .expect("an insights request")
 }

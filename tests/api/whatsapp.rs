@@ -112,7 +112,12 @@ async fn phone_number_and_country_filters_narrow_analytics_in_the_one_account_re
         .value("meta_whatsapp_analytics_delivered", &labels)
         .expect("delivered");
     assert!(delivered <= sent, "delivered {delivered} > sent {sent}");
-    let reads: Vec<String> = fake.requests().iter().map(|r| r.query.clone()).collect();
+    let reads: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.query.clone())
+        .collect();
     assert_eq!(reads.len(), 1, "{reads:?}");
     let url = reqwest::Url::parse(&format!("http://fake/?{}", reads[0])).expect("query");
     let fields = url

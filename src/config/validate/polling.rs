@@ -1,5 +1,5 @@
 //! The `polling` and `rate_limits` sections: concurrency, retries and their backoff,
-//! staleness, the start-up spread, retrying dropped metrics, and how far to slow down for
+//! staleness, the start-up spread, retrying dropped metrics, batch calls, and how far to slow down for
 //! Meta's rate limits.
 
 use super::*;
@@ -15,6 +15,12 @@ const DEFAULT_STALE_AFTER_INTERVALS: u32 = 3;
 /// `max_concurrent_requests` and the rate limiter; short enough that dashboards fill within
 /// a minute of a deploy.
 const DEFAULT_STARTUP_SPREAD: Duration = Duration::from_secs(30);
+/// Long enough for the polls that fall due together (a start-up spread, a shared interval) to
+/// meet in one batch; short beside any interval, since each request waits up to this long.
+const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(1);
+/// A request never waits longer than this for company: beyond it the wait costs more
+/// freshness than the saved round trips are worth.
+const MAX_BATCH_WINDOW: Duration = Duration::from_secs(10);
 const DEFAULT_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(DAY_SECS);
 const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
 /// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
@@ -81,6 +87,26 @@ impl Checker<'_> {
                     ),
                 )),
             });
+        let batch_window = self
+            .positive_duration(
+                "polling.batch_window",
+                raw.batch_window.as_deref(),
+                DEFAULT_BATCH_WINDOW,
+            )
+            .and_then(|window| {
+                if window <= MAX_BATCH_WINDOW {
+                    Ok(window)
+                } else {
+                    Err(self.problem(
+                        "polling.batch_window",
+                        format!(
+                            "must be at most {}, not {}: every batched request waits up to this long",
+                            human(MAX_BATCH_WINDOW),
+                            human(window)
+                        ),
+                    ))
+                }
+            });
         Ok(PollingConfig {
             max_concurrent_requests: max_concurrent_requests?,
             max_retries: max_retries?,
@@ -89,6 +115,8 @@ impl Checker<'_> {
             stale_after_intervals: stale_after_intervals?,
             startup_spread: startup_spread?,
             retry_dropped_after: retry_dropped_after?,
+            batch: raw.batch.unwrap_or(true),
+            batch_window: batch_window?,
         })
     }
 

@@ -1,0 +1,241 @@
+//! Collecting due requests into batch calls: which requests share a batch, and when it goes.
+//!
+//! With `polling.batch` on, a GET does not go out at once: it joins the open batch of its
+//! token, or opens one. A batch goes when it holds [`MAX_BATCH_ENTRIES`] requests or when the
+//! window (`polling.batch_window`) has passed since it opened, whichever comes first. Batches
+//! are keyed by the token's fingerprint because a batch call carries one token, in its
+//! `Authorization` header (and one `appsecret_proof`), for all its entries: requests with
+//! different tokens never share one. This module only decides; sending a collected batch and
+//! answering each request is [`crate::graph::GraphClient`]'s.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::batch::MAX_BATCH_ENTRIES;
+use super::error::GraphError;
+use super::ratelimit;
+use super::request::GraphRequest;
+use crate::secret::AccessToken;
+
+/// What a request that joined a batch gets back.
+pub(super) enum Reply {
+    /// Its entry's answer (or why it was not sent, such as a pause of its scope).
+    Answered(Result<Value, GraphError>),
+    /// It must go alone: Graph answered its entry `null`, the batch failed as a whole, or
+    /// it was the only one left. The request's own task sends it, so cancelling its poll
+    /// cancels the call.
+    SendAlone,
+}
+
+/// One request waiting in a batch, and where its answer goes.
+pub(super) struct Waiting {
+    pub(super) request: GraphRequest,
+    pub(super) reply: oneshot::Sender<Reply>,
+}
+
+/// A batch ready to send: its token and its requests in the order they joined.
+pub(super) struct Collected {
+    pub(super) token: AccessToken,
+    pub(super) waiting: Vec<Waiting>,
+}
+
+/// What joining did, and what the caller must do about it.
+pub(super) enum Joined {
+    /// The request opened a new batch: send it with [`Batcher::take`] once the window is over.
+    Opened {
+        /// The token's fingerprint, the batch's key.
+        token_id: String,
+        /// Which batch of that token this is, so a late timer cannot send a later one.
+        batch: u64,
+    },
+    /// The request joined an open batch, whose timer is already running.
+    Waiting,
+    /// The request filled its batch: send it now.
+    Full(Collected),
+}
+
+struct Open {
+    batch: u64,
+    token: AccessToken,
+    waiting: Vec<Waiting>,
+}
+
+#[derive(Default)]
+struct Batches {
+    open: HashMap<String, Open>,
+    opened: u64,
+}
+
+/// The open batches, one per token at most.
+pub(super) struct Batcher {
+    window: Duration,
+    batches: Mutex<Batches>,
+}
+
+impl Batcher {
+    /// Batches that wait up to `window` for company.
+    pub(super) fn new(window: Duration) -> Self {
+        Self {
+            window,
+            batches: Mutex::new(Batches::default()),
+        }
+    }
+
+    /// How long a batch stays open.
+    pub(super) fn window(&self) -> Duration {
+        self.window
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Batches> {
+        // Nothing here is left half-done by a panic (each change is one map operation), so
+        // a poisoned lock is still consistent.
+        self.batches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds `request` to the open batch of `token`, opening one if there is none.
+    pub(super) fn join(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+        reply: oneshot::Sender<Reply>,
+    ) -> Joined {
+        let token_id = ratelimit::fingerprint(token);
+        let waiting = Waiting {
+            request: request.clone(),
+            reply,
+        };
+        let mut batches = self.lock();
+        if let Some(open) = batches.open.get_mut(&token_id) {
+            open.waiting.push(waiting);
+            if open.waiting.len() < MAX_BATCH_ENTRIES {
+                return Joined::Waiting;
+            }
+            return match batches.open.remove(&token_id) {
+                Some(full) => Joined::Full(Collected {
+                    token: full.token,
+                    waiting: full.waiting,
+                }),
+                None => Joined::Waiting,
+            };
+        }
+        batches.opened += 1;
+        let batch = batches.opened;
+        batches.open.insert(
+            token_id.clone(),
+            Open {
+                batch,
+                token: token.clone(),
+                waiting: vec![waiting],
+            },
+        );
+        Joined::Opened { token_id, batch }
+    }
+
+    /// The batch `batch` of `token_id`, if it is still open (it is not when it filled up
+    /// first and went already).
+    pub(super) fn take(&self, token_id: &str, batch: u64) -> Option<Collected> {
+        let mut batches = self.lock();
+        if batches.open.get(token_id)?.batch != batch {
+            return None;
+        }
+        let open = batches.open.remove(token_id)?;
+        Some(Collected {
+            token: open.token,
+            waiting: open.waiting,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str) -> GraphRequest {
+        GraphRequest::object_fields(id, "name")
+    }
+
+    fn join(batcher: &Batcher, id: &str, token: &AccessToken) -> Joined {
+        let (reply, _answer) = oneshot::channel();
+        batcher.join(&request(id), token, reply)
+    }
+
+    #[test]
+    fn the_fiftieth_request_of_a_token_fills_its_batch_and_the_next_opens_another() {
+        let batcher = Batcher::new(Duration::from_secs(1));
+        let token = AccessToken::new("token-a");
+        let first = join(&batcher, "0", &token);
+        let Joined::Opened { token_id, batch } = first else {
+            panic!("the first request opens a batch");
+        };
+        for n in 1..MAX_BATCH_ENTRIES - 1 {
+            assert!(matches!(
+                join(&batcher, &n.to_string(), &token),
+                Joined::Waiting
+            ));
+        }
+        let Joined::Full(full) = join(&batcher, "49", &token) else {
+            panic!("the 50th request fills the batch");
+        };
+        let ids: Vec<&str> = full
+            .waiting
+            .iter()
+            .map(|waiting| waiting.request.object_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), MAX_BATCH_ENTRIES);
+        assert_eq!((ids[0], ids[49]), ("0", "49"));
+        // Its timer finds nothing to send; the 51st request opens a new batch.
+        assert!(batcher.take(&token_id, batch).is_none());
+        assert!(matches!(
+            join(&batcher, "50", &token),
+            Joined::Opened { .. }
+        ));
+    }
+
+    #[test]
+    fn requests_with_different_tokens_never_share_a_batch() {
+        let batcher = Batcher::new(Duration::from_secs(1));
+        let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
+        let Joined::Opened {
+            token_id: a_id,
+            batch: a_batch,
+        } = join(&batcher, "1", &a)
+        else {
+            panic!("opens");
+        };
+        let Joined::Opened {
+            token_id: b_id,
+            batch: b_batch,
+        } = join(&batcher, "2", &b)
+        else {
+            panic!("a second token opens its own batch");
+        };
+        assert!(matches!(join(&batcher, "3", &a), Joined::Waiting));
+        let a_batch = batcher.take(&a_id, a_batch).expect("open");
+        let b_batch = batcher.take(&b_id, b_batch).expect("open");
+        assert_eq!(a_batch.token.expose(), "token-a");
+        assert_eq!(a_batch.waiting.len(), 2);
+        assert_eq!(b_batch.token.expose(), "token-b");
+        assert_eq!(b_batch.waiting.len(), 1);
+    }
+
+    #[test]
+    fn a_late_timer_never_sends_a_later_batch_of_its_token() {
+        let batcher = Batcher::new(Duration::from_secs(1));
+        let token = AccessToken::new("token-a");
+        let Joined::Opened { token_id, batch } = join(&batcher, "1", &token) else {
+            panic!("opens");
+        };
+        assert!(batcher.take(&token_id, batch).is_some());
+        let Joined::Opened { batch: later, .. } = join(&batcher, "2", &token) else {
+            panic!("opens again");
+        };
+        assert!(batcher.take(&token_id, batch).is_none());
+        assert_eq!(batcher.take(&token_id, later).map(|c| c.waiting.len()), Some(1));
+    }
+}
