@@ -236,6 +236,9 @@ mod tests {
             panic!("opens again");
         };
         assert!(batcher.take(&token_id, batch).is_none());
-        assert_eq!(batcher.take(&token_id, later).map(|c| c.waiting.len()), Some(1));
+        assert_eq!(
+            batcher.take(&token_id, later).map(|c| c.waiting.len()),
+            Some(1)
+        );
     }
 }

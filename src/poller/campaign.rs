@@ -129,9 +129,12 @@ impl CampaignPoller {
             converted.problems.extend(part.problems);
         }
         if let Some(names) = names {
-            converted
-                .families
-                .extend(names::info_family(object.info(), id, &names, Origin::Static));
+            converted.families.extend(names::info_family(
+                object.info(),
+                id,
+                &names,
+                Origin::Static,
+            ));
         }
         Ok(converted)
     }

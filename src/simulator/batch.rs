@@ -64,7 +64,15 @@ pub(super) fn answer(
     let proof = form.get("appsecret_proof").map(str::to_owned);
     let mut entries = Vec::with_capacity(requests.len());
     for request in &requests {
-        match entry(shared, version, token, headers, request, include_headers, &proof) {
+        match entry(
+            shared,
+            version,
+            token,
+            headers,
+            request,
+            include_headers,
+            &proof,
+        ) {
             Some(entry) => entries.push(entry),
             None => return Ok(BatchReply::Cut),
         }

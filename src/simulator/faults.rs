@@ -258,7 +258,8 @@ pub(crate) enum EntryEffect {
 }
 
 /// The start of an insights answer, as a cut connection leaves it.
-const TRUNCATED_BODY: &str = r#"{"data":[{"name":"page_messages_sent","period":"day","values":[{"value":"#;
+const TRUNCATED_BODY: &str =
+    r#"{"data":[{"name":"page_messages_sent","period":"day","values":[{"value":"#;
 
 /// A 200 whose body stops mid-way and whose connection is then cut.
 pub(crate) fn cut_response() -> Response {

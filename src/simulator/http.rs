@@ -23,9 +23,9 @@ use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use super::faults::{cut_response, json_response, Effect, GraphError};
 use super::batch::{self, BatchReply};
 use super::debug_token;
+use super::faults::{cut_response, json_response, Effect, GraphError};
 use super::{campaign, discovery, fields, page, phone_numbers, templates, waba, whatsapp_billing};
 use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
@@ -181,7 +181,10 @@ async fn serve(
                     Ok(BatchReply::Cut) => (Err(None), 0),
                     Err(error) => (Err(Some(error)), 0),
                 },
-                None => (answer(&shared, route, &method, &uri, &headers).map_err(Some), 0),
+                None => (
+                    answer(&shared, route, &method, &uri, &headers).map_err(Some),
+                    0,
+                ),
             };
             let latency = shared.latency();
             let wait = latency.per_request

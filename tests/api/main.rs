@@ -8,6 +8,7 @@
 //! during which the paused clock would jump to the next timeout). Those wait for events with
 //! generous deadlines and never assert on elapsed time.
 
+mod batching;
 mod binary;
 mod continuity;
 mod discovery;

@@ -339,9 +339,7 @@ async fn the_hourly_call_budget_of_a_token_is_never_exceeded() {
     assert_eq!(fake.api_calls(), 5, "no more while the hour lasts");
     tokio::time::sleep_until(first_call + std::time::Duration::from_secs(3600)).await;
     exporter
-        .wait_for("polling to resume after the hour", |_| {
-            fake.api_calls() > 5
-        })
+        .wait_for("polling to resume after the hour", |_| fake.api_calls() > 5)
         .await;
     assert!(!scrape.series("meta_page_messages_sent", &[]).is_empty());
     exporter.stop().await;

@@ -239,7 +239,10 @@ async fn every_token_in_use_gets_exactly_its_series_from_one_batch_call_with_the
         .iter()
         .filter(|r| r.method == "POST" && !app_authenticated(r))
         .collect();
-    assert!(batches.is_empty(), "polls batch with their own tokens: {batches:?}");
+    assert!(
+        batches.is_empty(),
+        "polls batch with their own tokens: {batches:?}"
+    );
     let batches: Vec<_> = requests
         .iter()
         .filter(|r| r.method == "POST" && app_authenticated(r))
@@ -281,7 +284,11 @@ async fn every_token_in_use_gets_exactly_its_series_from_one_batch_call_with_the
 
     // The next check comes after token_check_interval (10m), not before.
     tokio::time::sleep(Duration::from_secs(9 * 60)).await;
-    assert_eq!(token_checks(&fake), 1, "no second check before the interval");
+    assert_eq!(
+        token_checks(&fake),
+        1,
+        "no second check before the interval"
+    );
     tokio::time::sleep(Duration::from_secs(60 + 5)).await;
     assert_eq!(token_checks(&fake), 2, "a second check after the interval");
     assert_eq!(fake.debug_token_count(), 8);

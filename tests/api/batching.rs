@@ -1,0 +1,344 @@
+//! Graph batch calls for polls: which requests share a `POST /{version}/`, and that every
+//! entry is handled as if it had been its own call. On tokio's paused clock: the batch window
+//! (1s by default) and the intervals pass in virtual time.
+
+use std::time::Duration;
+
+use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, RecordedRequest};
+
+use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
+
+const SENT: &str = "meta_page_messages_sent";
+
+/// `preamble` with every first poll at start (no start-up spread), so all Pages fall due in
+/// the same batch window.
+fn config(fake: &FakeGraphApi, polling_extra: &str, pages: &str) -> String {
+    format!(
+        "{}  startup_spread: 1s\n{polling_extra}pages:\n{pages}",
+        preamble(fake)
+    )
+}
+
+fn page(id: &str, token: Option<&str>) -> String {
+    let token = token.map_or_else(String::new, |token| format!("    access_token: {token}\n"));
+    format!("  - id: {id}\n    interval: 1h\n    metrics: [page_messages_sent]\n{token}")
+}
+
+fn batch_calls(fake: &FakeGraphApi) -> Vec<RecordedRequest> {
+    fake.requests()
+        .into_iter()
+        .filter(|request| request.method == "POST" && request.object_id.is_none())
+        .collect()
+}
+
+fn counter(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape.value(name, labels).unwrap_or(0.0)
+}
+
+/// The calls of every endpoint and outcome together.
+fn api_calls(scrape: &Scrape) -> f64 {
+    scrape
+        .series("meta_messaging_exporter_api_requests_total", &[])
+        .iter()
+        .map(|(_, value)| value)
+        .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_hundred_and_twenty_due_requests_with_one_token_go_out_in_three_http_requests() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    // 60 listed Pages, each polled once with an insights read and a name read: 120 calls.
+    let mut pages = String::new();
+    for n in 0..60 {
+        let id = format!("P{n:02}");
+        fake.simulate_page(&id, TOKEN);
+        pages.push_str(&page(&id, None));
+    }
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| {
+            s.series(SENT, &[]).len() == 60 && s.series("meta_page_info", &[]).len() == 60
+        })
+        .await;
+    assert_eq!(fake.api_calls(), 120);
+    assert_eq!(fake.http_requests(), 3, "50 + 50 + 20 calls");
+    let batches = batch_calls(&fake);
+    assert_eq!(batches.len(), 3);
+    for batch in &batches {
+        assert_eq!(
+            batch.authorization.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+        assert_eq!(batch.query, "", "nothing in the batch call's URL");
+    }
+    // The exporter counts the same: 3 HTTP requests carrying 120 calls.
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_http_requests_total",
+            &[("type", "batch")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_http_requests_total",
+            &[("type", "single")]
+        ),
+        0.0
+    );
+    assert_eq!(api_calls(&scrape), 120.0);
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_with_different_tokens_never_share_a_batch() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for (id, token) in [
+        ("A1", "token-a"),
+        ("A2", "token-a"),
+        ("B1", "token-b"),
+        ("B2", "token-b"),
+    ] {
+        fake.simulate_page(id, token);
+        pages.push_str(&page(id, Some(token)));
+    }
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 4)
+        .await;
+    assert_eq!(batch_calls(&fake).len(), 2, "one batch per token");
+    // Each entry went with its own Page's token: the fake answers a Page only with its token,
+    // and records the batch call's Authorization on each of its entries.
+    let entries: Vec<RecordedRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|request| request.in_batch)
+        .collect();
+    assert_eq!(
+        entries.len(),
+        8,
+        "an insights read and a name read per Page"
+    );
+    for entry in &entries {
+        let id = entry.object_id.as_deref().expect("an object");
+        let token = if id.starts_with('A') {
+            "token-a"
+        } else {
+            "token-b"
+        };
+        assert_eq!(
+            entry.authorization.as_deref(),
+            Some(format!("Bearer {token}").as_str()),
+            "{entry:?}"
+        );
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_entry_affects_only_its_own_target() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let ids = ["HEALTHY", "REVOKED", "REJECTED", "BROKEN", "TIMED_OUT"];
+    let mut pages = String::new();
+    for id in ids {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    fake.fail_always("REVOKED", Fault::invalid_token());
+    fake.fail_always("REJECTED", Fault::invalid_request());
+    fake.fail_always("BROKEN", Fault::transient());
+    // Graph answers this entry `null` once; sent again alone, it succeeds.
+    fake.fail_next("TIMED_OUT", 1, Fault::Delay(Duration::from_secs(60)));
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page polled once", |s| {
+            s.series("meta_messaging_exporter_target_up", &[]).len() == 5
+                && s.series(SENT, &[]).len() == 2
+        })
+        .await;
+    let up = |id: &str| scrape.value("meta_messaging_exporter_target_up", &[("target_id", id)]);
+    assert_eq!(up("HEALTHY"), Some(1.0));
+    assert_eq!(up("TIMED_OUT"), Some(1.0));
+    for id in ["REVOKED", "REJECTED", "BROKEN"] {
+        assert_eq!(up(id), Some(0.0), "{id}");
+        assert!(scrape.series(SENT, &[("page_id", id)]).is_empty());
+    }
+    // 190 disables its target only; 100 fails its poll; 500 is retried, as for single calls.
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_target_disabled",
+            &[("target_id", "REVOKED"), ("reason", "invalid_token")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_retries_total",
+            &[("endpoint", "page_insights")]
+        ) >= 2.0,
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_polls_total",
+            &[("kind", "page"), ("result", "invalid_parameter")]
+        ),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    // The null entry went again on its own: one GET outside any batch call.
+    let alone: Vec<RecordedRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|request| {
+            request.method == "GET"
+                && !request.in_batch
+                && request.object_id.as_deref() == Some("TIMED_OUT")
+        })
+        .collect();
+    assert_eq!(alone.len(), 1, "{alone:?}");
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_requests_total",
+            &[("endpoint", "page_insights"), ("outcome", "timeout")]
+        ),
+        1.0
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn usage_headers_inside_entries_reach_the_rate_limiter() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page("BUSY", TOKEN);
+    fake.simulate_page("CALM", TOKEN);
+    // Meta reports 90 % of the business's budget on BUSY's answers only.
+    fake.set_headers(
+        "BUSY",
+        &[("x-business-use-case-usage", r#"{"BIZ1":[{"type":"pages","call_count":90,"total_cputime":3,"total_time":4,"estimated_time_to_regain_access":0}]}"#)],
+    );
+    let pages = "  - id: BUSY\n    interval: 10s\n    metrics: [page_messages_sent]\n  - id: CALM\n    interval: 10s\n    metrics: [page_messages_sent]\n";
+    let exporter = TestExporter::start(&config(&fake, "", pages)).await;
+    let scrape = exporter
+        .wait_for("BUSY slowed down", |s| {
+            s.value(
+                "meta_messaging_exporter_target_backoff_seconds",
+                &[("target_id", "BUSY")],
+            )
+            .is_some_and(|backoff| backoff > 0.0)
+        })
+        .await;
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_rate_limit_usage_percent",
+            &[
+                ("scope", "business_use_case"),
+                ("id", "BIZ1"),
+                ("type", "pages"),
+                ("metric", "call_count")
+            ]
+        ),
+        Some(90.0)
+    );
+    // 90 % is halfway from the 80 % threshold to 100 %: BUSY's 10 s interval stretches by
+    // half of the 3 extra intervals the default 4x allows; CALM, in no reported scope, does not.
+    let backoff = |id: &str| {
+        scrape
+            .value(
+                "meta_messaging_exporter_target_backoff_seconds",
+                &[("target_id", id)],
+            )
+            .expect("backoff")
+    };
+    assert!(
+        (14.0..=16.0).contains(&backoff("BUSY")),
+        "{}",
+        backoff("BUSY")
+    );
+    assert_eq!(backoff("CALM"), 0.0);
+    // And the header came inside a batch call: no request went alone.
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|request| request.in_batch || request.method == "POST"));
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_call_that_fails_as_a_whole_falls_back_to_single_calls() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["P1", "P2", "P3"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    // A proxy's 502 page instead of the answer array.
+    fake.fail_next_batch(1, Fault::bad_gateway_html());
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 3)
+        .await;
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_fallbacks_total",
+            &[]
+        ),
+        1.0
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_http_requests_total",
+            &[("type", "single")]
+        ),
+        6.0,
+        "each of the batch's six calls went again alone"
+    );
+    for id in ["P1", "P2", "P3"] {
+        assert_eq!(
+            scrape.value("meta_messaging_exporter_target_up", &[("target_id", id)]),
+            Some(1.0)
+        );
+    }
+    let alone = fake
+        .requests()
+        .iter()
+        .filter(|request| request.method == "GET" && !request.in_batch)
+        .count();
+    assert_eq!(alone, 6);
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_batching_off_every_call_is_its_own_http_request() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["P1", "P2", "P3"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    let exporter = TestExporter::start(&config(&fake, "  batch: false\n", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 3)
+        .await;
+    assert!(batch_calls(&fake).is_empty());
+    assert_eq!(fake.http_requests(), 6);
+    assert_eq!(fake.api_calls(), 6);
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_http_requests_total",
+            &[("type", "single")]
+        ),
+        6.0
+    );
+    exporter.stop().await;
+}
