@@ -13,21 +13,61 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
-use meta_messaging_exporter::simulator::FakeGraphApi;
+use clap::{Parser, ValueEnum};
+use meta_messaging_exporter::simulator::{FakeGraphApi, Latency};
 
-/// The one token every simulated object accepts; it opens nothing but the simulator.
+/// The token every simulated object accepts with `--tokens 1`; it opens nothing but the
+/// simulator.
 const TOKEN: &str = "sizing-token";
+
+/// Which metrics each Page is polled for.
+#[derive(Clone, Copy, ValueEnum)]
+enum PageMetrics {
+    /// The demo's heavier list: breakdowns by channel, topic and frequency, about 20 series
+    /// in 5 requests per Page.
+    Breakdowns,
+    /// Ten daily metrics without breakdowns: 10 series in one request per Page.
+    Flat,
+}
+
+/// The ten daily Page metrics without breakdowns of `--page-metrics flat`.
+const FLAT_METRICS: [&str; 10] = [
+    "page_messages_new_conversations_unique",
+    "page_messages_blocked_conversations_unique",
+    "page_messages_reported_conversations_unique",
+    "page_messages_total_messaging_connections",
+    "page_messages_sent",
+    "page_messages_read_ratio",
+    "page_messages_order_count",
+    "page_messages_engagement",
+    "page_messages_paid_order_earnings",
+    "page_messages_with_business_outcomes",
+];
 
 /// Serve a simulated Graph API with many objects and write the config that polls them.
 #[derive(Parser)]
 struct Args {
-    /// Pages, each with the demo's heavier metric list (breakdowns by channel, topic and
-    /// frequency: about 20 series per Page).
+    /// Pages.
     #[arg(long, default_value_t = 500)]
     pages: usize,
+    /// The metrics each Page is polled for.
+    #[arg(long, value_enum, default_value_t = PageMetrics::Breakdowns)]
+    page_metrics: PageMetrics,
+    /// How many tokens the Pages are spread over (round robin): 1 is one system-user token
+    /// for all, as for WhatsApp accounts and campaigns; `--tokens` equal to `--pages` is a
+    /// Page token each, as discovery gives. Campaigns and accounts always share one.
+    #[arg(long, default_value_t = 1)]
+    tokens: usize,
+    /// Added to every answer, as Meta's own latency, e.g. 300ms.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    latency: Duration,
+    /// Added to a batch call's answer once per entry, e.g. 10ms: a batch of 50 then takes
+    /// `latency` + 500ms.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    batch_entry_latency: Duration,
     /// Marketing-message campaigns (7 fields each).
     #[arg(long, default_value_t = 250)]
     campaigns: usize,
@@ -46,21 +86,40 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    anyhow::ensure!(args.tokens >= 1, "--tokens must be at least 1");
     let fake = FakeGraphApi::start()
         .await
         .context("starting the simulated Graph API")?;
+    fake.set_latency(Latency {
+        per_request: args.latency,
+        per_batch_entry: args.batch_entry_latency,
+    });
     let mut yaml = format!(
         "graph_api:\n  base_url: {}\n  access_token: {TOKEN}\npages:\n",
         fake.base_url()
     );
     for n in 0..args.pages {
         let id = format!("1{n:014}");
-        fake.simulate_page(&id, TOKEN);
+        let token = if args.tokens == 1 {
+            TOKEN.to_owned()
+        } else {
+            format!("{TOKEN}-{}", n % args.tokens)
+        };
+        fake.simulate_page(&id, &token);
         let _ = write!(
             yaml,
-            "  - id: \"{id}\"\n    interval: {interval}\n    metrics:\n      - page_messages_new_conversations_unique\n      - page_messages_blocked_conversations_unique\n      - page_messages_reported_conversations_unique\n      - page_messages_total_messaging_connections\n      - name: page_messages_sent\n        breakdowns: [messaging_channel]\n      - name: page_messages_read_ratio\n        breakdowns: [messaging_channel]\n      - name: page_messages_engagement\n        breakdowns: [messaging_channel, message_type]\n      - name: recurring_notifications_tokens\n        period: total_over_range\n        breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]\n",
+            "  - id: \"{id}\"\n    interval: {interval}\n",
             interval = args.interval
         );
+        if args.tokens > 1 {
+            let _ = writeln!(yaml, "    access_token: {token}");
+        }
+        match args.page_metrics {
+            PageMetrics::Breakdowns => yaml.push_str("    metrics:\n      - page_messages_new_conversations_unique\n      - page_messages_blocked_conversations_unique\n      - page_messages_reported_conversations_unique\n      - page_messages_total_messaging_connections\n      - name: page_messages_sent\n        breakdowns: [messaging_channel]\n      - name: page_messages_read_ratio\n        breakdowns: [messaging_channel]\n      - name: page_messages_engagement\n        breakdowns: [messaging_channel, message_type]\n      - name: recurring_notifications_tokens\n        period: total_over_range\n        breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]\n"),
+            PageMetrics::Flat => {
+                let _ = writeln!(yaml, "    metrics: [{}]", FLAT_METRICS.join(", "));
+            }
+        }
     }
     yaml.push_str("campaigns:\n");
     for n in 0..args.campaigns {

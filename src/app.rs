@@ -185,6 +185,7 @@ impl Exporter {
             )
             .context("creating the Graph API client")?;
             self.source.set_client(client);
+            self.scheduler.set_polling(&config.polling);
         }
         self.source.set_settings(source_settings(&config));
         self.limiter.set_config(config.rate_limits.clone());
@@ -385,6 +386,7 @@ pub async fn run(
             Arc::new(source.clone()),
             limiter.clone(),
             applier,
+            &config.polling,
             shutdown.child_token(),
         ),
         tokens: TokenHealth::new(

@@ -29,22 +29,30 @@ pub enum Slot {
     Data,
 }
 
+/// A target's slot, shared by every family entry that holds one of its chunks: one
+/// allocation per slot, not one `TargetKey` clone per family.
+type SlotKey = Arc<(TargetKey, Slot)>;
+
 #[derive(Default)]
 struct FamilyEntry {
     header: String,
-    chunks: BTreeMap<(TargetKey, Slot), Bytes>,
+    /// Each slot's lines of this family: a slice of the slot's one text buffer.
+    chunks: BTreeMap<SlotKey, Bytes>,
 }
 
-#[derive(Default)]
 struct SlotEntry {
-    families: Vec<String>,
+    /// The families the slot has lines in, sharing the names the family map holds.
+    families: Vec<Arc<str>>,
     expires_at: Option<Instant>,
 }
 
+/// What the store holds, laid out for memory: at 100,000 series the per-series overhead is
+/// what counts. Each published slot is one exact-size buffer of all its lines, which its
+/// family entries slice without copying; names and slot keys are shared, not cloned.
 #[derive(Default)]
 struct Inner {
-    families: BTreeMap<String, FamilyEntry>,
-    slots: HashMap<(TargetKey, Slot), SlotEntry>,
+    families: BTreeMap<Arc<str>, FamilyEntry>,
+    slots: HashMap<SlotKey, SlotEntry>,
 }
 
 struct Rendered {
@@ -97,18 +105,34 @@ impl SnapshotStore {
         families: Vec<EncodedFamily>,
         expires_at: Option<Instant>,
     ) {
-        let mut inner = self.lock();
-        let key = (target.clone(), slot);
-        remove_slot(&mut inner, &key);
-        let mut names = Vec::with_capacity(families.len());
+        let key: SlotKey = Arc::new((target.clone(), slot));
+        let size = families.iter().map(|family| family.lines.len()).sum();
+        let mut text = Vec::with_capacity(size);
+        let mut parts = Vec::with_capacity(families.len());
         for family in families {
             if family.lines.is_empty() {
                 continue;
             }
-            let entry = inner.families.entry(family.name.clone()).or_default();
-            entry.header = family.header;
-            entry.chunks.insert(key.clone(), Bytes::from(family.lines));
-            names.push(family.name);
+            let start = text.len();
+            text.extend_from_slice(family.lines.as_bytes());
+            parts.push((family.name, family.header, start..text.len()));
+        }
+        let text = Bytes::from(text);
+
+        let mut inner = self.lock();
+        remove_slot(&mut inner, &key);
+        let mut names = Vec::with_capacity(parts.len());
+        for (name, header, range) in parts {
+            let name = match inner.families.get_key_value(name.as_str()) {
+                Some((shared, _)) => shared.clone(),
+                None => Arc::from(name),
+            };
+            let entry = inner.families.entry(name.clone()).or_default();
+            if entry.header != header {
+                entry.header = header;
+            }
+            entry.chunks.insert(key.clone(), text.slice(range));
+            names.push(name);
         }
         inner.slots.insert(
             key,
@@ -164,7 +188,7 @@ impl SnapshotStore {
         }
 
         let mut inner = self.lock();
-        let expired: Vec<(TargetKey, Slot)> = inner
+        let expired: Vec<SlotKey> = inner
             .slots
             .iter()
             .filter(|(_, entry)| entry.expires_at.is_some_and(|at| at <= now))
@@ -184,10 +208,25 @@ impl SnapshotStore {
             })
             .sum();
         let mut body = Vec::with_capacity(size);
+        let mut placed = Vec::new();
         for family in inner.families.values() {
             body.extend_from_slice(family.header.as_bytes());
             for chunk in family.chunks.values() {
+                let start = body.len();
                 body.extend_from_slice(chunk);
+                placed.push(start..body.len());
+            }
+        }
+        let body = Bytes::from(body);
+        // Every chunk now points into the body instead of its own copy: the text of 100,000
+        // series is held once, not twice, and a slot's own buffer goes as soon as its chunks
+        // have moved. Same maps, same order, so the ranges line up.
+        let mut placed = placed.into_iter();
+        for family in inner.families.values_mut() {
+            for chunk in family.chunks.values_mut() {
+                if let Some(range) = placed.next() {
+                    *chunk = body.slice(range);
+                }
             }
         }
         let valid_until = inner
@@ -197,7 +236,6 @@ impl SnapshotStore {
             .min();
         drop(inner);
 
-        let body = Bytes::from(body);
         self.rendered.store(Arc::new(Rendered {
             generation,
             valid_until,
@@ -212,10 +250,10 @@ fn remove_slot(inner: &mut Inner, key: &(TargetKey, Slot)) {
         return;
     };
     for name in entry.families {
-        if let Some(family) = inner.families.get_mut(&name) {
+        if let Some(family) = inner.families.get_mut(&*name) {
             family.chunks.remove(key);
             if family.chunks.is_empty() {
-                inner.families.remove(&name);
+                inner.families.remove(&*name);
             }
         }
     }
@@ -312,6 +350,29 @@ mod tests {
             Instant::now() + Duration::from_secs(100),
         );
         assert!(!store.has_data(&page("2"), Instant::now()));
+    }
+
+    #[test]
+    fn after_a_render_the_text_is_held_once_in_the_body() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
+        store.publish(&page("2"), Slot::Data, family("m", "2", 2.0), None);
+        let body = store.render(now);
+        let start = body.as_ptr() as usize;
+        let inside = start..start + body.len();
+        {
+            let inner = store.lock();
+            for chunk in inner.families.values().flat_map(|f| f.chunks.values()) {
+                assert!(inside.contains(&(chunk.as_ptr() as usize)));
+            }
+        }
+        // Chunks that moved into the body render the same text again.
+        store.publish(&page("3"), Slot::Data, family("m", "3", 3.0), None);
+        assert_eq!(
+            text(&store, now),
+            "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\nm{page_id=\"2\"} 2\nm{page_id=\"3\"} 3\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the scheduler polls: one enum over the four target kinds, and their identity.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::config::{CampaignTarget, PageTarget, WabaTarget};
 use crate::config::{Config, Credentials, Origin, Schedule};
@@ -62,16 +63,20 @@ impl fmt::Display for TargetKey {
 }
 
 /// One configured target.
+///
+/// Each variant shares its settings: the scheduler's record, the task's watch channel and the
+/// poller hold the same allocation, so 10,000 targets cost one copy of their settings beside
+/// the config's, not one per holder. A token rotation copies only the target it changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     /// A Page.
-    Page(PageTarget),
+    Page(Arc<PageTarget>),
     /// A campaign.
-    Campaign(CampaignTarget),
+    Campaign(Arc<CampaignTarget>),
     /// A WhatsApp Business Account.
-    Waba(WabaTarget),
+    Waba(Arc<WabaTarget>),
     /// An ad account, polled like a campaign at `act_<id>/insights`.
-    AdAccount(CampaignTarget),
+    AdAccount(Arc<CampaignTarget>),
 }
 
 impl Target {
@@ -132,10 +137,10 @@ impl Target {
     /// The token, to replace.
     pub fn credentials_mut(&mut self) -> &mut Credentials {
         match self {
-            Target::Page(t) => &mut t.credentials,
-            Target::Campaign(t) => &mut t.credentials,
-            Target::Waba(t) => &mut t.credentials,
-            Target::AdAccount(t) => &mut t.credentials,
+            Target::Page(t) => &mut Arc::make_mut(t).credentials,
+            Target::Campaign(t) => &mut Arc::make_mut(t).credentials,
+            Target::Waba(t) => &mut Arc::make_mut(t).credentials,
+            Target::AdAccount(t) => &mut Arc::make_mut(t).credentials,
         }
     }
 
@@ -155,7 +160,7 @@ impl Target {
         let mut other = other.clone();
         other.credentials_mut().clone_from(self.credentials());
         if let (Target::Page(mine), Target::Page(theirs)) = (self, &mut other) {
-            theirs.name.clone_from(&mine.name);
+            Arc::make_mut(theirs).name.clone_from(&mine.name);
         }
         *self == other
     }
@@ -169,7 +174,7 @@ mod tests {
     use std::time::Duration;
 
     fn waba(token: &str, interval: u64) -> Target {
-        Target::Waba(WabaTarget {
+        Target::Waba(Arc::new(WabaTarget {
             id: "1".into(),
             credentials: Credentials {
                 token: AccessToken::new(token),
@@ -187,7 +192,7 @@ mod tests {
             templates: None,
             phone_numbers_health: false,
             origin: Origin::Static,
-        })
+        }))
     }
 
     #[test]

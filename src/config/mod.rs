@@ -27,6 +27,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -50,13 +51,13 @@ pub struct Config {
     /// How to stay inside Meta's rate limits.
     pub rate_limits: RateLimitConfig,
     /// Facebook Pages whose messaging insights are polled.
-    pub pages: Vec<PageTarget>,
+    pub pages: Vec<Arc<PageTarget>>,
     /// Marketing-message campaigns whose insights are polled.
-    pub campaigns: Vec<CampaignTarget>,
+    pub campaigns: Vec<Arc<CampaignTarget>>,
     /// WhatsApp Business Accounts whose analytics are polled.
-    pub whatsapp_business_accounts: Vec<WabaTarget>,
+    pub whatsapp_business_accounts: Vec<Arc<WabaTarget>>,
     /// Ad accounts whose insights are polled (`act_<id>/insights`); the fields of a campaign.
-    pub ad_accounts: Vec<CampaignTarget>,
+    pub ad_accounts: Vec<Arc<CampaignTarget>>,
     /// Where Pages and WhatsApp Business Accounts are found besides the lists above.
     pub discovery: Option<DiscoveryConfig>,
     /// Non-fatal findings (unknown metric names, short intervals), each naming its key.

@@ -1,5 +1,7 @@
 //! Config loading tests: defaults, every error naming its key, warnings, expansion, secrets.
 
+use std::sync::Arc;
+
 use super::validate::{human, DAY_SECS};
 use super::*;
 
@@ -159,7 +161,7 @@ fn the_full_example_loads_with_every_value_as_written() {
     );
     assert_eq!(
         config.pages,
-        vec![PageTarget {
+        vec![Arc::new(PageTarget {
             id: "1122334455".to_owned(),
             credentials: default_credentials.clone(),
             schedule: Schedule {
@@ -191,12 +193,12 @@ fn the_full_example_loads_with_every_value_as_written() {
             ],
             origin: Origin::Static,
             name: None,
-        }]
+        })]
     );
     assert_eq!(
         config.campaigns,
         vec![
-            CampaignTarget {
+            Arc::new(CampaignTarget {
                 id: "120210000000000001".to_owned(),
                 credentials: Credentials {
                     token: AccessToken::new(CAMPAIGN_TOKEN),
@@ -211,8 +213,8 @@ fn the_full_example_loads_with_every_value_as_written() {
                     "marketing_messages_delivered".to_owned(),
                 ],
                 dates: CampaignDates::Preset("last_7d".to_owned()),
-            },
-            CampaignTarget {
+            }),
+            Arc::new(CampaignTarget {
                 id: "120210000000000002".to_owned(),
                 credentials: default_credentials.clone(),
                 schedule: Schedule {
@@ -228,12 +230,12 @@ fn the_full_example_loads_with_every_value_as_written() {
                     since: NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date"),
                     until: NaiveDate::from_ymd_opt(2025, 1, 31).expect("valid date"),
                 },
-            },
+            }),
         ]
     );
     assert_eq!(
         config.whatsapp_business_accounts,
-        vec![WabaTarget {
+        vec![Arc::new(WabaTarget {
             id: "102290129340398".to_owned(),
             credentials: default_credentials,
             schedule: Schedule {
@@ -255,7 +257,7 @@ fn the_full_example_loads_with_every_value_as_written() {
             templates: None,
             phone_numbers_health: true,
             origin: crate::config::Origin::Static,
-        }]
+        })]
     );
     assert_eq!(config.warnings, Vec::<String>::new());
 }

@@ -6,10 +6,12 @@
 //! re-reads only the files its credentials came from, and checks each new token as the loader
 //! does. Either every file reads and checks, or nothing changes.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{Config, Credentials};
+use super::{CampaignTarget, Config, Credentials, PageTarget, WabaTarget};
 use crate::secret::AccessToken;
 
 /// A token is a few hundred bytes; anything much larger is the wrong file.
@@ -56,15 +58,31 @@ pub fn token_files(config: &Config) -> Vec<PathBuf> {
 /// `config` with every token read again from its file. An unreadable file or an invalid
 /// token fails the whole refresh, naming the file, and the caller keeps the running config.
 pub fn reread_token_files(config: &Config) -> Result<Config, String> {
-    let mut fresh = std::collections::HashMap::new();
+    let mut fresh = HashMap::new();
     for path in token_files(config) {
         let token = read_token(&path)?;
         fresh.insert(path, token);
     }
     let mut config = config.clone();
-    for credentials in credentials_mut(&mut config) {
-        if let Some(token) = credentials.file.as_ref().and_then(|path| fresh.get(path)) {
-            credentials.token = token.clone();
+    rotate(&mut config.pages, &fresh);
+    rotate(&mut config.campaigns, &fresh);
+    rotate(&mut config.whatsapp_business_accounts, &fresh);
+    rotate(&mut config.ad_accounts, &fresh);
+    if let Some(discovery) = &mut config.discovery {
+        let defaults = discovery
+            .pages
+            .iter_mut()
+            .map(|pages| &mut pages.defaults.credentials)
+            .chain(
+                discovery
+                    .whatsapp_business_accounts
+                    .iter_mut()
+                    .map(|wabas| &mut wabas.defaults.credentials),
+            );
+        for credentials in std::iter::once(&mut discovery.credentials).chain(defaults) {
+            if let Some(token) = fresh_token(credentials, &fresh) {
+                credentials.token = token.clone();
+            }
         }
     }
     Ok(config)
@@ -113,34 +131,44 @@ fn credentials(config: &Config) -> impl Iterator<Item = &Credentials> {
         .chain(discovery)
 }
 
-fn credentials_mut(config: &mut Config) -> impl Iterator<Item = &mut Credentials> {
-    let pages = config.pages.iter_mut().map(|t| &mut t.credentials);
-    let campaigns = config.campaigns.iter_mut().map(|t| &mut t.credentials);
-    let wabas = config
-        .whatsapp_business_accounts
-        .iter_mut()
-        .map(|t| &mut t.credentials);
-    let ad_accounts = config.ad_accounts.iter_mut().map(|t| &mut t.credentials);
-    let discovery = config.discovery.iter_mut().flat_map(|discovery| {
-        std::iter::once(&mut discovery.credentials)
-            .chain(
-                discovery
-                    .pages
-                    .iter_mut()
-                    .map(|pages| &mut pages.defaults.credentials),
-            )
-            .chain(
-                discovery
-                    .whatsapp_business_accounts
-                    .iter_mut()
-                    .map(|wabas| &mut wabas.defaults.credentials),
-            )
-    });
-    pages
-        .chain(campaigns)
-        .chain(wabas)
-        .chain(ad_accounts)
-        .chain(discovery)
+/// The token `fresh` read from the file `credentials` came from, if it differs.
+fn fresh_token<'a>(
+    credentials: &Credentials,
+    fresh: &'a HashMap<PathBuf, AccessToken>,
+) -> Option<&'a AccessToken> {
+    let token = fresh.get(credentials.file.as_ref()?)?;
+    (token.expose() != credentials.token.expose()).then_some(token)
+}
+
+/// A target with its own credentials.
+trait Credentialed: Clone {
+    fn credentials(&self) -> &Credentials;
+    fn credentials_mut(&mut self) -> &mut Credentials;
+}
+
+macro_rules! credentialed {
+    ($($target:ty),*) => {$(
+        impl Credentialed for $target {
+            fn credentials(&self) -> &Credentials {
+                &self.credentials
+            }
+            fn credentials_mut(&mut self) -> &mut Credentials {
+                &mut self.credentials
+            }
+        }
+    )*};
+}
+
+credentialed!(PageTarget, CampaignTarget, WabaTarget);
+
+/// Gives each target its fresh token. Copy-on-write: only a target whose token changed is
+/// copied; the running tasks share the others with the config.
+fn rotate<T: Credentialed>(targets: &mut [Arc<T>], fresh: &HashMap<PathBuf, AccessToken>) {
+    for target in targets {
+        if let Some(token) = fresh_token(target.credentials(), fresh) {
+            Arc::make_mut(target).credentials_mut().token = token.clone();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +182,22 @@ mod tests {
     }
 
     #[test]
+    fn a_rotation_copies_only_the_targets_whose_token_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("token"), "first-token\n").expect("write");
+        let config = load(dir.path());
+        // Read again unchanged: every target is still the config's own allocation, which
+        // the running tasks share.
+        let same = reread_token_files(&config).expect("rotation");
+        assert!(Arc::ptr_eq(&same.pages[0], &config.pages[0]));
+        assert!(Arc::ptr_eq(&same.pages[1], &config.pages[1]));
+        std::fs::write(dir.path().join("token"), "second-token\n").expect("write");
+        let rotated = reread_token_files(&config).expect("rotation");
+        assert!(!Arc::ptr_eq(&rotated.pages[0], &config.pages[0]));
+        assert!(Arc::ptr_eq(&rotated.pages[1], &config.pages[1]));
+    }
+
+    #[test]
     fn only_tokens_from_files_change_and_the_rest_of_the_config_stays() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("token"), "first-token\n").expect("write");
@@ -163,7 +207,7 @@ mod tests {
         assert_eq!(rotated.pages[0].credentials.token.expose(), "second-token");
         assert_eq!(rotated.pages[1].credentials.token.expose(), "inline-token");
         let mut expected = config.clone();
-        expected.pages[0].credentials.token = AccessToken::new("second-token");
+        Arc::make_mut(&mut expected.pages[0]).credentials.token = AccessToken::new("second-token");
         assert_eq!(rotated, expected);
     }
 

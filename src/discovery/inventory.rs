@@ -9,7 +9,7 @@
 //! known, without waiting for the next run; a listed target with the same id wins.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(test)]
 use super::sources::Relation;
@@ -162,7 +162,7 @@ impl Inventory {
                 };
                 target.name.clone_from(&page.name);
                 target.origin = Origin::Discovered;
-                discovered.targets.push(Target::Page(target));
+                discovered.targets.push(Target::Page(Arc::new(target)));
                 *discovered.per_source.entry(SourceKind::Pages).or_default() += 1;
             }
         }
@@ -187,7 +187,7 @@ impl Inventory {
                     let mut target = wabas.defaults.clone();
                     target.id.clone_from(&waba.id);
                     target.origin = Origin::Discovered;
-                    discovered.targets.push(Target::Waba(target));
+                    discovered.targets.push(Target::Waba(Arc::new(target)));
                     *discovered
                         .per_source
                         .entry(SourceKind::WhatsappBusinessAccounts)

@@ -1,6 +1,8 @@
 //! Campaign and ad-account insights: one request with every field and the date selection,
 //! plus the object's name for its info series.
 
+use std::sync::Arc;
+
 use super::names::{self, InfoKind, NameLookup};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
 use crate::config::{CampaignDates, CampaignTarget, Origin};
@@ -53,18 +55,19 @@ const PARAMETERS: &[&str] = &["date_preset", "time_range", "since", "until"];
 
 /// Poll plan of one campaign.
 pub struct CampaignPoller {
-    target: CampaignTarget,
+    target: Arc<CampaignTarget>,
     object: InsightsObject,
     dropped: Dropped,
     names: NameLookup,
 }
 
 impl CampaignPoller {
-    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
-        self.target.credentials.clone_from(credentials);
+    /// The same campaign or ad account with a rotated token.
+    pub(super) fn update(&mut self, target: Arc<CampaignTarget>) {
+        self.target = target;
     }
 
-    pub(super) fn new(target: CampaignTarget, object: InsightsObject) -> Self {
+    pub(super) fn new(target: Arc<CampaignTarget>, object: InsightsObject) -> Self {
         Self {
             target,
             object,

@@ -162,14 +162,20 @@ impl Poller {
 
     /// Takes the credentials and name of `target` from the next request on: a rotated token
     /// or a renamed Page keeps the poller (and what it learned about rejected metrics). Only
-    /// called with a target of the same settings ([`Target::same_settings`]).
+    /// called with a target of the same settings ([`Target::same_settings`]), and so of the
+    /// same kind; one of another kind gets a new poller.
     pub fn update(&mut self, target: &Target) {
-        let credentials = target.credentials();
         match (self, target) {
-            (Poller::Page(poller), Target::Page(page)) => poller.update(credentials, &page.name),
-            (Poller::Campaign(poller), _) => poller.set_credentials(credentials),
-            (Poller::Waba(poller), _) => poller.set_credentials(credentials),
-            (Poller::Page(poller), _) => poller.update(credentials, &None),
+            (Poller::Page(poller), Target::Page(page)) => poller.update(page.clone()),
+            (
+                Poller::Campaign(poller),
+                Target::Campaign(campaign) | Target::AdAccount(campaign),
+            ) => {
+                poller.update(campaign.clone());
+            }
+            (Poller::Waba(poller), Target::Waba(waba)) => poller.update(waba.clone()),
+            // Targets of the same settings are of the same kind.
+            (poller, other) => *poller = Poller::new(other),
         }
     }
 

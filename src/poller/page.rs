@@ -1,11 +1,12 @@
 //! Page insights: one request per group of metrics that share period, window and breakdowns,
 //! all of a poll's requests sent at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::names::{self, NameLookup};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
-use crate::config::{Credentials, PageMetric, PageTarget, Period};
+use crate::config::{PageMetric, PageTarget, Period};
 use crate::convert::{page, Converted};
 use crate::graph::GraphRequest;
 
@@ -38,19 +39,18 @@ impl Group {
 
 /// Poll plan of one Page.
 pub struct PagePoller {
-    target: PageTarget,
+    target: Arc<PageTarget>,
     dropped: Dropped,
     names: NameLookup,
 }
 
 impl PagePoller {
-    /// A rotated token, or the name discovery found this time.
-    pub(super) fn update(&mut self, credentials: &Credentials, name: &Option<String>) {
-        self.target.credentials.clone_from(credentials);
-        self.target.name.clone_from(name);
+    /// The same Page with a rotated token, or the name discovery found this time.
+    pub(super) fn update(&mut self, target: Arc<PageTarget>) {
+        self.target = target;
     }
 
-    pub(super) fn new(target: PageTarget) -> Self {
+    pub(super) fn new(target: Arc<PageTarget>) -> Self {
         Self {
             target,
             dropped: Dropped::default(),
@@ -199,7 +199,7 @@ fn request(page_id: &str, group: &Group, metrics: &[String], now: i64) -> GraphR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Schedule;
+    use crate::config::{Credentials, Schedule};
     use crate::secret::AccessToken;
 
     fn metric(name: &str, period: Period, breakdowns: &[&str]) -> PageMetric {
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn metrics_sharing_period_window_and_breakdowns_share_a_request() {
-        let poller = PagePoller::new(PageTarget {
+        let poller = PagePoller::new(Arc::new(PageTarget {
             id: "1".into(),
             credentials: Credentials {
                 token: AccessToken::new("t"),
@@ -231,7 +231,7 @@ mod tests {
             ],
             origin: crate::config::Origin::Static,
             name: None,
-        });
+        }));
         let groups = poller.groups(1000, Duration::from_secs(3600));
         assert_eq!(groups.len(), 3);
         assert_eq!(groups[0].metrics, vec!["a", "c"]);

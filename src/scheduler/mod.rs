@@ -22,14 +22,26 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use arc_swap::ArcSwap;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::source::{GraphSource, PollSource, TargetPoller};
+
+/// How many polls run at once: twice what the requests in flight can carry (a batch call
+/// carries up to 50), so the client always has the next requests ready while nothing waits
+/// in memory that could not be sent soon. Polls beyond it wait for their turn before they
+/// build any request; their schedule counts from when they fell due.
+pub fn polls_in_flight(polling: &PollingConfig) -> usize {
+    let calls_per_request = if polling.batch { MAX_BATCH_ENTRIES } else { 1 };
+    polling.max_concurrent_requests * calls_per_request * 2
+}
 use self::task::{TaskContext, TaskSpec};
+use crate::config::PollingConfig;
 use crate::graph::ratelimit::{self, RateLimiter};
+use crate::graph::MAX_BATCH_ENTRIES;
 use crate::outcome::Applier;
 use crate::secret::AccessToken;
 use crate::target::{Target, TargetKey, TargetKind};
@@ -62,11 +74,13 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler with no targets; `shutdown` stops every task it starts.
+    /// A scheduler with no targets; `shutdown` stops every task it starts, and at most
+    /// [`polls_in_flight`] of `polling` polls run at once.
     pub fn new(
         source: Arc<dyn PollSource>,
         limiter: Arc<RateLimiter>,
         applier: Applier,
+        polling: &PollingConfig,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -74,12 +88,20 @@ impl Scheduler {
                 source,
                 limiter,
                 applier,
+                poll_slots: ArcSwap::from_pointee(Semaphore::new(polls_in_flight(polling))),
             }),
             running: HashMap::new(),
             other_tokens: HashSet::new(),
             shutdown,
             next_generation: 1,
         }
+    }
+
+    /// Applies new polling settings to the bound on polls running at once.
+    pub fn set_polling(&self, polling: &PollingConfig) {
+        self.context
+            .poll_slots
+            .store(Arc::new(Semaphore::new(polls_in_flight(polling))));
     }
 
     /// Makes the running tasks match `targets` (see the module docs); new and changed targets

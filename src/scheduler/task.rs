@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use arc_swap::ArcSwap;
+
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +26,9 @@ pub(super) struct TaskContext {
     pub(super) source: Arc<dyn PollSource>,
     pub(super) limiter: Arc<RateLimiter>,
     pub(super) applier: Applier,
+    /// Slots for polls running at once ([`super::polls_in_flight`]); replaced when the
+    /// polling settings change, while polls holding a slot of the old one finish with it.
+    pub(super) poll_slots: ArcSwap<Semaphore>,
 }
 
 /// One task's identity and start.
@@ -83,9 +88,15 @@ pub(super) async fn run(
 
         let started = Instant::now();
         let started_unix = context.applier.clock().now_unix();
+        // A poll waiting for its slot holds none of its request state yet: at 10,000 targets
+        // due at once, that is most of the memory a start would otherwise take.
+        let slots = context.poll_slots.load_full();
         let result = tokio::select! {
             () = cancel.cancelled() => return,
-            result = poller.poll() => result,
+            result = async {
+                let _slot = slots.acquire_owned().await;
+                poller.poll().await
+            } => result,
         };
         let schedule = target.schedule();
         let disabled = result

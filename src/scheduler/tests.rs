@@ -39,6 +39,8 @@ struct Call {
 struct Script {
     calls: Mutex<Vec<Call>>,
     gates: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Polls begun, answered or not.
+    started: std::sync::atomic::AtomicUsize,
 }
 
 impl Script {
@@ -86,6 +88,9 @@ struct ScriptPoller {
 impl TargetPoller for ScriptPoller {
     fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>> {
         Box::pin(async move {
+            self.script
+                .started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let gate = self
                 .script
                 .gates
@@ -149,6 +154,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_polling(&default_polling())
+    }
+
+    fn with_polling(polling: &crate::config::PollingConfig) -> Self {
         let script = Arc::new(Script::default());
         let metrics = ExporterMetrics::new().expect("metrics");
         let store = Arc::new(SnapshotStore::new());
@@ -164,6 +173,7 @@ impl Harness {
             Arc::new(ScriptSource(script.clone())),
             limiter,
             applier,
+            polling,
             CancellationToken::new(),
         );
         Self {
@@ -207,7 +217,7 @@ fn key(id: &str) -> TargetKey {
 }
 
 fn target(id: &str, token: &str, interval: Duration) -> Target {
-    Target::Waba(WabaTarget {
+    Target::Waba(Arc::new(WabaTarget {
         id: id.to_owned(),
         credentials: Credentials {
             token: AccessToken::new(token),
@@ -225,7 +235,7 @@ fn target(id: &str, token: &str, interval: Duration) -> Target {
         templates: None,
         phone_numbers_health: false,
         origin: crate::config::Origin::Static,
-    })
+    }))
 }
 
 #[tokio::test(start_paused = true)]
@@ -407,4 +417,60 @@ async fn pruning_keeps_the_limiter_state_of_tokens_used_outside_the_targets() {
     harness.scheduler.set_other_tokens(&[]);
     harness.scheduler.prune_limiter();
     assert_eq!(limiter.sizes().0, 0);
+}
+
+/// The polling settings of a config that sets none.
+fn default_polling() -> crate::config::PollingConfig {
+    crate::config::from_yaml(
+        "graph_api: {access_token: t}\npages: [{id: \"1\"}]\n",
+        "test.yaml",
+        &|_: &str| None,
+        std::path::Path::new("/"),
+    )
+    .expect("a valid config")
+    .polling
+}
+
+#[test]
+fn polls_in_flight_keep_the_requests_in_flight_fed() {
+    let mut polling = default_polling();
+    // 8 requests of up to 50 calls each, twice over.
+    assert_eq!(super::polls_in_flight(&polling), 800);
+    polling.batch = false;
+    assert_eq!(super::polls_in_flight(&polling), 16);
+}
+
+#[tokio::test(start_paused = true)]
+async fn polls_beyond_the_bound_wait_for_a_running_one_to_finish() {
+    let mut polling = default_polling();
+    polling.batch = false;
+    polling.max_concurrent_requests = 1;
+    let mut harness = Harness::with_polling(&polling);
+    let gates: Vec<Arc<Notify>> = ["G1", "G2", "G3"]
+        .iter()
+        .map(|id| harness.script.gate(id))
+        .collect();
+    let targets = ["G1", "G2", "G3"]
+        .iter()
+        .map(|id| target(id, "t", FIFTEEN_MINUTES))
+        .collect();
+    harness.scheduler.apply(targets, Duration::ZERO);
+    let started = |harness: &Harness| {
+        harness
+            .script
+            .started
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        started(&harness),
+        2,
+        "two polls at once with one request in flight"
+    );
+    for gate in &gates {
+        gate.notify_one();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(started(&harness), 3, "the third once one of them finished");
+    assert_eq!(harness.script.calls().len(), 3);
 }

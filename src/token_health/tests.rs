@@ -1,6 +1,7 @@
 //! The board: tokens in use, answers, and the families rendered from them.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -77,16 +78,16 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn targets_sharing_a_token_are_one_use_with_every_kind_and_the_count() {
     let page = |id: &str, token: &str| {
-        Target::Page(PageTarget {
+        Target::Page(Arc::new(PageTarget {
             id: id.to_owned(),
             credentials: credentials(token),
             schedule: schedule(),
             metrics: Vec::new(),
             origin: crate::config::Origin::Discovered,
             name: None,
-        })
+        }))
     };
-    let waba = Target::Waba(WabaTarget {
+    let waba = Target::Waba(Arc::new(WabaTarget {
         id: "W".to_owned(),
         credentials: credentials("shared"),
         schedule: schedule(),
@@ -98,7 +99,7 @@ fn targets_sharing_a_token_are_one_use_with_every_kind_and_the_count() {
         templates: None,
         phone_numbers_health: false,
         origin: crate::config::Origin::Static,
-    });
+    }));
     let uses = token_uses(&[page("1", "shared"), page("2", "own"), waba], None);
     assert_eq!(uses.len(), 2);
     let shared = uses

@@ -112,10 +112,10 @@ impl Checker<'_> {
             graph_api: graph_api?,
             polling: polling?,
             rate_limits: rate_limits?,
-            pages: pages?,
-            campaigns: campaigns?,
-            whatsapp_business_accounts: whatsapp_business_accounts?,
-            ad_accounts: ad_accounts?,
+            pages: shared(pages?),
+            campaigns: shared(campaigns?),
+            whatsapp_business_accounts: shared(whatsapp_business_accounts?),
+            ad_accounts: shared(ad_accounts?),
             discovery: discovery?,
             warnings: Vec::new(),
         };
@@ -292,4 +292,9 @@ impl fmt::Display for HumanDuration {
         }
         Ok(())
     }
+}
+
+/// Targets as the config holds them: each in its own `Arc`, which the running tasks share.
+fn shared<T>(targets: Vec<T>) -> Vec<Arc<T>> {
+    targets.into_iter().map(Arc::new).collect()
 }

@@ -12,6 +12,8 @@ mod listing;
 mod node;
 mod unavailable;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use self::listing::{Listing, PHONE_NUMBERS, TEMPLATES};
@@ -33,14 +35,14 @@ const DAY: i64 = 86_400;
 
 /// Poll plan and carried-over state of one WhatsApp Business Account.
 pub struct WabaPoller {
-    target: WabaTarget,
+    target: Arc<WabaTarget>,
     templates: Listing<TemplateInfo>,
     phone_numbers: Listing<PhoneNumber>,
     unavailable: Unavailability,
 }
 
 impl WabaPoller {
-    pub(super) fn new(target: WabaTarget) -> Self {
+    pub(super) fn new(target: Arc<WabaTarget>) -> Self {
         Self {
             target,
             templates: Listing::default(),
@@ -49,8 +51,9 @@ impl WabaPoller {
         }
     }
 
-    pub(super) fn set_credentials(&mut self, credentials: &crate::config::Credentials) {
-        self.target.credentials.clone_from(credentials);
+    /// The same account with a rotated token.
+    pub(super) fn update(&mut self, target: Arc<WabaTarget>) {
+        self.target = target;
     }
 
     /// What the account does not offer, for status and metrics.
