@@ -21,6 +21,9 @@ ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 FROM ${RUST_IMAGE} AS build
+# make builds jemalloc (tikv-jemalloc-sys), the binary's allocator; the slim image has gcc.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The build context is whitelisted by .dockerignore: the manifest, the lock file, the sources
 # and the benchmark the manifest declares.
