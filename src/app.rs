@@ -440,6 +440,7 @@ pub async fn run(
         reload: options.enable_lifecycle.then_some(reload_sender),
         discovery: discovery_board,
         tokens: exporter.tokens.board(),
+        shard: options.shard,
     });
     let address = listener
         .local_addr()

@@ -64,6 +64,8 @@ pub struct AppState {
     pub discovery: Arc<crate::discovery::DiscoveryBoard>,
     /// Token health, rendered into `/metrics` and the landing page.
     pub tokens: Arc<TokenBoard>,
+    /// Which shard this instance polls, for the landing page.
+    pub shard: crate::shard::Shard,
 }
 
 /// The exporter's HTTP routes. Every GET route answers HEAD too (axum runs the GET handler and
@@ -198,6 +200,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         now,
         &state.telemetry_path,
         &state.tokens.report(),
+        state.shard,
     ))
 }
 
@@ -226,6 +229,7 @@ mod tests {
             reload: None,
             discovery: Arc::default(),
             tokens: Arc::new(TokenBoard::default()),
+            shard: crate::shard::Shard::default(),
         }
     }
 

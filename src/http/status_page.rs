@@ -9,6 +9,7 @@ use chrono::DateTime;
 
 use crate::config::Origin;
 use crate::discovery::SourceState;
+use crate::shard::Shard;
 use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
 use crate::token_health::{self, TokenReport};
@@ -26,6 +27,7 @@ pub fn status_page(
     now: i64,
     telemetry_path: &str,
     tokens: &TokenReport,
+    shard: Shard,
 ) -> String {
     let esc = |text: &str| html_escape::encode_text(text).into_owned();
     let path = html_escape::encode_double_quoted_attribute(telemetry_path).into_owned();
@@ -63,12 +65,21 @@ tr.row-disabled{{background:#fff5f5}}
 <p class="muted">Page messaging insights, marketing-message campaign insights and WhatsApp Business Account analytics, polled from the Graph API in the background; scrapes never call Meta. Version {version}.</p>
 <p><a href="{path}">Metrics</a> &middot; <a href="/-/healthy">Health</a> &middot; <a href="/-/ready">Readiness</a></p>
 <p class="summary"><strong>{total} {targets_word}:</strong> <span class="badge ok">{ok} ok</span><span class="badge failing">{failing} failing</span><span class="badge disabled">{disabled} disabled</span><span class="badge pending">{pending} pending</span> <span class="muted">as of {now_text}; this page reloads every {refresh} s</span></p>
-<table>
+{shard_line}<table>
 <thead><tr><th>Kind</th><th>ID</th><th>State</th><th>Interval</th><th>Last success</th><th>Next poll</th><th>Last poll</th><th>Code</th><th>Last error</th></tr></thead>
 <tbody>
 "#,
         refresh = STATUS_PAGE_REFRESH_SECONDS,
         version = env!("CARGO_PKG_VERSION"),
+        shard_line = if shard.total() > 1 {
+            format!(
+                "<p class=\"muted\">This instance is shard {} of {} (<code>--shard</code>, <code>--total-shards</code>): it polls only the targets whose hash falls in its shard, and the other shards poll the rest.</p>\n",
+                shard.index(),
+                shard.total()
+            )
+        } else {
+            String::new()
+        },
         total = targets.len(),
         targets_word = if targets.len() == 1 {
             "target"
@@ -259,6 +270,7 @@ mod tests {
             NOW,
             "/metrics",
             &TokenReport::default(),
+            Shard::default(),
         );
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
@@ -285,6 +297,7 @@ mod tests {
             NOW,
             "/metrics",
             &TokenReport::default(),
+            Shard::default(),
         );
         assert!(
             page.contains("(spaced under rate_limits.whatsapp_calls_per_hour: +2m)"),
@@ -330,7 +343,14 @@ mod tests {
                 status(TargetState::Pending),
             ),
         ];
-        let page = status_page(&targets, None, NOW, "/metrics", &TokenReport::default());
+        let page = status_page(
+            &targets,
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            Shard::default(),
+        );
         assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
@@ -356,6 +376,7 @@ mod tests {
             NOW,
             "/m\"><script>",
             &TokenReport::default(),
+            Shard::default(),
         );
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
@@ -378,9 +399,37 @@ mod tests {
 
     #[test]
     fn an_empty_config_says_so() {
-        let page = status_page(&[], None, NOW, "/metrics", &TokenReport::default());
+        let page = status_page(
+            &[],
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            Shard::default(),
+        );
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
+    }
+
+    #[test]
+    fn a_shard_says_which_one_it_is_and_a_single_instance_says_nothing() {
+        let shard = Shard::new(2, 3).expect("valid");
+        let page = status_page(&[], None, NOW, "/metrics", &TokenReport::default(), shard);
+        assert!(
+            page.contains(
+                "This instance is shard 2 of 3 (<code>--shard</code>, <code>--total-shards</code>)"
+            ),
+            "{page}"
+        );
+        let single = status_page(
+            &[],
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            Shard::default(),
+        );
+        assert!(!single.contains("This instance is shard"), "{single}");
     }
 
     #[test]
@@ -415,6 +464,7 @@ mod tests {
             NOW,
             "/metrics",
             &TokenReport::default(),
+            Shard::default(),
         );
         assert!(page.contains("P1<br><small>discovered</small>"), "{page}");
         assert!(page.contains("<td>GET /me/accounts</td>"), "{page}");
@@ -427,7 +477,14 @@ mod tests {
             page.contains("10000 <small>(list cut at its page limit"),
             "{page}"
         );
-        let off = status_page(&[], None, NOW, "/metrics", &TokenReport::default());
+        let off = status_page(
+            &[],
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            Shard::default(),
+        );
         assert!(
             off.contains("Add a <code>discovery</code> section"),
             "{off}"

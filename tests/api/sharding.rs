@@ -62,6 +62,11 @@ async fn assert_each_polled_once(exporters: &[TestExporter], expected: &BTreeSet
             ),
             Some(1.0)
         );
+        let (_, page) = exporter.get("/").await;
+        assert!(
+            page.contains(&format!("This instance is shard {index} of 3")),
+            "{page}"
+        );
         let mine = targets(&scrape);
         sizes.push(mine.len());
         for id in &mine {
