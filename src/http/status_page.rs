@@ -250,6 +250,22 @@ mod tests {
 
     const NOW: i64 = 1_790_000_000;
 
+    /// The page of a single instance without token health, at `NOW`.
+    fn render(
+        targets: &[(TargetKey, TargetStatus)],
+        discovery: Option<&[SourceState]>,
+        telemetry_path: &str,
+    ) -> String {
+        status_page(
+            targets,
+            discovery,
+            NOW,
+            telemetry_path,
+            &TokenReport::default(),
+            Shard::default(),
+        )
+    }
+
     fn status(state: TargetState) -> TargetStatus {
         TargetStatus {
             state,
@@ -264,14 +280,7 @@ mod tests {
             backoff: Duration::from_secs(120),
             ..status(TargetState::Failing)
         };
-        let page = status_page(
-            &[(key(TargetKind::Page, "1"), paused)],
-            None,
-            NOW,
-            "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let page = render(&[(key(TargetKind::Page, "1"), paused)], None, "/metrics");
         assert!(
             page.contains("in 10m</span> <small>(rate limit: +2m)</small>"),
             "{page}"
@@ -291,13 +300,10 @@ mod tests {
             }],
             ..status(TargetState::Ok)
         };
-        let page = status_page(
+        let page = render(
             &[(key(TargetKind::WhatsappBusinessAccount, "W1"), spaced)],
             None,
-            NOW,
             "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
         );
         assert!(
             page.contains("(spaced under rate_limits.whatsapp_calls_per_hour: +2m)"),
@@ -343,14 +349,7 @@ mod tests {
                 status(TargetState::Pending),
             ),
         ];
-        let page = status_page(
-            &targets,
-            None,
-            NOW,
-            "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let page = render(&targets, None, "/metrics");
         assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
@@ -370,14 +369,7 @@ mod tests {
             ..status(TargetState::Failing)
         };
         let targets = vec![(key(TargetKind::Page, "<img src=x>"), failing)];
-        let page = status_page(
-            &targets,
-            None,
-            NOW,
-            "/m\"><script>",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let page = render(&targets, None, "/m\"><script>");
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("<b>"), "{page}");
@@ -399,14 +391,7 @@ mod tests {
 
     #[test]
     fn an_empty_config_says_so() {
-        let page = status_page(
-            &[],
-            None,
-            NOW,
-            "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let page = render(&[], None, "/metrics");
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
         assert!(page.contains("No targets configured."), "{page}");
     }
@@ -421,14 +406,7 @@ mod tests {
             ),
             "{page}"
         );
-        let single = status_page(
-            &[],
-            None,
-            NOW,
-            "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let single = render(&[], None, "/metrics");
         assert!(!single.contains("This instance is shard"), "{single}");
     }
 
@@ -458,13 +436,10 @@ mod tests {
                 complete: false,
             },
         ];
-        let page = status_page(
+        let page = render(
             &[(key(TargetKind::Page, "P1"), discovered)],
             Some(&sources),
-            NOW,
             "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
         );
         assert!(page.contains("P1<br><small>discovered</small>"), "{page}");
         assert!(page.contains("<td>GET /me/accounts</td>"), "{page}");
@@ -477,14 +452,7 @@ mod tests {
             page.contains("10000 <small>(list cut at its page limit"),
             "{page}"
         );
-        let off = status_page(
-            &[],
-            None,
-            NOW,
-            "/metrics",
-            &TokenReport::default(),
-            Shard::default(),
-        );
+        let off = render(&[], None, "/metrics");
         assert!(
             off.contains("Add a <code>discovery</code> section"),
             "{off}"
