@@ -23,7 +23,8 @@ pub struct Flags {
     #[arg(
         long = "config.file",
         env = "META_EXPORTER_CONFIG_FILE",
-        default_value = "config.yaml"
+        default_value = "config.yaml",
+        global = true
     )]
     pub config_file: PathBuf,
 
@@ -77,7 +78,8 @@ pub struct Flags {
         long = "log.level",
         env = "META_EXPORTER_LOG_LEVEL",
         value_enum,
-        default_value = "info"
+        default_value = "info",
+        global = true
     )]
     pub log_level: LogLevel,
 
@@ -86,7 +88,8 @@ pub struct Flags {
         long = "log.format",
         env = "META_EXPORTER_LOG_FORMAT",
         value_enum,
-        default_value = "logfmt"
+        default_value = "logfmt",
+        global = true
     )]
     pub log_format: LogFormat,
 
@@ -107,12 +110,53 @@ pub struct Flags {
     /// The config file is not read.
     // Kept without the `demo` feature, where it fails saying why: an unknown flag, or an
     // ignored META_EXPORTER_DEMO, would not tell the user which build they have.
-    #[arg(long = "demo", env = "META_EXPORTER_DEMO")]
+    #[arg(long = "demo", env = "META_EXPORTER_DEMO", global = true)]
     #[cfg_attr(
         not(feature = "demo"),
         arg(help = "Not available: this binary was built without the `demo` feature.")
     )]
     pub demo: bool,
+
+    /// Without a subcommand the exporter runs; `backfill` writes history instead.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of running the exporter.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Write the samples the exporter would have served over a past span as an OpenMetrics
+    /// file, for `promtool tsdb create-blocks-from openmetrics`. Uses --config.file (or
+    /// --demo) and exits 1 naming every target that could not be backfilled.
+    Backfill(BackfillFlags),
+}
+
+/// `backfill`'s flags. `--since` and `--until` are checked with the targets (how far back
+/// Meta keeps each read path), so they are read as text here.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillFlags {
+    /// First instant written: a date (its 00:00 UTC) such as 2026-09-01, or an RFC 3339 time.
+    #[arg(long = "since")]
+    pub since: String,
+
+    /// First instant not written, in the same form; at most now.
+    #[arg(long = "until")]
+    pub until: String,
+
+    /// Time between samples, from 1m to 1d. Default: each target's interval.
+    #[arg(long = "step", value_parser = parse_step)]
+    pub step: Option<Duration>,
+
+    /// The OpenMetrics file to write (written aside and renamed when complete), or `-` for
+    /// stdout.
+    #[arg(long = "output")]
+    pub output: String,
+}
+
+/// A duration such as `15m`; its range is checked with the rest of the span.
+fn parse_step(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error} (expected a duration such as 15m or 1h)"))
 }
 
 /// A positive duration such as `10s` or `2m`.

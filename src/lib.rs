@@ -19,12 +19,17 @@
 //!   `--web.config.file`: TLS, basic auth and extra headers around the routes.
 //! - `simulator`: a fake Graph API for `--demo` and the tests; `demo`: demo mode. Both only
 //!   with the `demo` cargo feature (on by default), so a production build can leave them out.
+//! - [`backfill`]: the `backfill` subcommand: history replayed through the pollers' requests
+//!   and the converters into an OpenMetrics file; [`calendar`]: Meta's Pacific days and
+//!   `date_preset` ranges, shared with the simulator.
 //! - [`token_health`]: `debug_token` checks of every token in use, their series and the
 //!   status page's token section.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
 //!   [`clock`]: injectable wall-clock time.
 
 pub mod app;
+pub mod backfill;
+pub(crate) mod calendar;
 pub mod catalog;
 pub mod check;
 pub mod cli;

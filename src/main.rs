@@ -4,7 +4,9 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
-use meta_messaging_exporter::cli::Flags;
+use meta_messaging_exporter::backfill;
+use meta_messaging_exporter::cli::{BackfillFlags, Command, Flags};
+use meta_messaging_exporter::clock::SystemClock;
 use meta_messaging_exporter::shard::Shard;
 use meta_messaging_exporter::{check, config, logging, web};
 use std::io::Write as _;
@@ -35,7 +37,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(flags)) {
+    let outcome = match flags.command.clone() {
+        Some(Command::Backfill(backfill)) => runtime.block_on(run_backfill(flags, backfill)),
+        None => runtime.block_on(run(flags)),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             // `{:#}` prints the whole context chain: "loading config.yaml: pages[0].interval: ...".
@@ -94,6 +100,37 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     };
     let result = app::run(listener, config, options, shutdown).await;
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// `backfill`: history as OpenMetrics. Exits 1 when a target could not be backfilled, after
+/// writing the others.
+async fn run_backfill(flags: Flags, backfill: BackfillFlags) -> anyhow::Result<ExitCode> {
+    let (_simulator, config) = if flags.demo {
+        let (fake, config) = start_demo().await?;
+        (Some(fake), config)
+    } else {
+        let path = &flags.config_file;
+        let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
+        (None, config)
+    };
+    let progress = backfill::progress::Progress::for_stderr();
+    let summary = backfill::run(
+        &config,
+        &backfill,
+        std::sync::Arc::new(SystemClock),
+        &progress,
+    )
+    .await
+    .context("backfill")?;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(summary.report().as_bytes());
+    match summary.failure() {
+        Some(failure) => {
+            let _ = writeln!(err, "error: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// What keeps the demo's simulated Graph API running; without the `demo` feature there is

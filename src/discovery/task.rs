@@ -12,6 +12,7 @@ use super::sources::{self, Found, FoundPage, FoundWaba};
 use super::SourceKind;
 use crate::clock::Clock;
 use crate::config::DiscoveryConfig;
+use crate::graph::GraphClient;
 use crate::scheduler::GraphSource;
 
 /// One source's answer in one run. Errors are the client's messages, which never hold a token.
@@ -52,6 +53,22 @@ impl Report {
         }
     }
 
+    /// The failures of the run, each naming what failed.
+    pub fn errors(&self) -> Vec<String> {
+        match self {
+            Report::Pages { result, .. } => result.as_ref().err().cloned().into_iter().collect(),
+            Report::WhatsappBusinessAccounts { results, .. } => results
+                .iter()
+                .filter_map(|(business, result)| {
+                    result
+                        .as_ref()
+                        .err()
+                        .map(|error| format!("business {business}: {error}"))
+                })
+                .collect(),
+        }
+    }
+
     /// When the run ended.
     pub fn at(&self) -> i64 {
         match self {
@@ -87,44 +104,53 @@ async fn run(
 ) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let token = &config.credentials.token;
     loop {
         ticks.tick().await;
-        // The client can be replaced by a reload; each run takes the current one.
         let client = source.client();
-        if config.pages.is_some() {
-            let result = sources::pages(&client, token)
-                .await
-                .map_err(|error| error.to_string());
-            if let Err(error) = &result {
-                tracing::warn!(source = "pages", %error, "discovery failed; the Pages found before stay");
-            }
-            let report = Report::Pages {
-                at: clock.now_unix(),
-                result,
-            };
-            if reports.send((generation, report)).await.is_err() {
-                return;
-            }
-        }
-        if let Some(wabas) = &config.whatsapp_business_accounts {
-            let mut results = Vec::with_capacity(wabas.business_ids.len());
-            for business_id in &wabas.business_ids {
-                let result = sources::whatsapp_business_accounts(&client, token, business_id)
-                    .await
-                    .map_err(|error| error.to_string());
-                if let Err(error) = &result {
-                    tracing::warn!(source = "whatsapp_business_accounts", business_id = %business_id, %error, "discovery failed; the accounts found before stay");
-                }
-                results.push((business_id.clone(), result));
-            }
-            let report = Report::WhatsappBusinessAccounts {
-                at: clock.now_unix(),
-                results,
-            };
+        for report in run_once(&config, &client, clock.as_ref()).await {
             if reports.send((generation, report)).await.is_err() {
                 return;
             }
         }
     }
+}
+
+/// Runs every configured source once and reports each: the loop's body, and what backfill
+/// calls to find the targets the running exporter would have found.
+pub async fn run_once(
+    config: &DiscoveryConfig,
+    client: &GraphClient,
+    clock: &dyn Clock,
+) -> Vec<Report> {
+    let token = &config.credentials.token;
+    let mut reports = Vec::new();
+    if config.pages.is_some() {
+        let result = sources::pages(client, token)
+            .await
+            .map_err(|error| error.to_string());
+        if let Err(error) = &result {
+            tracing::warn!(source = "pages", %error, "discovery failed; the Pages found before stay");
+        }
+        reports.push(Report::Pages {
+            at: clock.now_unix(),
+            result,
+        });
+    }
+    if let Some(wabas) = &config.whatsapp_business_accounts {
+        let mut results = Vec::with_capacity(wabas.business_ids.len());
+        for business_id in &wabas.business_ids {
+            let result = sources::whatsapp_business_accounts(client, token, business_id)
+                .await
+                .map_err(|error| error.to_string());
+            if let Err(error) = &result {
+                tracing::warn!(source = "whatsapp_business_accounts", business_id = %business_id, %error, "discovery failed; the accounts found before stay");
+            }
+            results.push((business_id.clone(), result));
+        }
+        reports.push(Report::WhatsappBusinessAccounts {
+            at: clock.now_unix(),
+            results,
+        });
+    }
+    reports
 }

@@ -25,7 +25,7 @@ impl InsightsObject {
         self.info().id_label
     }
 
-    fn info(self) -> InfoKind {
+    pub(crate) fn info(self) -> InfoKind {
         match self {
             InsightsObject::Campaign => names::CAMPAIGN_INFO,
             InsightsObject::AdAccount => names::AD_ACCOUNT_INFO,
@@ -33,7 +33,7 @@ impl InsightsObject {
     }
 
     /// The fields of the node read for the info series.
-    fn name_fields(self) -> &'static str {
+    pub(crate) fn name_fields(self) -> &'static str {
         match self {
             InsightsObject::Campaign => "name",
             InsightsObject::AdAccount => "name,currency",
@@ -51,7 +51,7 @@ impl InsightsObject {
 /// The parameters of a campaign insights request besides `fields`: a code-100 message naming
 /// one is about the dates asked for, not a field. `since` and `until` are the keys inside
 /// `time_range`, which messages quote on their own.
-const PARAMETERS: &[&str] = &["date_preset", "time_range", "since", "until"];
+pub(crate) const PARAMETERS: &[&str] = &["date_preset", "time_range", "since", "until"];
 
 /// Poll plan of one campaign.
 pub struct CampaignPoller {
@@ -143,7 +143,7 @@ impl CampaignPoller {
     }
 }
 
-fn request(
+pub(crate) fn request(
     object: InsightsObject,
     id: &str,
     dates: &CampaignDates,

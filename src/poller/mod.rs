@@ -14,10 +14,10 @@
 //! ([`PollError::InvalidParameter`]) that is retried at the next interval. Dropped items are
 //! asked for again after [`PollContext::retry_dropped_after`].
 
-mod campaign;
-mod names;
-mod page;
-mod whatsapp;
+pub(crate) mod campaign;
+pub(crate) mod names;
+pub(crate) mod page;
+pub(crate) mod whatsapp;
 
 pub use self::campaign::InsightsObject;
 
@@ -287,15 +287,15 @@ fn blame(message: &str, items: &[&str], parameters: &[&'static str]) -> Blame {
 }
 
 /// How one request of several metrics or fields is sent and judged.
-struct Plan<'a, R, S> {
+pub(crate) struct Plan<'a, R, S> {
     /// The items of the request, named as Meta spells them in messages.
-    items: Vec<String>,
+    pub(crate) items: Vec<String>,
     /// Whether an item is being asked for again after an earlier drop.
-    retried: R,
+    pub(crate) retried: R,
     /// The request's parameters, which a message may name instead of an item.
-    parameters: &'a [&'static str],
+    pub(crate) parameters: &'a [&'static str],
     /// Sends a request for some of the items.
-    send: S,
+    pub(crate) send: S,
 }
 
 /// Requests `items` in one call and, on an invalid-parameter error (code 100), works out which
@@ -317,7 +317,7 @@ struct Plan<'a, R, S> {
 /// retried (it was proven then and fails the same way now). Otherwise nothing proves the item
 /// at fault, since a request-level error fails every split the same way, and the poll fails
 /// with Meta's message. At most `2n - 1` requests, and only on polls where something fails.
-async fn fetch_dropping_invalid<R, S, F>(
+pub(crate) async fn fetch_dropping_invalid<R, S, F>(
     plan: Plan<'_, R, S>,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<(Vec<String>, Value)>, PollError>

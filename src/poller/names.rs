@@ -85,7 +85,8 @@ fn is_due(read_at: Option<Instant>, now: Instant, interval: Duration) -> bool {
     read_at.is_none_or(|at| now.saturating_duration_since(at) >= interval)
 }
 
-fn parse(body: &Value) -> ObjectNames {
+/// The names in a node read's body.
+pub(crate) fn parse(body: &Value) -> ObjectNames {
     let text = |field: &str| {
         body.get(field)
             .and_then(Value::as_str)

@@ -13,21 +13,21 @@ use crate::graph::GraphRequest;
 /// The parameters of a Page insights request besides `metric`: a code-100 message naming one
 /// is about the request, not a metric. (`metric` itself is left out: Meta's message for a
 /// retired metric, "The value must be a valid insights metric", contains the word.)
-const PARAMETERS: &[&str] = &["since", "until", "period", "breakdown", "breakdowns"];
+pub(crate) const PARAMETERS: &[&str] = &["since", "until", "period", "breakdown", "breakdowns"];
 
 /// Metrics that can share one request: the API takes one period, range and breakdown list
 /// per call but a comma-separated list of metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Group {
-    period: Period,
-    window: Option<Duration>,
-    breakdowns: Vec<String>,
-    metrics: Vec<String>,
+pub(crate) struct Group {
+    pub(crate) period: Period,
+    pub(crate) window: Option<Duration>,
+    pub(crate) breakdowns: Vec<String>,
+    pub(crate) metrics: Vec<String>,
 }
 
 impl Group {
     /// How `metric` of this group is named among the dropped entries.
-    fn entry_name(&self, metric: &str) -> String {
+    pub(crate) fn entry_name(&self, metric: &str) -> String {
         dropped_name(&PageMetric {
             name: metric.to_owned(),
             period: self.period,
@@ -65,29 +65,12 @@ impl PagePoller {
     /// The requests to send at `now`: every configured metric but those dropped less than
     /// `retry_after` ago.
     fn groups(&self, now: i64, retry_after: Duration) -> Vec<Group> {
-        let mut groups: Vec<Group> = Vec::new();
-        for metric in &self.target.metrics {
-            if self
+        let metrics = self.target.metrics.iter().filter(|metric| {
+            !self
                 .dropped
                 .excludes(&dropped_name(metric), now, retry_after)
-            {
-                continue;
-            }
-            match groups.iter_mut().find(|g| {
-                g.period == metric.period
-                    && g.window == metric.window
-                    && g.breakdowns == metric.breakdowns
-            }) {
-                Some(group) => group.metrics.push(metric.name.clone()),
-                None => groups.push(Group {
-                    period: metric.period,
-                    window: metric.window,
-                    breakdowns: metric.breakdowns.clone(),
-                    metrics: vec![metric.name.clone()],
-                }),
-            }
-        }
-        groups
+        });
+        groups(metrics)
     }
 
     pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
@@ -165,6 +148,27 @@ impl PagePoller {
     }
 }
 
+/// `metrics` grouped into requests: one per period, window and breakdown list.
+pub(crate) fn groups<'a>(metrics: impl Iterator<Item = &'a PageMetric>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for metric in metrics {
+        match groups.iter_mut().find(|g| {
+            g.period == metric.period
+                && g.window == metric.window
+                && g.breakdowns == metric.breakdowns
+        }) {
+            Some(group) => group.metrics.push(metric.name.clone()),
+            None => groups.push(Group {
+                period: metric.period,
+                window: metric.window,
+                breakdowns: metric.breakdowns.clone(),
+                metrics: vec![metric.name.clone()],
+            }),
+        }
+    }
+    groups
+}
+
 /// How a dropped Page metric entry is named in status and metrics: the metric name, plus the
 /// period and breakdowns when they are not the plain default, so two entries of one metric
 /// stay apart.
@@ -181,14 +185,28 @@ fn dropped_name(metric: &PageMetric) -> String {
 }
 
 fn request(page_id: &str, group: &Group, metrics: &[String], now: i64) -> GraphRequest {
+    // `since` is inclusive and `until` exclusive, so this covers exactly the window.
+    let range = group
+        .window
+        .map(|window| (now - window.as_secs() as i64, now));
+    ranged_request(page_id, group, metrics, range)
+}
+
+/// The insights request for `metrics` of `group`, over `[since, until)` when a range is
+/// given and over Meta's default (the last two days) when not.
+pub(crate) fn ranged_request(
+    page_id: &str,
+    group: &Group,
+    metrics: &[String],
+    range: Option<(i64, i64)>,
+) -> GraphRequest {
     let mut query = vec![
         ("metric", metrics.join(",")),
         ("period", group.period.as_str().to_owned()),
     ];
-    if let Some(window) = group.window {
-        // `since` is inclusive and `until` exclusive, so this covers exactly the window.
-        query.push(("since", (now - window.as_secs() as i64).to_string()));
-        query.push(("until", now.to_string()));
+    if let Some((since, until)) = range {
+        query.push(("since", since.to_string()));
+        query.push(("until", until.to_string()));
     }
     if !group.breakdowns.is_empty() {
         query.push(("breakdown", group.breakdowns.join(",")));

@@ -11,10 +11,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::calendar::{self, DateRange};
 use super::faults::GraphError;
 use super::generate::{self, Activity, Seed, DAY};
 use super::http::ReadContext;
+use crate::calendar::{self, DateRange};
 use crate::catalog;
 
 /// Pacific midnight starting 2022-01-01; each simulated campaign starts within 180 days of it,

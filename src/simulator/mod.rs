@@ -35,7 +35,7 @@
 //! the retired and extra metric names, the WhatsApp account settings, the scripted faults, the
 //! request log and the reported app usage. The submodules are private: `http` (routing,
 //! authentication, dispatch), `faults` (Graph error bodies and injected failures), `fields` (the
-//! `fields` expression parser), `calendar` (Pacific-time day and month boundaries), `generate`
+//! `fields` expression parser), `generate`
 //! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
 //! `campaign`, `discovery` (`me/accounts`, a business's account lists), `waba` (`analytics`), `whatsapp_billing` (`pricing_analytics` and
 //! `conversation_analytics`), `templates` (`message_templates` and `template_analytics`) and
@@ -43,7 +43,6 @@
 //! `debug_token` read).
 
 mod batch;
-mod calendar;
 mod campaign;
 mod debug_token;
 mod discovery;

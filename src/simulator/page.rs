@@ -16,10 +16,10 @@ use std::f64::consts::TAU;
 
 use serde_json::{json, Map, Value};
 
-use super::calendar;
 use super::faults::GraphError;
 use super::generate::{self, Activity, Seed, DAY};
 use super::http::ReadContext;
+use crate::calendar;
 use crate::catalog;
 
 /// The longest `since`/`until` range the reference allows.

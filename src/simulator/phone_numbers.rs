@@ -11,12 +11,12 @@
 
 use serde_json::{json, Map, Value};
 
-use super::calendar;
 use super::faults::GraphError;
 use super::generate::Seed;
 use super::http::ReadContext;
 use super::paging;
 use super::waba;
+use crate::calendar;
 
 /// The node type Graph names in "nonexisting field" errors.
 const NODE_TYPE: &str = "WhatsAppBusinessPhoneNumber";

@@ -16,11 +16,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use super::calendar;
 use super::faults::GraphError;
 use super::fields::{Argument, Field};
 use super::generate::{self, Activity, Seed};
 use super::http::ReadContext;
+use crate::calendar;
 
 /// The share of buckets without traffic.
 const QUIET_SHARE: f64 = 0.25;

@@ -573,7 +573,7 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::calendar;
+    use crate::calendar;
     use crate::simulator::fields;
     use crate::simulator::http::with_settings;
     use crate::simulator::WhatsAppSettings;

@@ -786,7 +786,7 @@ fn sample_value(series: &Value) -> Option<f64> {
 
 /// The `prometheus` binary, or `None` after saying loudly on stderr that `test` is skipped;
 /// with `REQUIRE_PROMETHEUS=1` (CI) a missing binary fails the test instead.
-fn prometheus_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn prometheus_or_skip(test: &str) -> Option<PathBuf> {
     let found = find_on_path("prometheus");
     if found.is_none() {
         let required = std::env::var(REQUIRE_ENV).is_ok_and(|value| value == "1");
@@ -823,9 +823,9 @@ fn find_on_path(binary: &str) -> Option<PathBuf> {
 }
 
 /// A Prometheus server on a free loopback port, killed when dropped, even when the test fails.
-struct PrometheusServer {
+pub(crate) struct PrometheusServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: PathBuf,
 }
 
@@ -836,15 +836,30 @@ impl PrometheusServer {
         exporters: &[std::net::SocketAddr],
         deploy: &Path,
     ) -> PrometheusServer {
-        let config = dir.join("prometheus.yml");
         let rules = deploy.join("prometheus/alerts.yml");
         let targets: Vec<String> = exporters.iter().map(|a| format!("\"{a}\"")).collect();
+        let config = format!(
+            "rule_files:\n  - {rules}\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n",
+            rules = rules.display(),
+            targets = targets.join(", ")
+        );
+        Self::start_on(binary, dir, &dir.join("data"), &config)
+    }
+
+    /// Prometheus on the TSDB at `data` (which may hold backfilled blocks), with `config`
+    /// (rules and scrape configs, or nothing) after one-second global intervals. Retention is
+    /// a year, so no backfilled block is old enough to be deleted at start.
+    pub(crate) fn start_on(
+        binary: &Path,
+        dir: &Path,
+        data: &Path,
+        config: &str,
+    ) -> PrometheusServer {
+        let config_path = dir.join("prometheus.yml");
         std::fs::write(
-            &config,
+            &config_path,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n",
-                rules = rules.display(),
-                targets = targets.join(", ")
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{config}"
             ),
         )
         .expect("write prometheus.yml");
@@ -856,11 +871,9 @@ impl PrometheusServer {
         let log = dir.join("prometheus.log");
         let log_file = std::fs::File::create(&log).expect("create the Prometheus log");
         let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--storage.tsdb.retention.time=1y")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -889,13 +902,13 @@ impl Drop for PrometheusServer {
 }
 
 /// Prometheus' HTTP API.
-struct PrometheusApi {
+pub(crate) struct PrometheusApi {
     url: String,
     http: reqwest::Client,
 }
 
 impl PrometheusApi {
-    fn new(url: String) -> PrometheusApi {
+    pub(crate) fn new(url: String) -> PrometheusApi {
         PrometheusApi {
             url,
             http: reqwest::Client::builder()
@@ -906,7 +919,7 @@ impl PrometheusApi {
     }
 
     /// The body of a 200 answer, or None.
-    async fn get_text(&self, path: &str) -> Option<String> {
+    pub(crate) async fn get_text(&self, path: &str) -> Option<String> {
         let response = self
             .http
             .get(format!("{}{path}", self.url))
@@ -935,6 +948,63 @@ impl PrometheusApi {
             .expect("query Prometheus");
         let text = response.text().await.expect("Prometheus' answer");
         serde_json::from_str(&text).unwrap_or_else(|_| json!({"status": "error", "error": text}))
+    }
+
+    /// The sorted values of an instant query at the past instant `at` (unix seconds).
+    pub(crate) async fn query_at(&self, expr: &str, at: i64) -> Vec<f64> {
+        let answer = self
+            .api_get(
+                "/api/v1/query",
+                &[("query", expr), ("time", &at.to_string())],
+            )
+            .await;
+        let mut values: Vec<f64> = answer["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(sample_value)
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values
+    }
+
+    /// How many values a range query of `expr` over `[start, end]` at `step` seconds returns,
+    /// over all its series.
+    pub(crate) async fn range_points(&self, expr: &str, start: i64, end: i64, step: i64) -> usize {
+        let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
+        let answer = self
+            .api_get(
+                "/api/v1/query_range",
+                &[
+                    ("query", expr),
+                    ("start", &start),
+                    ("end", &end),
+                    ("step", &step),
+                ],
+            )
+            .await;
+        answer["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|series| series["values"].as_array().map_or(0, Vec::len))
+            .sum()
+    }
+
+    /// A query API answer that must succeed.
+    async fn api_get(&self, path: &str, params: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .query(params)
+            .send()
+            .await
+            .expect("query Prometheus");
+        let text = response.text().await.expect("Prometheus' answer");
+        let answer: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| json!({"status": "error", "error": text}));
+        assert_eq!(answer["status"], "success", "{path} {params:?}: {answer}");
+        answer
     }
 
     /// The result of an instant query that must succeed.
@@ -977,7 +1047,7 @@ impl PrometheusApi {
     }
 
     /// Like [`PrometheusApi::try_wait_until`], failing the test with Prometheus' log on timeout.
-    async fn wait_until<F, Fut>(&self, what: &str, server: &PrometheusServer, ready: F)
+    pub(crate) async fn wait_until<F, Fut>(&self, what: &str, server: &PrometheusServer, ready: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,

@@ -25,11 +25,11 @@ pub mod meta_examples;
 pub mod phone_numbers;
 pub mod templates;
 
-use chrono::{Datelike, NaiveDate, TimeZone};
-use chrono_tz::America::Los_Angeles;
+use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
 
 use super::{parse_non_negative, parse_time, Converted, ShapeError, ValueProblem};
+use crate::calendar;
 use crate::config::Granularity;
 use crate::exposition::{Family, Sample};
 
@@ -54,14 +54,14 @@ pub fn bucket_containing(granularity: Granularity, time: i64) -> Bucket {
             }
         }
         Granularity::Day => {
-            let day = pacific_date(time);
+            let day = calendar::pacific_date(time);
             Bucket {
-                start: pacific_midnight(day),
-                end: pacific_midnight(day.succ_opt().unwrap_or(day)),
+                start: calendar::midnight(day),
+                end: calendar::midnight(day.succ_opt().unwrap_or(day)),
             }
         }
         Granularity::Month => {
-            let day = pacific_date(time);
+            let day = calendar::pacific_date(time);
             let first = day.with_day(1).unwrap_or(day);
             let next = if first.month() == 12 {
                 NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
@@ -70,8 +70,8 @@ pub fn bucket_containing(granularity: Granularity, time: i64) -> Bucket {
             }
             .unwrap_or(first);
             Bucket {
-                start: pacific_midnight(first),
-                end: pacific_midnight(next),
+                start: calendar::midnight(first),
+                end: calendar::midnight(next),
             }
         }
     }
@@ -81,22 +81,6 @@ pub fn bucket_containing(granularity: Granularity, time: i64) -> Bucket {
 pub fn last_complete_bucket(granularity: Granularity, now: i64) -> Bucket {
     let current = bucket_containing(granularity, now);
     bucket_containing(granularity, current.start - 1)
-}
-
-fn pacific_date(time: i64) -> NaiveDate {
-    Los_Angeles
-        .timestamp_opt(time, 0)
-        .single()
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
-}
-
-fn pacific_midnight(day: NaiveDate) -> i64 {
-    // Pacific DST switches at 02:00, so local midnight always exists exactly once.
-    day.and_hms_opt(0, 0, 0)
-        .and_then(|midnight| Los_Angeles.from_local_datetime(&midnight).earliest())
-        .map(|t| t.timestamp())
-        .unwrap_or_default()
 }
 
 /// Which bucket's values to export, from the buckets a response holds.

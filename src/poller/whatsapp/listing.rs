@@ -29,6 +29,21 @@ pub struct ListEdge {
     pub what: &'static str,
 }
 
+impl ListEdge {
+    /// The first page's request for `waba_id`.
+    pub fn request(&self, waba_id: &str) -> GraphRequest {
+        GraphRequest::whatsapp_edge(
+            self.endpoint,
+            waba_id,
+            self.edge,
+            vec![
+                ("fields", self.fields.to_owned()),
+                ("limit", PAGE_SIZE.to_owned()),
+            ],
+        )
+    }
+}
+
 /// The account's message templates.
 pub const TEMPLATES: ListEdge = ListEdge {
     endpoint: Endpoint::WhatsappTemplates,
@@ -88,15 +103,7 @@ impl<T> Listing<T> {
         if !self.due(now) {
             return Ok(Vec::new());
         }
-        let request = GraphRequest::whatsapp_edge(
-            edge.endpoint,
-            &waba.id,
-            edge.edge,
-            vec![
-                ("fields", edge.fields.to_owned()),
-                ("limit", PAGE_SIZE.to_owned()),
-            ],
-        );
+        let request = edge.request(&waba.id);
         let pages = context
             .client
             .get_pages(&request, &waba.credentials.token, MAX_PAGES)

@@ -8,9 +8,9 @@
 //! the exporter stops asking for it. Any other failed call fails the poll, and the previous
 //! values stay, as for every target.
 
-mod listing;
-mod node;
-mod unavailable;
+pub(crate) mod listing;
+pub(crate) mod node;
+pub(crate) mod unavailable;
 
 use std::sync::Arc;
 
@@ -251,23 +251,7 @@ impl WabaPoller {
         now: i64,
     ) -> Result<Vec<Value>, GraphError> {
         let start = now.div_euclid(DAY) * DAY - DAY;
-        let requests: Vec<GraphRequest> = ids
-            .chunks(TEMPLATES_PER_CALL)
-            .map(|chunk| {
-                GraphRequest::whatsapp_edge(
-                    Endpoint::WhatsappTemplateAnalytics,
-                    &self.target.id,
-                    "template_analytics",
-                    vec![
-                        ("start", start.to_string()),
-                        ("end", now.to_string()),
-                        ("granularity", "DAILY".to_owned()),
-                        ("metric_types", metrics.join(",")),
-                        ("template_ids", format!("[{}]", chunk.join(","))),
-                    ],
-                )
-            })
-            .collect();
+        let requests = template_analytics_requests(&self.target.id, ids, metrics, start, now);
         context
             .client
             .get_all(&requests, &self.target.credentials.token)
@@ -277,13 +261,39 @@ impl WabaPoller {
     }
 }
 
+/// `template_analytics` of `ids` over `[start, end)`, ten ids to a call.
+pub(crate) fn template_analytics_requests(
+    waba_id: &str,
+    ids: &[String],
+    metrics: &[String],
+    start: i64,
+    end: i64,
+) -> Vec<GraphRequest> {
+    ids.chunks(TEMPLATES_PER_CALL)
+        .map(|chunk| {
+            GraphRequest::whatsapp_edge(
+                Endpoint::WhatsappTemplateAnalytics,
+                waba_id,
+                "template_analytics",
+                vec![
+                    ("start", start.to_string()),
+                    ("end", end.to_string()),
+                    ("granularity", "DAILY".to_owned()),
+                    ("metric_types", metrics.join(",")),
+                    ("template_ids", format!("[{}]", chunk.join(","))),
+                ],
+            )
+        })
+        .collect()
+}
+
 fn append(converted: &mut Converted, part: Converted) {
     converted.families.extend(part.families);
     converted.problems.extend(part.problems);
 }
 
 /// `meta_whatsapp_business_account_info`: the account's name and currency, for joins.
-fn account_info(
+pub(crate) fn account_info(
     waba_id: &str,
     name: Option<&str>,
     currency: Option<&str>,

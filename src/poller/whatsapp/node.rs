@@ -9,12 +9,24 @@ use crate::graph::GraphRequest;
 /// The node read of `target` at `now`; `with_cost` is false once the account is known to have
 /// no costs (billed through a solution partner).
 pub fn request(target: &WabaTarget, now: i64, with_cost: bool) -> GraphRequest {
-    let mut fields = vec![analytics_field(target, now)];
+    ranged_request(target, now, now, with_cost)
+}
+
+/// The node read from the start of the bucket that was the last complete one at `from` (each
+/// field by its own granularity) to `to`: [`request`] at `to` when `from == to`, a history
+/// over `[from, to)` for backfill otherwise.
+pub(crate) fn ranged_request(
+    target: &WabaTarget,
+    from: i64,
+    to: i64,
+    with_cost: bool,
+) -> GraphRequest {
+    let mut fields = vec![analytics_field(target, from, to)];
     if let Some(pricing) = &target.pricing {
-        fields.push(billing_field(pricing, now, with_cost));
+        fields.push(billing_field(pricing, from, to, with_cost));
     }
     if let Some(conversations) = &target.conversations {
-        fields.push(billing_field(conversations, now, with_cost));
+        fields.push(billing_field(conversations, from, to, with_cost));
     }
     fields.push("name".to_owned());
     fields.push("currency".to_owned());
@@ -24,8 +36,8 @@ pub fn request(target: &WabaTarget, now: i64, with_cost: bool) -> GraphRequest {
 /// `analytics`, from the start of the last complete bucket to now: that bucket plus the
 /// partial one. The phone number and country filters narrow what is counted; the API sums
 /// over them.
-fn analytics_field(target: &WabaTarget, now: i64) -> String {
-    let start = last_complete_bucket(target.granularity, now).start;
+fn analytics_field(target: &WabaTarget, from: i64, now: i64) -> String {
+    let start = last_complete_bucket(target.granularity, from).start;
     let mut field = format!(
         "analytics.start({start}).end({now}).granularity({})",
         target.granularity.as_str()
@@ -37,8 +49,8 @@ fn analytics_field(target: &WabaTarget, now: i64) -> String {
 
 /// `pricing_analytics` or `conversation_analytics` over the same window, broken down by the
 /// configured dimensions.
-fn billing_field(billing: &BillingAnalytics, now: i64, with_cost: bool) -> String {
-    let start = last_complete_bucket(billing.granularity.calendar(), now).start;
+fn billing_field(billing: &BillingAnalytics, from: i64, now: i64, with_cost: bool) -> String {
+    let start = last_complete_bucket(billing.granularity.calendar(), from).start;
     let mut field = format!(
         "{}.start({start}).end({now}).granularity({})",
         billing.field.field_name(),

@@ -3,8 +3,9 @@
 //! Page insights and WhatsApp Business analytics cut time at midnight America/Los_Angeles,
 //! whatever the time zone of the Page or business, so a Meta "day" starts at 07:00 or 08:00 UTC
 //! and lasts 23, 24 or 25 hours. The read paths work in unix seconds and ask this module where
-//! the boundaries are, so no other module deals with time zones. It also resolves the relative
-//! `date_preset` names both insights endpoints accept, and formats and parses their dates.
+//! the boundaries are. It also resolves the relative `date_preset` names both insights endpoints
+//! accept, and formats and parses their dates. The simulator cuts its answers with it, and
+//! backfill uses it to ask, day by day, for the dates a preset selected on that day.
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::America::Los_Angeles;
@@ -32,6 +33,7 @@ pub(crate) fn midnight(date: NaiveDate) -> i64 {
 }
 
 /// The start of the Pacific day containing `t`.
+#[cfg(feature = "demo")]
 pub(crate) fn day_start(t: i64) -> i64 {
     midnight(pacific_date(t))
 }
@@ -64,23 +66,27 @@ pub(crate) fn first_of_month(date: NaiveDate) -> NaiveDate {
 }
 
 /// The instant as Graph writes insights end times: `2024-01-02T08:00:00+0000`.
+#[cfg(feature = "demo")]
 pub(crate) fn iso_time(t: i64) -> String {
     let utc = DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default();
     utc.format("%Y-%m-%dT%H:%M:%S+0000").to_string()
 }
 
 /// A date as the ads-insights endpoints write it: `2024-05-01`.
+#[cfg(feature = "demo")]
 pub(crate) fn ymd(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
 /// Parses a `YYYY-MM-DD` date.
+#[cfg(feature = "demo")]
 pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
 }
 
 /// Parses a Page insights `since`/`until`: unix seconds, or `YYYY-MM-DD` meaning that date's
 /// Pacific midnight.
+#[cfg(feature = "demo")]
 pub(crate) fn parse_instant(text: &str) -> Option<i64> {
     let text = text.trim();
     text.parse::<i64>()

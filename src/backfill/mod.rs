@@ -1,0 +1,368 @@
+//! `backfill`: the history the running exporter would have served, as an OpenMetrics file for
+//! `promtool tsdb create-blocks-from openmetrics`.
+//!
+//! Each target's history is read in as few calls as Meta allows and then *replayed*: for
+//! every step instant, the answer a live poll at that instant would have received is cut
+//! from the history and handed to the same converter the live exporter uses, so names, labels
+//! and value rules cannot drift apart. What cannot be replayed (a value covering a range that
+//! ends at the poll itself, a current state such as a phone number's quality rating) is left
+//! out, and the summary says so.
+//!
+//! - [`range`]: `--since`, `--until` and `--step`, checked before any call.
+//! - [`page`], [`campaign`], [`whatsapp`]: one read path each, history read and replayed.
+//! - [`history`]: the samples gathered, as runs, and their OpenMetrics text.
+//! - [`output`]: the file (written aside and renamed when complete) or stdout.
+//! - [`progress`]: a progress bar on a terminal, log lines elsewhere.
+//!
+//! Calls go through the live exporter's [`GraphClient`], so batching, retries, the rate
+//! limiter and the call budgets are the same; where the live exporter would skip a poll
+//! because the limiter holds a pause, backfill waits the pause out.
+
+pub mod campaign;
+pub mod history;
+pub mod output;
+pub mod page;
+pub mod progress;
+pub mod range;
+pub mod whatsapp;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use self::history::History;
+use self::output::Output;
+use self::progress::Progress;
+use self::range::Span;
+use crate::cli::BackfillFlags;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::discovery::{self, Inventory};
+use crate::graph::ratelimit::RateLimiter;
+use crate::graph::{ErrorClass, GraphClient, GraphError, GraphRequest};
+use crate::poller::campaign::InsightsObject;
+use crate::poller::names::{self, InfoKind};
+use crate::secret::AccessToken;
+use crate::self_metrics::ExporterMetrics;
+use crate::target::{Target, TargetKey, TargetKind};
+use futures::StreamExt as _;
+
+/// How often a throttled call is tried again (each after the limiter's pause) before its
+/// target fails.
+const MAX_THROTTLED_RETRIES: u32 = 8;
+
+/// What a backfill run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Targets asked for history.
+    pub targets: usize,
+    /// Samples gathered.
+    pub samples: u64,
+    /// Series gathered.
+    pub series: usize,
+    /// API calls made (entries of batch calls included).
+    pub calls: u64,
+    /// HTTP requests they went out in.
+    pub http_requests: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Targets that could not be backfilled, each with Meta's error.
+    pub failed: Vec<(TargetKey, String)>,
+    /// What was left out and why, one line each.
+    pub notes: Vec<String>,
+    /// Bytes of OpenMetrics text written.
+    pub bytes: u64,
+    /// `--output` as given.
+    pub output: String,
+}
+
+/// Backfills every target of `config` (listed and discovered) over `span`, and returns the
+/// history and what happened. A target that fails is named in the summary; the others'
+/// history is still returned.
+pub async fn collect(
+    config: &Config,
+    targets: Vec<Target>,
+    span: Span,
+    clock: Arc<dyn Clock>,
+    progress: &Progress,
+) -> anyhow::Result<(History, Summary)> {
+    let started = Instant::now();
+    let metrics = ExporterMetrics::new().context("creating the call counters")?;
+    let limiter = Arc::new(
+        RateLimiter::new(config.rate_limits.clone(), metrics.clone()).with_clock(clock.clone()),
+    );
+    let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone(), limiter)
+        .context("creating the Graph API client")?;
+    let caller = Caller {
+        client: &client,
+        progress,
+    };
+    let mut history = History::default();
+    let mut summary = Summary {
+        targets: targets.len(),
+        ..Summary::default()
+    };
+    progress.start(targets.len());
+    // Targets run side by side, as many as requests may be in flight; each gathers its own
+    // history, merged as it finishes (series of different targets never collide).
+    let concurrency = config.polling.max_concurrent_requests.max(1);
+    let caller = &caller;
+    let span = &span;
+    let mut finished = futures::stream::iter(targets.iter().map(|target| async move {
+        let key = target.key();
+        progress.target_started(&key);
+        let mut own = History::default();
+        let outcome = backfill_target(caller, target, span, &mut own).await;
+        (key, outcome, own)
+    }))
+    .buffer_unordered(concurrency);
+    while let Some((key, outcome, own)) = finished.next().await {
+        match outcome {
+            Ok(notes) => {
+                history.merge(own);
+                summary
+                    .notes
+                    .extend(notes.into_iter().map(|note| format!("{key}: {note}")));
+                progress.target_done(&key, None);
+            }
+            Err(error) => {
+                progress.target_done(&key, Some(&error));
+                summary.failed.push((key, error));
+            }
+        }
+    }
+    drop(finished);
+    summary.failed.sort();
+    summary.notes.sort();
+    summary.samples = history.samples();
+    summary.series = history.series();
+    summary.calls = counted(&metrics.api_requests);
+    summary.http_requests = counted(&metrics.api_http_requests);
+    summary.elapsed = started.elapsed();
+    progress.finish();
+    Ok((history, summary))
+}
+
+/// Runs `backfill` for `flags` over `config`'s targets: checks the span, finds the targets,
+/// reads and replays their history, writes it. The summary names the targets that failed;
+/// the caller decides the exit code.
+pub async fn run(
+    config: &Config,
+    flags: &BackfillFlags,
+    clock: Arc<dyn Clock>,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
+    let since = range::parse_instant("--since", &flags.since)?;
+    let until = range::parse_instant("--until", &flags.until)?;
+    let output = Output::parse(&flags.output);
+    // Checked before any call, discovery's included: the kinds discovery can add count too.
+    let mut kinds: Vec<TargetKind> = Target::all(config).iter().map(|t| t.key().kind).collect();
+    if let Some(discovery) = &config.discovery {
+        if discovery.pages.is_some() {
+            kinds.push(TargetKind::Page);
+        }
+        if discovery.whatsapp_business_accounts.is_some() {
+            kinds.push(TargetKind::WhatsappBusinessAccount);
+        }
+    }
+    let span = Span::new(since, until, flags.step, clock.now_unix(), &kinds)?;
+    let targets = targets(config, clock.clone()).await?;
+    let (history, mut summary) = collect(config, targets, span, clock, progress).await?;
+    summary.bytes = output.write(&history)?;
+    summary.output = flags.output.clone();
+    Ok(summary)
+}
+
+impl Summary {
+    /// The lines printed at the end: what was written, what was left out, what failed.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "backfilled {} of {} targets: {} samples in {} series, {} API calls in {} HTTP requests, {:.1} s; wrote {} bytes to {}\n",
+            self.targets - self.failed.len(),
+            self.targets,
+            self.samples,
+            self.series,
+            self.calls,
+            self.http_requests,
+            self.elapsed.as_secs_f64(),
+            self.bytes,
+            if self.output == "-" { "stdout" } else { &self.output },
+        );
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out
+    }
+
+    /// The error for a run with failed targets: each one with Meta's error.
+    pub fn failure(&self) -> Option<String> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        let mut out = format!(
+            "could not backfill {} of {} targets (the others were written):",
+            self.failed.len(),
+            self.targets
+        );
+        for (key, error) in &self.failed {
+            out.push_str(&format!("\n  {key}: {error}"));
+        }
+        Some(out)
+    }
+}
+
+/// One target's history, by its read path.
+async fn backfill_target(
+    caller: &Caller<'_>,
+    target: &Target,
+    span: &Span,
+    history: &mut History,
+) -> Result<Vec<String>, String> {
+    match target {
+        Target::Page(page) => page::backfill(caller, page, span, history).await,
+        Target::Campaign(campaign) => {
+            campaign::backfill(caller, campaign, InsightsObject::Campaign, span, history).await
+        }
+        Target::AdAccount(account) => {
+            campaign::backfill(caller, account, InsightsObject::AdAccount, span, history).await
+        }
+        Target::Waba(waba) => whatsapp::backfill(caller, waba, span, history).await,
+    }
+}
+
+/// The listed targets and, when discovery is configured, the ones it finds now. A discovery
+/// source that fails is an error: a backfill silently missing the accounts it would have
+/// found is worse than one that says so.
+pub async fn targets(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Vec<Target>> {
+    let mut targets = Target::all(config);
+    let Some(discovery_config) = &config.discovery else {
+        return Ok(targets);
+    };
+    let metrics = ExporterMetrics::new().context("creating the call counters")?;
+    let limiter = Arc::new(
+        RateLimiter::new(config.rate_limits.clone(), metrics.clone()).with_clock(clock.clone()),
+    );
+    let client = GraphClient::new(&config.graph_api, &config.polling, metrics, limiter)
+        .context("creating the Graph API client")?;
+    let mut inventory = Inventory::default();
+    for report in discovery::task::run_once(discovery_config, &client, clock.as_ref()).await {
+        if !report.succeeded() {
+            anyhow::bail!(
+                "discovery of {} failed: {}",
+                report.kind().as_str(),
+                report.errors().join("; ")
+            );
+        }
+        inventory.record(&report);
+    }
+    targets.extend(inventory.targets(config).targets);
+    Ok(targets)
+}
+
+/// The client, and what waits on the limiter's pauses: a backfill has no next poll to wait
+/// for, so it waits here.
+pub struct Caller<'a> {
+    client: &'a GraphClient,
+    progress: &'a Progress,
+}
+
+impl Caller<'_> {
+    /// `GET` with `token`, waiting out the limiter's pauses and retrying throttles after them.
+    pub async fn get(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> Result<Value, GraphError> {
+        let mut throttled = 0;
+        loop {
+            match self.client.get(request, token).await {
+                Err(GraphError::Paused { scope, remaining }) => {
+                    self.progress.paused(scope, remaining);
+                    tokio::time::sleep(remaining.max(Duration::from_secs(1))).await;
+                }
+                Err(error)
+                    if error.class() == ErrorClass::Throttled
+                        && throttled < MAX_THROTTLED_RETRIES =>
+                {
+                    // The limiter took the throttle in; the next try meets its pause.
+                    throttled += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Every page of a list edge, waiting out the limiter's pauses (a paused list is read
+    /// again from its first page: lists are short, and a cursor would not outlive the pause).
+    pub async fn get_pages(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+        max_pages: usize,
+    ) -> Result<crate::graph::Pages, GraphError> {
+        let mut throttled = 0;
+        loop {
+            match self.client.get_pages(request, token, max_pages).await {
+                Err(GraphError::Paused { scope, remaining }) => {
+                    self.progress.paused(scope, remaining);
+                    tokio::time::sleep(remaining.max(Duration::from_secs(1))).await;
+                }
+                Err(error)
+                    if error.class() == ErrorClass::Throttled
+                        && throttled < MAX_THROTTLED_RETRIES =>
+                {
+                    throttled += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// The info series of `id` (`meta_page_info` and the like) with its name as read now:
+    /// history has no names, and a name on every past sample keeps dashboards' joins working.
+    async fn info_family(
+        &self,
+        kind: InfoKind,
+        id: &str,
+        fields: &str,
+        token: &AccessToken,
+        known: Option<&str>,
+        origin: crate::config::Origin,
+    ) -> Option<crate::exposition::Family> {
+        let names = match known {
+            Some(name) => names::ObjectNames {
+                name: Some(name.to_owned()),
+                currency: None,
+            },
+            None => match self
+                .get(&GraphRequest::object_fields(id, fields), token)
+                .await
+            {
+                Ok(body) => names::parse(&body),
+                Err(error) => {
+                    tracing::warn!(object_id = id, %error, "reading the object's name failed; its history has no info series");
+                    return None;
+                }
+            },
+        };
+        names::info_family(kind, id, &names, origin)
+    }
+}
+
+/// The sum of a counter over all its label sets.
+fn counted(counter: &prometheus::IntCounterVec) -> u64 {
+    use prometheus::core::Collector as _;
+    counter
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .map(|metric| metric.get_counter().value() as u64)
+        .sum()
+}
+
+/// A failed read as the summary names it: Meta's own message when there is one.
+fn describe(error: &GraphError) -> String {
+    error.to_string()
+}
