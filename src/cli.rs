@@ -202,6 +202,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backfill_is_a_subcommand_that_takes_the_config_and_log_flags_too() {
+        let flags = Flags::try_parse_from([
+            "x",
+            "backfill",
+            "--config.file=/etc/x.yaml",
+            "--since=2026-09-01",
+            "--until=2026-12-01",
+            "--step=15m",
+            "--output=-",
+            "--log.level=warn",
+        ])
+        .expect("backfill parses");
+        assert_eq!(flags.config_file, PathBuf::from("/etc/x.yaml"));
+        assert_eq!(flags.log_level, LogLevel::Warn);
+        let Some(Command::Backfill(backfill)) = flags.command else {
+            panic!("no backfill subcommand");
+        };
+        assert_eq!(backfill.since, "2026-09-01");
+        assert_eq!(backfill.step, Some(Duration::from_secs(900)));
+        assert_eq!(backfill.output, "-");
+        // The exporter's own flags are not backfill's.
+        assert!(Flags::try_parse_from([
+            "x",
+            "backfill",
+            "--since=a",
+            "--until=b",
+            "--output=-",
+            "--shard=1"
+        ])
+        .is_err());
+        assert!(
+            Flags::try_parse_from(["x", "backfill", "--since=a", "--until=b"]).is_err(),
+            "--output is required"
+        );
+        assert!(Flags::try_parse_from(["x"])
+            .expect("no subcommand")
+            .command
+            .is_none());
+    }
+
+    #[test]
     fn flags_use_prometheus_names_and_defaults() {
         let flags = Flags::try_parse_from(["x"]).expect("defaults parse");
         assert_eq!(flags.config_file, PathBuf::from("config.yaml"));

@@ -70,79 +70,97 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Targets that could not be backfilled, each with Meta's error.
     pub failed: Vec<(TargetKey, String)>,
-    /// What was left out and why, one line each.
-    pub notes: Vec<String>,
+    /// What was left out and why, by target.
+    pub notes: Vec<(TargetKey, String)>,
     /// Bytes of OpenMetrics text written.
     pub bytes: u64,
     /// `--output` as given.
     pub output: String,
 }
 
-/// Backfills every target of `config` (listed and discovered) over `span`, and returns the
-/// history and what happened. A target that fails is named in the summary; the others'
-/// history is still returned.
-pub async fn collect(
-    config: &Config,
-    targets: Vec<Target>,
-    span: Span,
+/// The Graph API client every call of one backfill goes through (discovery included, so they
+/// share the limiter and its budgets), and the counters the summary reads.
+pub struct Session {
+    client: GraphClient,
+    metrics: ExporterMetrics,
     clock: Arc<dyn Clock>,
-    progress: &Progress,
-) -> anyhow::Result<(History, Summary)> {
-    let started = Instant::now();
-    let metrics = ExporterMetrics::new().context("creating the call counters")?;
-    let limiter = Arc::new(
-        RateLimiter::new(config.rate_limits.clone(), metrics.clone()).with_clock(clock.clone()),
-    );
-    let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone(), limiter)
-        .context("creating the Graph API client")?;
-    let caller = Caller {
-        client: &client,
-        progress,
-    };
-    let mut history = History::default();
-    let mut summary = Summary {
-        targets: targets.len(),
-        ..Summary::default()
-    };
-    progress.start(targets.len());
-    // Targets run side by side, as many as requests may be in flight; each gathers its own
-    // history, merged as it finishes (series of different targets never collide).
-    let concurrency = config.polling.max_concurrent_requests.max(1);
-    let caller = &caller;
-    let span = &span;
-    let mut finished = futures::stream::iter(targets.iter().map(|target| async move {
-        let key = target.key();
-        progress.target_started(&key);
-        let mut own = History::default();
-        let outcome = backfill_target(caller, target, span, &mut own).await;
-        (key, outcome, own)
-    }))
-    .buffer_unordered(concurrency);
-    while let Some((key, outcome, own)) = finished.next().await {
-        match outcome {
-            Ok(notes) => {
-                history.merge(own);
-                summary
-                    .notes
-                    .extend(notes.into_iter().map(|note| format!("{key}: {note}")));
-                progress.target_done(&key, None);
-            }
-            Err(error) => {
-                progress.target_done(&key, Some(&error));
-                summary.failed.push((key, error));
+}
+
+impl Session {
+    /// A client for `config`'s Graph API settings, its own limiter and counters.
+    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Session> {
+        let metrics = ExporterMetrics::new().context("creating the call counters")?;
+        let limiter = Arc::new(
+            RateLimiter::new(config.rate_limits.clone(), metrics.clone()).with_clock(clock.clone()),
+        );
+        let client = GraphClient::new(&config.graph_api, &config.polling, metrics.clone(), limiter)
+            .context("creating the Graph API client")?;
+        Ok(Session {
+            client,
+            metrics,
+            clock,
+        })
+    }
+
+    /// Backfills `targets` over `span`, and returns the history and what happened. A target
+    /// that fails is named in the summary; the others' history is still returned.
+    pub async fn collect(
+        &self,
+        config: &Config,
+        targets: Vec<Target>,
+        span: Span,
+        progress: &Progress,
+    ) -> (History, Summary) {
+        let started = Instant::now();
+        let caller = Caller {
+            client: &self.client,
+            progress,
+        };
+        let mut history = History::default();
+        let mut summary = Summary {
+            targets: targets.len(),
+            ..Summary::default()
+        };
+        progress.start(targets.len());
+        // Targets run side by side, as many as requests may be in flight; each gathers its own
+        // history, merged as it finishes (series of different targets never collide).
+        let concurrency = config.polling.max_concurrent_requests.max(1);
+        let caller = &caller;
+        let span = &span;
+        let mut finished = futures::stream::iter(targets.iter().map(|target| async move {
+            let key = target.key();
+            progress.target_started(&key);
+            let mut own = History::default();
+            let outcome = backfill_target(caller, target, span, &mut own).await;
+            (key, outcome, own)
+        }))
+        .buffer_unordered(concurrency);
+        while let Some((key, outcome, own)) = finished.next().await {
+            match outcome {
+                Ok(notes) => {
+                    history.merge(own);
+                    summary
+                        .notes
+                        .extend(notes.into_iter().map(|note| (key.clone(), note)));
+                    progress.target_done(&key, None);
+                }
+                Err(error) => {
+                    progress.target_done(&key, Some(&error));
+                    summary.failed.push((key, error));
+                }
             }
         }
+        drop(finished);
+        summary.failed.sort();
+        summary.notes.sort();
+        summary.samples = history.samples();
+        summary.series = history.series();
+        summary.calls = counted(&self.metrics.api_requests);
+        summary.http_requests = counted(&self.metrics.api_http_requests);
+        summary.elapsed = started.elapsed();
+        progress.finish();
+        (history, summary)
     }
-    drop(finished);
-    summary.failed.sort();
-    summary.notes.sort();
-    summary.samples = history.samples();
-    summary.series = history.series();
-    summary.calls = counted(&metrics.api_requests);
-    summary.http_requests = counted(&metrics.api_http_requests);
-    summary.elapsed = started.elapsed();
-    progress.finish();
-    Ok((history, summary))
 }
 
 /// Runs `backfill` for `flags` over `config`'s targets: checks the span, finds the targets,
@@ -168,8 +186,9 @@ pub async fn run(
         }
     }
     let span = Span::new(since, until, flags.step, clock.now_unix(), &kinds)?;
-    let targets = targets(config, clock.clone()).await?;
-    let (history, mut summary) = collect(config, targets, span, clock, progress).await?;
+    let session = Session::new(config, clock)?;
+    let targets = session.targets(config).await?;
+    let (history, mut summary) = session.collect(config, targets, span, progress).await;
     summary.bytes = output.write(&history)?;
     summary.output = flags.output.clone();
     Ok(summary)
@@ -190,8 +209,31 @@ impl Summary {
             self.bytes,
             if self.output == "-" { "stdout" } else { &self.output },
         );
-        for note in &self.notes {
-            out.push_str(&format!("note: {note}\n"));
+        // One line per distinct note: five hundred discovered Pages with the same metric left
+        // out make one line, not five hundred.
+        let mut by_note: std::collections::BTreeMap<&str, Vec<&TargetKey>> = Default::default();
+        for (key, note) in &self.notes {
+            by_note.entry(note).or_default().push(key);
+        }
+        for (note, keys) in by_note {
+            match keys.as_slice() {
+                [key] => out.push_str(&format!("note: {key}: {note}\n")),
+                keys => {
+                    let named: Vec<String> =
+                        keys.iter().take(3).map(|key| key.to_string()).collect();
+                    let more = keys.len().saturating_sub(3);
+                    let tail = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!(
+                        "note: {} targets ({}{tail}): {note}\n",
+                        keys.len(),
+                        named.join(", ")
+                    ));
+                }
+            }
         }
         out
     }
@@ -232,33 +274,31 @@ async fn backfill_target(
     }
 }
 
-/// The listed targets and, when discovery is configured, the ones it finds now. A discovery
-/// source that fails is an error: a backfill silently missing the accounts it would have
-/// found is worse than one that says so.
-pub async fn targets(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Vec<Target>> {
-    let mut targets = Target::all(config);
-    let Some(discovery_config) = &config.discovery else {
-        return Ok(targets);
-    };
-    let metrics = ExporterMetrics::new().context("creating the call counters")?;
-    let limiter = Arc::new(
-        RateLimiter::new(config.rate_limits.clone(), metrics.clone()).with_clock(clock.clone()),
-    );
-    let client = GraphClient::new(&config.graph_api, &config.polling, metrics, limiter)
-        .context("creating the Graph API client")?;
-    let mut inventory = Inventory::default();
-    for report in discovery::task::run_once(discovery_config, &client, clock.as_ref()).await {
-        if !report.succeeded() {
-            anyhow::bail!(
-                "discovery of {} failed: {}",
-                report.kind().as_str(),
-                report.errors().join("; ")
-            );
+impl Session {
+    /// The listed targets and, when discovery is configured, the ones it finds now. A
+    /// discovery source that fails is an error: a backfill silently missing the accounts it
+    /// would have found is worse than one that says so.
+    pub async fn targets(&self, config: &Config) -> anyhow::Result<Vec<Target>> {
+        let mut targets = Target::all(config);
+        let Some(discovery_config) = &config.discovery else {
+            return Ok(targets);
+        };
+        let mut inventory = Inventory::default();
+        let reports =
+            discovery::task::run_once(discovery_config, &self.client, self.clock.as_ref()).await;
+        for report in reports {
+            if !report.succeeded() {
+                anyhow::bail!(
+                    "discovery of {} failed: {}",
+                    report.kind().as_str(),
+                    report.errors().join("; ")
+                );
+            }
+            inventory.record(&report);
         }
-        inventory.record(&report);
+        targets.extend(inventory.targets(config).targets);
+        Ok(targets)
     }
-    targets.extend(inventory.targets(config).targets);
-    Ok(targets)
 }
 
 /// The client, and what waits on the limiter's pauses: a backfill has no next poll to wait
@@ -365,4 +405,47 @@ fn counted(counter: &prometheus::IntCounterVec) -> u64 {
 /// A failed read as the summary names it: Meta's own message when there is one.
 fn describe(error: &GraphError) -> String {
     error.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::TargetKind;
+
+    fn page(id: &str) -> TargetKey {
+        TargetKey {
+            kind: TargetKind::Page,
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn the_report_gives_each_note_one_line_and_the_failure_names_every_target() {
+        let summary = Summary {
+            targets: 6,
+            samples: 10,
+            series: 2,
+            calls: 7,
+            http_requests: 3,
+            elapsed: Duration::from_millis(1500),
+            failed: vec![(page("9"), "Graph API error 190: expired".into())],
+            notes: ["1", "2", "3", "4", "5"]
+                .iter()
+                .map(|id| (page(id), "x left out".to_owned()))
+                .chain([(page("1"), "y left out".to_owned())])
+                .collect(),
+            bytes: 99,
+            output: "-".into(),
+        };
+        assert_eq!(
+            summary.report(),
+            "backfilled 5 of 6 targets: 10 samples in 2 series, 7 API calls in 3 HTTP requests, 1.5 s; wrote 99 bytes to stdout\n\
+             note: 5 targets (page 1, page 2, page 3 and 2 more): x left out\n\
+             note: page 1: y left out\n"
+        );
+        assert_eq!(
+            summary.failure().as_deref(),
+            Some("could not backfill 1 of 6 targets (the others were written):\n  page 9: Graph API error 190: expired")
+        );
+    }
 }

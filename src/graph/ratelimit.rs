@@ -282,10 +282,10 @@ impl RateLimiter {
             } else {
                 reading.id.as_str()
             };
-            self.metrics
-                .rate_limit_usage
-                .with_label_values(&[reading.scope, id, &reading.kind, reading.metric])
-                .set(reading.percent);
+            self.metrics.rate_limit_usage.set(
+                [reading.scope, id, &reading.kind, reading.metric],
+                reading.percent,
+            );
             state.series.insert(
                 (
                     reading.scope,
@@ -467,11 +467,9 @@ impl RateLimiter {
         });
         drop(state);
         for (scope, id, kind, metric) in gone {
-            // The series may already be gone; there is nothing to do about that.
-            let _ = self
-                .metrics
+            self.metrics
                 .rate_limit_usage
-                .remove_label_values(&[scope, &id, &kind, metric]);
+                .remove([scope, &id, &kind, metric]);
         }
     }
 

@@ -372,7 +372,17 @@ async fn the_demo_backfills_its_targets_to_stdout_without_a_token() {
             "{family} missing"
         );
     }
-    assert!(stderr.contains("samples"), "the summary: {stderr}");
+    assert!(
+        stderr.contains("backfilled 9 of 9 targets"),
+        "the summary: {stderr}"
+    );
+    // Discovered targets are backfilled too: the demo lists one Page and finds two more.
+    for discovered in ["100000000000002", "100000000000003"] {
+        assert!(
+            stdout.contains(&format!("page_id=\"{discovered}\"")),
+            "discovered Page {discovered} missing"
+        );
+    }
     assert!(!stdout.contains("demo-token") && !stderr.contains("demo-token"));
 }
 
@@ -417,15 +427,10 @@ async fn a_throttled_read_waits_out_the_pause_and_the_target_is_still_backfilled
     )
     .expect("span");
     let started = tokio::time::Instant::now();
-    let (history, summary) = backfill::collect(
-        &config,
-        Target::all(&config),
-        span,
-        Arc::new(SystemClock),
-        &Progress::lines(),
-    )
-    .await
-    .expect("backfill");
+    let session = backfill::Session::new(&config, Arc::new(SystemClock)).expect("session");
+    let (history, summary) = session
+        .collect(&config, Target::all(&config), span, &Progress::lines())
+        .await;
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     // Two throttled answers, then the read (its name read shares no call with it: batching off).
     assert_eq!(fake.request_count(PAGE), 4, "{:?}", fake.requests());
