@@ -44,21 +44,13 @@ pub struct EncodedFamily {
     pub lines: String,
 }
 
-type SamplesByLabels = BTreeMap<Vec<(String, String)>, f64>;
+/// Sample values by label set.
+pub type SamplesByLabels = BTreeMap<Vec<(String, String)>, f64>;
 
 /// Merges families that share a name (later samples with the same label set win) and encodes
 /// each one, sorted by name.
 pub fn encode(families: Vec<Family>) -> Vec<EncodedFamily> {
-    let mut merged: BTreeMap<String, (String, SamplesByLabels)> = BTreeMap::new();
-    for family in families {
-        let entry = merged
-            .entry(family.name)
-            .or_insert_with(|| (family.help, BTreeMap::new()));
-        for sample in family.samples {
-            entry.1.insert(sample.labels, sample.value);
-        }
-    }
-    merged
+    merge(families)
         .into_iter()
         .map(|(name, (help, samples))| {
             let mut lines = String::with_capacity(samples.len() * 96);
@@ -72,6 +64,21 @@ pub fn encode(families: Vec<Family>) -> Vec<EncodedFamily> {
             }
         })
         .collect()
+}
+
+/// Families merged by name, sorted, each with its HELP (the first seen) and its samples by
+/// label set; a later sample with the same labels wins, as in one snapshot.
+pub fn merge(families: Vec<Family>) -> BTreeMap<String, (String, SamplesByLabels)> {
+    let mut merged: BTreeMap<String, (String, SamplesByLabels)> = BTreeMap::new();
+    for family in families {
+        let entry = merged
+            .entry(family.name)
+            .or_insert_with(|| (family.help, BTreeMap::new()));
+        for sample in family.samples {
+            entry.1.insert(sample.labels, sample.value);
+        }
+    }
+    merged
 }
 
 /// The `# HELP` and `# TYPE` lines of a family.

@@ -56,14 +56,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     // Checked before anything else: a bad pair would make this replica poll nothing, or twice.
     let shard = flags.shard().map_err(anyhow::Error::msg)?;
     // The demo's simulator lives until `run` returns, as long as the exporter that polls it.
-    let (_simulator, config) = if flags.demo {
-        let (fake, config) = start_demo().await?;
-        (Some(fake), config)
-    } else {
-        let path = &flags.config_file;
-        let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
-        (None, config)
-    };
+    let (_simulator, config) = load_config(&flags).await?;
     // Read before binding, so a bad web config exits 1 without ever serving plain HTTP.
     let web = match &flags.web_config_file {
         Some(path) => Some(
@@ -102,17 +95,22 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// The demo's simulator and config with `--demo`, else the config file. The simulator lives
+/// as long as the caller holds it.
+async fn load_config(flags: &Flags) -> anyhow::Result<(Option<Simulator>, config::Config)> {
+    if flags.demo {
+        let (fake, config) = start_demo().await?;
+        return Ok((Some(fake), config));
+    }
+    let path = &flags.config_file;
+    let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
+    Ok((None, config))
+}
+
 /// `backfill`: history as OpenMetrics. Exits 1 when a target could not be backfilled, after
 /// writing the others.
 async fn run_backfill(flags: Flags, backfill: BackfillFlags) -> anyhow::Result<ExitCode> {
-    let (_simulator, config) = if flags.demo {
-        let (fake, config) = start_demo().await?;
-        (Some(fake), config)
-    } else {
-        let path = &flags.config_file;
-        let config = config::load(path).with_context(|| format!("loading {}", path.display()))?;
-        (None, config)
-    };
+    let (_simulator, config) = load_config(&flags).await?;
     let progress = backfill::progress::Progress::for_stderr();
     let summary = backfill::run(
         &config,

@@ -50,16 +50,7 @@ impl History {
     /// Records what a poll at `at` would have exported; `step` is the target's step. Within
     /// one call later samples with the same name and labels win, as in a live snapshot.
     pub fn record(&mut self, at: i64, step: i64, families: Vec<Family>) {
-        let mut merged: BTreeMap<String, (String, BTreeMap<Labels, f64>)> = BTreeMap::new();
-        for family in families {
-            let entry = merged
-                .entry(family.name)
-                .or_insert_with(|| (family.help, BTreeMap::new()));
-            for sample in family.samples {
-                entry.1.insert(sample.labels, sample.value);
-            }
-        }
-        for (name, (help, samples)) in merged {
+        for (name, (help, samples)) in exposition::merge(families) {
             let family = self.families.entry(name).or_default();
             if family.help.is_empty() {
                 family.help = help;

@@ -315,36 +315,33 @@ impl Caller<'_> {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
-        let mut throttled = 0;
-        loop {
-            match self.client.get(request, token).await {
-                Err(GraphError::Paused { scope, remaining }) => {
-                    self.progress.paused(scope, remaining);
-                    tokio::time::sleep(remaining.max(Duration::from_secs(1))).await;
-                }
-                Err(error)
-                    if error.class() == ErrorClass::Throttled
-                        && throttled < MAX_THROTTLED_RETRIES =>
-                {
-                    // The limiter took the throttle in; the next try meets its pause.
-                    throttled += 1;
-                }
-                answer => return answer,
-            }
-        }
+        self.waiting_out_pauses(|| self.client.get(request, token))
+            .await
     }
 
-    /// Every page of a list edge, waiting out the limiter's pauses (a paused list is read
-    /// again from its first page: lists are short, and a cursor would not outlive the pause).
+    /// Every page of a list edge, the same way (a paused list is read again from its first
+    /// page: lists are short, and a cursor would not outlive the pause).
     pub async fn get_pages(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
         max_pages: usize,
     ) -> Result<crate::graph::Pages, GraphError> {
+        self.waiting_out_pauses(|| self.client.get_pages(request, token, max_pages))
+            .await
+    }
+
+    /// Runs `call` until it is answered: a pause of the limiter is slept out, a throttle is
+    /// tried again (it meets the pause the limiter took from it) up to
+    /// [`MAX_THROTTLED_RETRIES`] times.
+    async fn waiting_out_pauses<T, Call, Fut>(&self, mut call: Call) -> Result<T, GraphError>
+    where
+        Call: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GraphError>>,
+    {
         let mut throttled = 0;
         loop {
-            match self.client.get_pages(request, token, max_pages).await {
+            match call().await {
                 Err(GraphError::Paused { scope, remaining }) => {
                     self.progress.paused(scope, remaining);
                     tokio::time::sleep(remaining.max(Duration::from_secs(1))).await;

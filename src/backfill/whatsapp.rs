@@ -26,7 +26,7 @@ use crate::exposition::Family;
 use crate::poller::whatsapp::listing::{Listing, MAX_PAGES, TEMPLATES};
 use crate::poller::whatsapp::node::ranged_request;
 use crate::poller::whatsapp::unavailable::{self, Feature, Reason};
-use crate::poller::whatsapp::{account_info, template_analytics_requests};
+use crate::poller::whatsapp::{account_info, template_analytics_requests, template_ids};
 
 /// UTC days, which template analytics are cut in.
 const DAY: i64 = 86_400;
@@ -182,15 +182,7 @@ async fn templates_history(
         templates::parse_templates,
     )
     .map_err(|e| e.to_string())?;
-    let ids: Vec<String> = if settings.ids.is_empty() {
-        list.items()
-            .iter()
-            .filter(|template| template.status == "APPROVED")
-            .map(|template| template.id.clone())
-            .collect()
-    } else {
-        settings.ids.clone()
-    };
+    let ids = template_ids(settings, list.items());
     // Meta answers the last 90 UTC days; a live poll at `t` asks from the day before `t`'s.
     let earliest = span.now.div_euclid(DAY) * DAY - TEMPLATE_LOOKBACK_DAYS * DAY;
     let start = (span.since.div_euclid(DAY) * DAY - DAY).max(earliest);

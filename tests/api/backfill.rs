@@ -31,6 +31,14 @@ fn utc_midnight_days_ago(days: i64) -> i64 {
     now.div_euclid(DAY) * DAY - days * DAY
 }
 
+/// The UTC date of `t`, as `--since` and `--until` take it.
+fn ymd(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .expect("time")
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 /// The Pacific midnight that starts `date`.
 fn pacific_midnight(date: NaiveDate) -> i64 {
     let local = date.and_hms_opt(0, 0, 0).expect("midnight");
@@ -116,12 +124,6 @@ async fn ten_days_of_history_become_blocks_that_prometheus_answers_with_the_fake
     let output_path = dir.path().join("history.om");
     let since = utc_midnight_days_ago(10);
     let until = utc_midnight_days_ago(0);
-    let ymd = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .expect("time")
-            .format("%Y-%m-%d")
-            .to_string()
-    };
     let output = run(vec![
         "backfill".into(),
         format!("--config.file={}", config_path.display()),
@@ -342,12 +344,6 @@ async fn bad_flags_fail_before_any_call_and_say_which() {
 async fn the_demo_backfills_its_targets_to_stdout_without_a_token() {
     let since = utc_midnight_days_ago(2);
     let until = utc_midnight_days_ago(1);
-    let ymd = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .expect("time")
-            .format("%Y-%m-%d")
-            .to_string()
-    };
     let output = run(vec![
         "backfill".into(),
         "--demo".into(),

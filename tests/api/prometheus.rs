@@ -780,6 +780,18 @@ fn selector(name: &str, labels: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The values of an instant query's result, sorted.
+fn sorted_values(result: &Value) -> Vec<f64> {
+    let mut values: Vec<f64> = result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(sample_value)
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values
+}
+
 fn sample_value(series: &Value) -> Option<f64> {
     series["value"][1].as_str()?.parse().ok()
 }
@@ -958,14 +970,7 @@ impl PrometheusApi {
                 &[("query", expr), ("time", &at.to_string())],
             )
             .await;
-        let mut values: Vec<f64> = answer["data"]["result"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(sample_value)
-            .collect();
-        values.sort_by(f64::total_cmp);
-        values
+        sorted_values(&answer["data"]["result"])
     }
 
     /// How many values a range query of `expr` over `[start, end]` at `step` seconds returns,
@@ -1016,16 +1021,7 @@ impl PrometheusApi {
 
     /// The values of an instant query's series, sorted.
     async fn query_values(&self, expr: &str) -> Vec<f64> {
-        let mut values: Vec<f64> = self
-            .query(expr)
-            .await
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(sample_value)
-            .collect();
-        values.sort_by(f64::total_cmp);
-        values
+        sorted_values(&self.query(expr).await)
     }
 
     /// Polls `ready` every 250ms until it holds; false after [`WAIT`].

@@ -200,16 +200,7 @@ impl WabaPoller {
         if self.unavailable.excludes(Feature::TemplateAnalytics, now) {
             return Ok(());
         }
-        let ids: Vec<String> = if settings.ids.is_empty() {
-            self.templates
-                .items()
-                .iter()
-                .filter(|template| template.status == "APPROVED")
-                .map(|template| template.id.clone())
-                .collect()
-        } else {
-            settings.ids.clone()
-        };
+        let ids = template_ids(settings, self.templates.items());
         if ids.is_empty() {
             return Ok(());
         }
@@ -259,6 +250,19 @@ impl WabaPoller {
             .into_iter()
             .collect()
     }
+}
+
+/// The templates whose analytics are read: the configured ids, or else every APPROVED template
+/// of the account's list.
+pub(crate) fn template_ids(settings: &TemplateSettings, templates: &[TemplateInfo]) -> Vec<String> {
+    if !settings.ids.is_empty() {
+        return settings.ids.clone();
+    }
+    templates
+        .iter()
+        .filter(|template| template.status == "APPROVED")
+        .map(|template| template.id.clone())
+        .collect()
 }
 
 /// `template_analytics` of `ids` over `[start, end)`, ten ids to a call.
