@@ -263,14 +263,10 @@ fn remove_slot(inner: &mut Inner, key: &(TargetKey, Slot)) {
 mod tests {
     use super::*;
     use crate::exposition::{encode, Family, Sample};
-    use crate::target::TargetKind;
     use std::time::Duration;
 
     fn page(id: &str) -> TargetKey {
-        TargetKey {
-            kind: TargetKind::Page,
-            id: id.into(),
-        }
+        TargetKey::page(id)
     }
 
     fn family(name: &str, id: &str, value: f64) -> Vec<EncodedFamily> {

@@ -56,6 +56,17 @@ pub struct TargetKey {
     pub id: String,
 }
 
+#[cfg(test)]
+impl TargetKey {
+    /// The key of Page `id`, for tests.
+    pub(crate) fn page(id: &str) -> TargetKey {
+        TargetKey {
+            kind: TargetKind::Page,
+            id: id.into(),
+        }
+    }
+}
+
 impl fmt::Display for TargetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind.as_str(), self.id)

@@ -14,13 +14,13 @@ use chrono::NaiveDate;
 
 use super::history::History;
 use super::range::Span;
-use super::{describe, Caller};
+use super::Caller;
 use crate::calendar;
 use crate::config::{CampaignDates, CampaignTarget, Origin};
 use crate::convert::campaign as convert;
 use crate::exposition::Family;
 use crate::poller::campaign::{request, InsightsObject, PARAMETERS};
-use crate::poller::{fetch_dropping_invalid, Plan, PollError};
+use crate::poller::{fetch_dropping_invalid, Plan};
 
 /// Presets whose range ends with the day of the poll, so their value grows through the day.
 const INCLUDES_TODAY: &[&str] = &[
@@ -88,10 +88,7 @@ pub async fn backfill(
     };
     let first_answers = fetch_dropping_invalid(plan, &mut rejected)
         .await
-        .map_err(|error| match error {
-            PollError::Graph(error) => describe(&error),
-            other => other.to_string(),
-        })?;
+        .map_err(|error| error.to_string())?;
     for field in &rejected {
         notes.push(format!("{field} left out: Meta rejected it (code 100)"));
     }
@@ -115,7 +112,7 @@ pub async fn backfill(
     }))
     .await;
     for (range, answer) in rest {
-        let body = answer.map_err(|error| describe(&error))?;
+        let body = answer.map_err(|error| error.to_string())?;
         let converted =
             convert::convert(object.id_label(), &target.id, &target.dates, &fields, &body)
                 .map_err(|e| e.to_string())?;

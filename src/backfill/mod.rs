@@ -399,21 +399,12 @@ fn counted(counter: &prometheus::IntCounterVec) -> u64 {
         .sum()
 }
 
-/// A failed read as the summary names it: Meta's own message when there is one.
-fn describe(error: &GraphError) -> String {
-    error.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::TargetKind;
 
     fn page(id: &str) -> TargetKey {
-        TargetKey {
-            kind: TargetKind::Page,
-            id: id.into(),
-        }
+        TargetKey::page(id)
     }
 
     #[test]

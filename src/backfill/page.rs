@@ -13,13 +13,13 @@ use serde_json::{json, Value};
 
 use super::history::History;
 use super::range::Span;
-use super::{describe, Caller};
+use super::Caller;
 use crate::config::{PageTarget, Period};
 use crate::convert::{page as convert, parse_time};
 use crate::exposition::Family;
 use crate::poller::names::PAGE_INFO;
 use crate::poller::page::{groups, ranged_request, Group, PARAMETERS};
-use crate::poller::{fetch_dropping_invalid, Plan, PollError};
+use crate::poller::{fetch_dropping_invalid, Plan};
 
 /// The longest `since`/`until` range Page insights accept.
 const MAX_WINDOW: i64 = 90 * 86_400;
@@ -100,10 +100,7 @@ pub async fn backfill(
                 notes.push(note);
             }
         }
-        let answers = answers.map_err(|error| match error {
-            PollError::Graph(error) => describe(&error),
-            other => other.to_string(),
-        })?;
+        let answers = answers.map_err(|error| error.to_string())?;
         for (_, body) in answers {
             collect_rows(group, &body, &mut rows[index])?;
         }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::history::History;
 use super::range::Span;
-use super::{describe, Caller};
+use super::Caller;
 use crate::config::{TemplateSettings, WabaTarget};
 use crate::convert::parse_time;
 use crate::convert::whatsapp::billing::{self, BillingSelection};
@@ -63,9 +63,9 @@ pub async fn backfill(
                     token,
                 )
                 .await
-                .map_err(|error| describe(&error))?
+                .map_err(|error| error.to_string())?
         }
-        Err(error) => return Err(describe(&error)),
+        Err(error) => return Err(error.to_string()),
     };
     if !body.is_object() {
         return Err(
@@ -172,7 +172,7 @@ async fn templates_history(
     let pages = caller
         .get_pages(&TEMPLATES.request(&target.id), token, MAX_PAGES)
         .await
-        .map_err(|error| describe(&error))?;
+        .map_err(|error| error.to_string())?;
     let mut list = Listing::default();
     list.replace(
         &pages.bodies,
@@ -218,9 +218,9 @@ async fn templates_history(
                     metrics.retain(|metric| metric != "COST");
                     read_template_analytics(caller, target, &ids, &metrics, start, span.until)
                         .await
-                        .map_err(|error| describe(&error))?
+                        .map_err(|error| error.to_string())?
                 }
-                None => return Err(describe(&error)),
+                None => return Err(error.to_string()),
             },
         }
     };

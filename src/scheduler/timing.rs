@@ -88,10 +88,7 @@ mod tests {
     use crate::target::TargetKind;
 
     fn page(id: &str) -> TargetKey {
-        TargetKey {
-            kind: TargetKind::Page,
-            id: id.into(),
-        }
+        TargetKey::page(id)
     }
 
     #[test]
