@@ -42,7 +42,7 @@ fn filled_store() -> SnapshotStore {
             kind: TargetKind::Page,
             id: page.to_string(),
         };
-        store.publish(&key, Slot::Data, encode(page_families(page)), None);
+        store.publish(&key, Slot::Data(0), encode(page_families(page)), None);
     }
     store
 }
@@ -60,7 +60,7 @@ fn bench_scrape(c: &mut Criterion) {
     let one_page = encode(page_families(0));
     group.bench_function("store_render_after_a_poll", |b| {
         b.iter(|| {
-            store.publish(&changed, Slot::Data, one_page.clone(), None);
+            store.publish(&changed, Slot::Data(0), one_page.clone(), None);
             black_box(store.render(now).len())
         })
     });

@@ -1,9 +1,12 @@
 //! One poll's result, applied in one place.
 //!
 //! A poll task decides *when* to poll and *what* to ask; everything a finished poll changes
-//! is carried by one [`PollOutcome`] and applied by [`Applier::apply`]: the data slot of the
-//! snapshot store (replaced on success, held through a rate-limit pause on failure), the
-//! status board, the status slot, the exporter's counters and the log lines. The applier is
+//! is carried by one [`PollOutcome`] and applied by [`Applier::apply`]: one data slot of the
+//! snapshot store per read (replaced when the read succeeded, kept when it failed, and held
+//! through a rate-limit pause), the status board, the status slot, the exporter's counters and
+//! the log lines. A poll whose reads all succeeded is `success`, one with some failed reads is
+//! `partial` (its failed reads keep their previous values until they go stale), one whose
+//! reads all failed is failed. The applier is
 //! also where targets enter ([`Applier::register`]) and leave ([`Applier::remove`]), so the
 //! generation check that keeps a replaced or removed task from publishing lives next to the
 //! writes it guards.
@@ -20,12 +23,13 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Origin;
-use crate::convert::Converted;
-use crate::exposition::encode;
+use crate::convert::ValueProblem;
+use crate::exposition::{encode, EncodedFamily};
 use crate::graph::GraphError;
+use crate::poller::read::{self, Polled, Read};
 use crate::poller::{PollError, Unavailable};
 use crate::self_metrics::ExporterMetrics;
-use crate::status::{self, LastError, State, StatusBoard, TargetStatus};
+use crate::status::{self, LastError, ReadFailure, State, StatusBoard, TargetStatus};
 use crate::store::{Slot, SnapshotStore};
 use crate::target::TargetKey;
 
@@ -61,10 +65,10 @@ pub struct PollOutcome {
     pub generation: u64,
     /// When the poll started, unix seconds.
     pub started_unix: i64,
-    /// How long it took, retries included.
+    /// How long it took from holding its poll slot, retries included.
     pub duration: Duration,
-    /// The converted families, or why there are none.
-    pub result: Result<Converted, PollError>,
+    /// What each read returned, or why the poll made no read.
+    pub result: Result<Polled, PollError>,
     /// Every metric or field currently left out of the target's requests.
     pub dropped: Vec<String>,
     /// What the target's account does not offer, left out of its requests.
@@ -141,6 +145,14 @@ impl Applier {
             .remove_with(key, || self.store.remove_target(key));
     }
 
+    /// Records how long a poll of `key` waited for its poll slot (`poll_queue_seconds`).
+    pub fn queued(&self, key: &TargetKey, wait: Duration) {
+        self.metrics
+            .poll_queue
+            .with_label_values(&[key.kind.as_str()])
+            .observe(wait.as_secs_f64());
+    }
+
     /// Applies one poll's outcome. Returns `false` when it was discarded because its task no
     /// longer owns the target.
     pub fn apply(&self, outcome: PollOutcome) -> bool {
@@ -156,7 +168,7 @@ impl Applier {
             next,
         } = outcome;
         let kind = key.kind.as_str();
-        let disabled_reason = result.as_ref().err().and_then(PollError::disabled_reason);
+        let disabled_reason = read::disabled_reason(&result);
         let finished_unix = self.clock.now_unix();
         let (due_unix, backoff, backoff_reason, hold_data_until) = match next {
             NextPoll::At {
@@ -173,10 +185,8 @@ impl Applier {
             NextPoll::Disabled => (None, Duration::ZERO, None, None),
         };
         // Encoding is the costly part of a publish: do it before taking any lock.
-        let (encoded, problems) = match result {
-            Ok(converted) => (Ok(encode(converted.families)), converted.problems),
-            Err(error) => (Err(error), Vec::new()),
-        };
+        let mut reads = Reads::encode(result);
+        let verdict = reads.verdict();
 
         let applied = self.status.update_current(&key, generation, |status| {
             let newly_dropped = dropped
@@ -190,46 +200,58 @@ impl Applier {
             status.next_poll = due_unix;
             status.backoff = backoff;
             status.backoff_reason = backoff_reason;
-            let unlogged: Vec<&'static str> = problems
-                .iter()
+            let unlogged: Vec<&'static str> = reads
+                .problems()
                 .map(|problem| problem.reason)
                 .filter(|reason| status.logged_problems.insert(reason))
                 .collect();
-            let failure = match encoded {
-                Ok(families) => {
-                    status.state = State::Ok;
+            status.failed_reads = reads
+                .failures()
+                .map(|(read, error)| ReadFailure {
+                    read: read.to_string(),
+                    class: error.class(),
+                    code: api_code(error),
+                    message: error.to_string(),
+                })
+                .collect();
+            match &verdict {
+                Verdict::Success | Verdict::Partial => {
+                    status.state = if matches!(verdict, Verdict::Success) {
+                        State::Ok
+                    } else {
+                        State::Partial
+                    };
                     status.disabled_reason = None;
                     status.last_success = Some(finished_unix);
-                    let expires_at = Instant::now() + stale_after;
-                    let expires_at =
-                        hold_data_until.map_or(expires_at, |hold| hold.max(expires_at));
-                    self.store
-                        .publish(&key, Slot::Data, families, Some(expires_at));
-                    None
                 }
-                Err(error) => {
+                Verdict::Failed(_) => {
                     status.state = if disabled_reason.is_some() {
                         State::Disabled
                     } else {
                         State::Failing
                     };
                     status.disabled_reason = disabled_reason;
-                    status.last_error = Some(LastError {
-                        class: error.class(),
-                        code: api_code(&error),
-                        message: error.to_string(),
-                        at: finished_unix,
-                    });
-                    if let Some(hold) = hold_data_until {
-                        self.store.extend(&key, Slot::Data, hold);
-                    }
-                    Some(error)
                 }
-            };
+            }
+            if let Some((read, error)) = reads.first_failure() {
+                status.last_error = Some(LastError {
+                    class: error.class(),
+                    code: api_code(error),
+                    message: match read {
+                        Some(read) if !matches!(verdict, Verdict::Failed(_)) || reads.several() => {
+                            format!("{read}: {error}")
+                        }
+                        _ => error.to_string(),
+                    },
+                    at: finished_unix,
+                });
+            }
+            let failed = matches!(verdict, Verdict::Failed(_));
+            reads.publish(&self.store, &key, failed, stale_after, hold_data_until);
             self.publish_status(&key, status);
-            (newly_dropped, unlogged, failure)
+            (newly_dropped, unlogged)
         });
-        let Some((newly_dropped, unlogged, failure)) = applied else {
+        let Some((newly_dropped, unlogged)) = applied else {
             tracing::debug!(target_kind = kind, target_id = %key.id, "discarded the outcome of a poll whose target was removed or replaced");
             return false;
         };
@@ -244,30 +266,37 @@ impl Applier {
                 .with_label_values(&[kind])
                 .inc_by(newly_dropped as u64);
         }
-        match &failure {
-            None => {
-                self.metrics
-                    .polls
-                    .with_label_values(&[kind, "success"])
-                    .inc();
-                for problem in &problems {
-                    self.metrics
-                        .value_errors
-                        .with_label_values(&[kind, problem.reason])
-                        .inc();
-                    if unlogged.contains(&problem.reason) {
-                        tracing::warn!(target_kind = kind, target_id = %key.id, reason = problem.reason, detail = %problem.detail, "skipped or corrected a value in the Graph API response; counted in value_errors_total, logged once per target");
-                    }
-                }
+        for problem in reads.problems() {
+            self.metrics
+                .value_errors
+                .with_label_values(&[kind, problem.reason])
+                .inc();
+            if unlogged.contains(&problem.reason) {
+                tracing::warn!(target_kind = kind, target_id = %key.id, reason = problem.reason, detail = %problem.detail, "skipped or corrected a value in the Graph API response; counted in value_errors_total, logged once per target");
+            }
+        }
+        for (read, error) in reads.failures() {
+            self.metrics
+                .read_errors
+                .with_label_values(&[kind, read.as_str(), error.class()])
+                .inc();
+        }
+        let result = match &verdict {
+            Verdict::Success => "success",
+            Verdict::Partial => "partial",
+            Verdict::Failed(error) => error.class(),
+        };
+        self.metrics.polls.with_label_values(&[kind, result]).inc();
+        match &verdict {
+            Verdict::Success => {
                 tracing::debug!(target_kind = kind, target_id = %key.id, "poll succeeded");
             }
-            Some(error) => {
-                self.metrics
-                    .polls
-                    .with_label_values(&[kind, error.class()])
-                    .inc();
-                log_failure(&key, error, disabled_reason);
+            Verdict::Partial => {
+                for (read, error) in reads.failures() {
+                    log_read_failure(&key, read, error);
+                }
             }
+            Verdict::Failed(error) => log_failure(&key, error, disabled_reason),
         }
         true
     }
@@ -293,11 +322,153 @@ impl Applier {
     }
 }
 
+/// How a poll went, as `polls_total` counts it.
+enum Verdict {
+    /// Every read succeeded.
+    Success,
+    /// Some reads failed; they keep their previous values.
+    Partial,
+    /// Every read failed, or the poll made none; this is the error it shows.
+    Failed(PollError),
+}
+
+/// One read, encoded and ready to publish.
+struct EncodedRead {
+    read: Read,
+    /// Asked for in this poll ([`crate::poller::ReadOutcome::fresh`]).
+    fresh: bool,
+    result: Result<(Vec<EncodedFamily>, Vec<ValueProblem>), PollError>,
+}
+
+/// The reads of one poll, encoded before any lock is taken.
+struct Reads {
+    /// The poll as a whole failed before any read (every metric dropped, say).
+    whole: Option<PollError>,
+    reads: Vec<EncodedRead>,
+}
+
+impl Reads {
+    fn encode(result: Result<Polled, PollError>) -> Self {
+        match result {
+            Err(error) => Self {
+                whole: Some(error),
+                reads: Vec::new(),
+            },
+            Ok(polled) => Self {
+                whole: None,
+                reads: polled
+                    .reads
+                    .into_iter()
+                    .map(|read| EncodedRead {
+                        read: read.read,
+                        fresh: read.fresh,
+                        result: read
+                            .result
+                            .map(|converted| (encode(converted.families), converted.problems)),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn verdict(&self) -> Verdict {
+        if let Some(error) = &self.whole {
+            return Verdict::Failed(error.clone());
+        }
+        let Some((_, first)) = self.failures().next() else {
+            return Verdict::Success;
+        };
+        if self.failures().count() < self.reads.iter().filter(|read| read.fresh).count() {
+            return Verdict::Partial;
+        }
+        // Every read failed: the disabling error if there is one (it is the one that says
+        // what to do), else the first.
+        let error = self
+            .failures()
+            .find(|(read, error)| read.is_primary() && error.disabled_reason().is_some())
+            .map_or(first, |(_, error)| error);
+        Verdict::Failed(error.clone())
+    }
+
+    fn several(&self) -> bool {
+        self.reads.len() > 1
+    }
+
+    fn failures(&self) -> impl Iterator<Item = (Read, &PollError)> {
+        self.reads
+            .iter()
+            .filter_map(|read| read.result.as_ref().err().map(|error| (read.read, error)))
+    }
+
+    /// The error the status page shows: the poll's own, else the first failed read's.
+    fn first_failure(&self) -> Option<(Option<Read>, &PollError)> {
+        if let Some(error) = &self.whole {
+            return Some((None, error));
+        }
+        self.failures()
+            .next()
+            .map(|(read, error)| (Some(read), error))
+    }
+
+    fn problems(&self) -> impl Iterator<Item = &ValueProblem> {
+        self.reads
+            .iter()
+            .filter_map(|read| read.result.as_ref().ok())
+            .flat_map(|(_, problems)| problems)
+    }
+
+    /// Replaces the data slot of every read that succeeded, keeps those of the reads that
+    /// failed, removes those of reads the poll no longer makes, and holds them all through a
+    /// rate-limit pause. After a failed poll only the pause's hold applies: what earlier polls
+    /// read is not confirmed by it, so reads served from them publish nothing and every value
+    /// ages towards its staleness.
+    fn publish(
+        &mut self,
+        store: &SnapshotStore,
+        key: &TargetKey,
+        failed: bool,
+        stale_after: Duration,
+        hold_data_until: Option<Instant>,
+    ) {
+        if failed {
+            if let Some(hold) = hold_data_until {
+                store.extend_data(key, hold);
+            }
+            return;
+        }
+        let expires_at = Instant::now() + stale_after;
+        let expires_at = hold_data_until.map_or(expires_at, |hold| hold.max(expires_at));
+        let made: Vec<Slot> = self
+            .reads
+            .iter()
+            .map(|read| Slot::Data(read.read.slot_number()))
+            .collect();
+        store.retain_data(key, &made);
+        for read in &mut self.reads {
+            if let Ok((families, _)) = &mut read.result {
+                let slot = Slot::Data(read.read.slot_number());
+                store.publish(key, slot, std::mem::take(families), Some(expires_at));
+            }
+        }
+        if let Some(hold) = hold_data_until {
+            store.extend_data(key, hold);
+        }
+    }
+}
+
 fn api_code(error: &PollError) -> Option<i64> {
     error
         .graph_error()
         .and_then(GraphError::api_error)
         .map(|api| api.code)
+}
+
+fn log_read_failure(key: &TargetKey, read: Read, error: &PollError) {
+    if matches!(error.graph_error(), Some(GraphError::Paused { .. })) {
+        return;
+    }
+    let kind = key.kind.as_str();
+    tracing::warn!(target_kind = kind, target_id = %key.id, read = %read, error_class = error.class(), error_code = ?api_code(error), error = %error, "a read of the poll failed; it keeps its last values until they go stale, the other reads published");
 }
 
 fn log_failure(key: &TargetKey, error: &PollError, disabled_reason: Option<&'static str>) {
@@ -315,7 +486,7 @@ fn log_failure(key: &TargetKey, error: &PollError, disabled_reason: Option<&'sta
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::convert::ValueProblem;
+    use crate::convert::Converted;
     use crate::exposition::{Family, Sample};
     use crate::target::TargetKind;
 
@@ -344,20 +515,23 @@ mod tests {
             generation,
             started_unix: 1_790_000_000,
             duration: Duration::from_millis(20),
-            result: Ok(Converted {
-                families: vec![Family {
-                    name: "m".into(),
-                    help: "h".into(),
-                    samples: vec![Sample {
-                        labels: vec![("page_id".into(), "P".into())],
-                        value,
+            result: Ok(Polled::single(
+                Read::Insights,
+                Ok(Converted {
+                    families: vec![Family {
+                        name: "m".into(),
+                        help: "h".into(),
+                        samples: vec![Sample {
+                            labels: vec![("page_id".into(), "P".into())],
+                            value,
+                        }],
                     }],
-                }],
-                problems: vec![ValueProblem {
-                    reason: "bucket_misaligned",
-                    detail: "test".into(),
-                }],
-            }),
+                    problems: vec![ValueProblem {
+                        reason: "bucket_misaligned",
+                        detail: "test".into(),
+                    }],
+                }),
+            )),
             dropped: Vec::new(),
             unavailable: Vec::new(),
             stale_after: Duration::from_secs(60),
@@ -431,5 +605,90 @@ mod tests {
         );
         assert!(body(&store)
             .contains("meta_messaging_exporter_target_up{kind=\"page\",target_id=\"P\"} 1\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outcome_applies_while_a_render_is_copying_the_body() {
+        let (applier, store, _) = applier();
+        applier.register(
+            &page(),
+            1,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
+        assert!(applier.apply(success(1, 1.0)));
+        let mut applied_during_render = false;
+        let rendered = store.render_with(Instant::now(), || {
+            // On this thread, inside the render: a render holding the store's lock (or the
+            // status board's) would leave this apply waiting forever.
+            applied_during_render = applier.apply(success(1, 2.0));
+        });
+        assert!(applied_during_render);
+        assert!(String::from_utf8_lossy(&rendered).contains("m{page_id=\"P\"} 1\n"));
+        assert!(body(&store).contains("m{page_id=\"P\"} 2\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_poll_publishes_its_good_reads_and_keeps_the_failed_reads_values() {
+        let (applier, store, status) = applier();
+        applier.register(
+            &page(),
+            1,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
+        let family = |name: &str, value: f64| Converted {
+            families: vec![Family {
+                name: name.into(),
+                help: "h".into(),
+                samples: vec![Sample {
+                    labels: vec![("page_id".into(), "P".into())],
+                    value,
+                }],
+            }],
+            problems: Vec::new(),
+        };
+        let outcome = |polled: Polled| PollOutcome {
+            result: Ok(polled),
+            ..success(1, 0.0)
+        };
+        let mut both = Polled::default();
+        both.push(Read::PageInsights(0), Ok(family("a", 1.0)));
+        both.push(Read::PageInsights(1), Ok(family("b", 1.0)));
+        applier.apply(outcome(both));
+        let mut partial = Polled::default();
+        partial.push(Read::PageInsights(0), Ok(family("a", 2.0)));
+        partial.push(
+            Read::PageInsights(1),
+            Err(PollError::Graph(GraphError::Timeout(Duration::from_secs(
+                30,
+            )))),
+        );
+        applier.apply(outcome(partial));
+        let text = body(&store);
+        assert!(text.contains("a{page_id=\"P\"} 2\n"), "{text}");
+        assert!(
+            text.contains("b{page_id=\"P\"} 1\n"),
+            "the failed read keeps its value"
+        );
+        assert!(text.contains("meta_messaging_exporter_target_read_failing{kind=\"page\",target_id=\"P\",read=\"page_insights #2\",error_class=\"transient\"} 1"), "{text}");
+        let state = status.get(&page()).expect("tracked");
+        assert_eq!(state.state, State::Partial);
+        assert_eq!(state.failed_reads.len(), 1);
+        let own = String::from_utf8(applier.metrics().encode().expect("encode")).expect("utf-8");
+        assert!(
+            own.contains("meta_messaging_exporter_polls_total{kind=\"page\",result=\"partial\"} 1"),
+            "{own}"
+        );
+
+        // A poll that no longer makes a read takes its series with it.
+        let mut one = Polled::default();
+        one.push(Read::PageInsights(0), Ok(family("a", 3.0)));
+        applier.apply(outcome(one));
+        let text = body(&store);
+        assert!(!text.contains("b{"), "{text}");
+        assert_eq!(status.get(&page()).expect("tracked").state, State::Ok);
     }
 }

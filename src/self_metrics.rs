@@ -101,8 +101,12 @@ pub struct ExporterMetrics {
     pub api_retries: IntCounterVec,
     /// Whole target polls by kind and result.
     pub polls: IntCounterVec,
-    /// Duration of whole target polls by kind, retries included.
+    /// Duration of whole target polls by kind, from holding a poll slot, retries included.
     pub poll_duration: HistogramVec,
+    /// How long due polls waited for a poll slot, by kind.
+    pub poll_queue: HistogramVec,
+    /// Failed reads of polls, by target kind, read and error class.
+    pub read_errors: IntCounterVec,
     /// Values in API responses that could not be used, by kind and reason.
     pub value_errors: IntCounterVec,
     /// Metrics or fields dropped because the API rejected them (code 100), by kind.
@@ -180,19 +184,36 @@ impl ExporterMetrics {
         let polls = IntCounterVec::new(
             Opts::new(
                 name("polls_total"),
-                "Target polls finished, by target kind and result (success or the failure class).",
+                "Target polls finished, by target kind and result: success, partial (some reads failed and kept their previous values; the others published) or the failure class.",
             ),
             &["kind", "result"],
         )?;
         let poll_duration = HistogramVec::new(
             HistogramOpts::new(
                 name("poll_duration_seconds"),
-                "Time a whole target poll took, retries included, by target kind.",
+                "Time a whole target poll took from holding its poll slot, retries included, by target kind; the wait for the slot is poll_queue_seconds.",
             )
             .buckets(vec![
                 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
             ]),
             &["kind"],
+        )?;
+        let poll_queue = HistogramVec::new(
+            HistogramOpts::new(
+                name("poll_queue_seconds"),
+                "Time a due target poll waited for a poll slot before it started (polls run at once: twice what polling.max_concurrent_requests can carry), by target kind.",
+            )
+            .buckets(vec![
+                0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["kind"],
+        )?;
+        let read_errors = IntCounterVec::new(
+            Opts::new(
+                name("read_errors_total"),
+                "Failed reads of target polls (a Page metric group, a name, a WhatsApp account's node read, template list, template analytics or phone-number list), by target kind, read and error class; a failed read keeps its previous values until they go stale while the poll's other reads publish.",
+            ),
+            &["target_kind", "read", "error_class"],
         )?;
         let value_errors = IntCounterVec::new(
             Opts::new(
@@ -316,6 +337,8 @@ impl ExporterMetrics {
         registry.register(Box::new(api_retries.clone()))?;
         registry.register(Box::new(polls.clone()))?;
         registry.register(Box::new(poll_duration.clone()))?;
+        registry.register(Box::new(poll_queue.clone()))?;
+        registry.register(Box::new(read_errors.clone()))?;
         registry.register(Box::new(value_errors.clone()))?;
         registry.register(Box::new(dropped_items.clone()))?;
         registry.register(Box::new(targets.clone()))?;
@@ -347,6 +370,8 @@ impl ExporterMetrics {
             api_retries,
             polls,
             poll_duration,
+            poll_queue,
+            read_errors,
             value_errors,
             dropped_items,
             targets,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::config::Origin;
 use crate::exposition::{Family, Sample};
-use crate::poller::Unavailable;
+use crate::poller::{Unavailable, UnavailableScope};
 use crate::self_metrics::PREFIX;
 use crate::target::TargetKey;
 
@@ -25,6 +25,9 @@ pub enum State {
     Pending,
     /// The last poll succeeded.
     Ok,
+    /// Some reads of the last poll failed and keep their previous values; the others
+    /// published.
+    Partial,
     /// The last poll failed; it will be polled again.
     Failing,
     /// Stopped until its credentials or settings change (invalid token, missing permission,
@@ -38,6 +41,7 @@ impl State {
         match self {
             State::Pending => "pending",
             State::Ok => "ok",
+            State::Partial => "partial",
             State::Failing => "failing",
             State::Disabled => "disabled",
         }
@@ -55,6 +59,19 @@ pub struct LastError {
     pub message: String,
     /// When it happened, unix seconds.
     pub at: i64,
+}
+
+/// A read of the last poll that failed, safe to show (tokens are redacted by the client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFailure {
+    /// Which read, for people (`page_insights #2`, `phone_numbers`).
+    pub read: String,
+    /// Failure class.
+    pub class: &'static str,
+    /// Graph error code, when the API sent one.
+    pub code: Option<i64>,
+    /// Meta's message, or the exporter's.
+    pub message: String,
 }
 
 /// Everything known about one target.
@@ -78,6 +95,8 @@ pub struct TargetStatus {
     pub last_duration: Option<Duration>,
     /// The last failure, kept after recovery for the landing page.
     pub last_error: Option<LastError>,
+    /// The reads of the last poll that failed (empty after a poll whose reads all succeeded).
+    pub failed_reads: Vec<ReadFailure>,
     /// Metrics or fields the API rejected as invalid, no longer requested.
     pub dropped: Vec<String>,
     /// How much later than one interval the next poll goes (rate-limit pause or slowdown).
@@ -106,6 +125,7 @@ impl TargetStatus {
             next_poll: None,
             last_duration: None,
             last_error: None,
+            failed_reads: Vec::new(),
             dropped: Vec::new(),
             backoff: Duration::ZERO,
             backoff_reason: None,
@@ -205,10 +225,14 @@ pub fn families(key: &TargetKey, status: &TargetStatus) -> Vec<Family> {
         one(status.interval.as_secs_f64()),
     )];
     if status.state != State::Pending {
-        let up = if status.state == State::Ok { 1.0 } else { 0.0 };
+        let up = if matches!(status.state, State::Ok | State::Partial) {
+            1.0
+        } else {
+            0.0
+        };
         families.push(gauge(
             "target_up",
-            "1 if the target's last poll of the Graph API succeeded, 0 if it failed or the target is disabled.",
+            "1 if the target's last poll of the Graph API succeeded, wholly or partly (see target_read_failing), 0 if it failed or the target is disabled.",
             one(up),
         ));
     }
@@ -233,10 +257,55 @@ pub fn families(key: &TargetKey, status: &TargetStatus) -> Vec<Family> {
             one(status.backoff.as_secs_f64()),
         ));
     }
-    if !status.unavailable.is_empty() {
+    if !status.failed_reads.is_empty() {
         let samples = status
-            .unavailable
+            .failed_reads
             .iter()
+            .map(|failure| {
+                let mut with_read = labels.clone();
+                with_read.push(("read".to_owned(), failure.read.clone()));
+                with_read.push(("error_class".to_owned(), failure.class.to_owned()));
+                Sample {
+                    labels: with_read,
+                    value: 1.0,
+                }
+            })
+            .collect();
+        families.push(gauge(
+            "target_read_failing",
+            "1 for each read of the target's last poll that failed (a Page metric group, a name, a WhatsApp account's node read, template list, template analytics or phone-number list), by read and error class; its series keep their previous values until they go stale, while the poll's other reads publish.",
+            samples,
+        ));
+    }
+    let refused: Vec<Sample> = status
+        .unavailable
+        .iter()
+        .filter(|state| state.scope == UnavailableScope::Read)
+        .map(|state| {
+            let mut with_read = labels.clone();
+            with_read.push(("read".to_owned(), state.feature.to_owned()));
+            with_read.push(("reason".to_owned(), state.reason.to_owned()));
+            Sample {
+                labels: with_read,
+                value: 1.0,
+            }
+        })
+        .collect();
+    if !refused.is_empty() {
+        families.push(gauge(
+            "target_read_disabled",
+            "1 for each read of the target that Meta refused for good (reason permission_denied, invalid_token or object_unavailable) while its other reads answer: it is left out of the polls, and asked for again after a day or a credentials or config change.",
+            refused,
+        ));
+    }
+    let features: Vec<&Unavailable> = status
+        .unavailable
+        .iter()
+        .filter(|state| state.scope == UnavailableScope::Feature)
+        .collect();
+    if !features.is_empty() {
+        let samples = features
+            .into_iter()
             .map(|state| Sample {
                 labels: vec![
                     ("waba_id".to_owned(), key.id.clone()),

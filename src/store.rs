@@ -1,15 +1,21 @@
 //! The snapshot store: the last complete results of every target, ready to serve.
 //!
-//! Pollers publish each target's families already encoded, once per poll; a scrape then only
-//! concatenates bytes, grouped by family so each HELP/TYPE header appears once. The rendered
-//! body is cached and reused until something is published, removed or expires, so scrapes
-//! between polls cost a reference-count increment. Each target has two slots: `Data` (the
-//! API's numbers, which expire `stale_after` past the last success, so values a failing
-//! target can no longer confirm disappear) and `Status` (the exporter's per-target series,
-//! which stay while the target is configured). Replacing a slot replaces all its series, so a
+//! Pollers publish each target's families already encoded, once per read of a poll; a scrape
+//! then only concatenates bytes, grouped by family so each HELP/TYPE header appears once. The
+//! rendered body is cached and reused until something is published, removed or expires, so
+//! scrapes between polls cost a reference-count increment. Each target has a `Status` slot
+//! (the exporter's per-target series, which stay while the target is configured) and one
+//! `Data` slot per read of its poll (the API's numbers, which expire `stale_after` past that
+//! read's last success, so values a failing read can no longer confirm disappear while the
+//! target's other reads go on publishing). Replacing a slot replaces all its series, so a
 //! breakdown value the API stops reporting disappears with the next poll.
+//!
+//! A render copies the whole body (12 MB at 100,000 series), so it never holds the lock that
+//! publishes take: under the lock it only takes reference-counted handles to the chunks, then
+//! concatenates them without it. A poll finishing during a slow render publishes at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,8 +31,8 @@ use crate::target::TargetKey;
 pub enum Slot {
     /// Status series about the target, kept while the target is configured.
     Status,
-    /// Values from the API, dropped when they expire.
-    Data,
+    /// Values from one read of the API (numbered by the poller), dropped when they expire.
+    Data(u32),
 }
 
 /// A target's slot, shared by every family entry that holds one of its chunks: one
@@ -35,7 +41,7 @@ type SlotKey = Arc<(TargetKey, Slot)>;
 
 #[derive(Default)]
 struct FamilyEntry {
-    header: String,
+    header: Bytes,
     /// Each slot's lines of this family: a slice of the slot's one text buffer.
     chunks: BTreeMap<SlotKey, Bytes>,
 }
@@ -48,11 +54,12 @@ struct SlotEntry {
 
 /// What the store holds, laid out for memory: at 100,000 series the per-series overhead is
 /// what counts. Each published slot is one exact-size buffer of all its lines, which its
-/// family entries slice without copying; names and slot keys are shared, not cloned.
+/// family entries slice without copying; names and slot keys are shared, not cloned. Slots are
+/// ordered by target, so a target's slots are one range.
 #[derive(Default)]
 struct Inner {
     families: BTreeMap<Arc<str>, FamilyEntry>,
-    slots: HashMap<SlotKey, SlotEntry>,
+    slots: BTreeMap<SlotKey, SlotEntry>,
 }
 
 struct Rendered {
@@ -65,6 +72,9 @@ struct Rendered {
 /// Shared, concurrently readable store of encoded families.
 pub struct SnapshotStore {
     inner: Mutex<Inner>,
+    /// Held for a whole render (never by a publish), so concurrent scrapes that find the
+    /// cache out of date build one body, not one each.
+    rendering: Mutex<()>,
     generation: AtomicU64,
     rendered: ArcSwap<Rendered>,
 }
@@ -80,6 +90,7 @@ impl SnapshotStore {
     pub fn new() -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
+            rendering: Mutex::new(()),
             generation: AtomicU64::new(1),
             rendered: ArcSwap::from_pointee(Rendered {
                 generation: 0,
@@ -95,6 +106,10 @@ impl SnapshotStore {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Replaces a target's slot with `families`; `expires_at` drops them at that instant.
@@ -128,8 +143,8 @@ impl SnapshotStore {
                 None => Arc::from(name),
             };
             let entry = inner.families.entry(name.clone()).or_default();
-            if entry.header != header {
-                entry.header = header;
+            if entry.header != header.as_bytes() {
+                entry.header = Bytes::from(header);
             }
             entry.chunks.insert(key.clone(), text.slice(range));
             names.push(name);
@@ -141,101 +156,103 @@ impl SnapshotStore {
                 expires_at,
             },
         );
-        self.generation.fetch_add(1, Ordering::Release);
+        self.changed();
     }
 
-    /// Pushes the expiry of a slot back to `expires_at` (never earlier) without changing its
-    /// contents; a slot that has already expired stays expired.
-    pub fn extend(&self, target: &TargetKey, slot: Slot, expires_at: Instant) {
+    /// Pushes the expiry of every data slot of a target back to `expires_at` (never earlier)
+    /// without changing its contents; a slot that has already expired stays expired.
+    pub fn extend_data(&self, target: &TargetKey, expires_at: Instant) {
+        let now = Instant::now();
         let mut inner = self.lock();
-        if let Some(entry) = inner.slots.get_mut(&(target.clone(), slot)) {
+        let mut extended = false;
+        for (key, entry) in target_slots_mut(&mut inner, target) {
+            if key.1 == Slot::Status {
+                continue;
+            }
             if let Some(current) = entry.expires_at {
-                if current > Instant::now() && expires_at > current {
+                if current > now && expires_at > current {
                     entry.expires_at = Some(expires_at);
-                    self.generation.fetch_add(1, Ordering::Release);
+                    extended = true;
                 }
             }
         }
+        if extended {
+            self.changed();
+        }
+    }
+
+    /// Removes the data slots of a target that `keep` does not list: reads the target no
+    /// longer makes take their series with them.
+    pub fn retain_data(&self, target: &TargetKey, keep: &[Slot]) {
+        let mut inner = self.lock();
+        let gone: Vec<SlotKey> = target_slots(&inner, target)
+            .filter(|key| key.1 != Slot::Status && !keep.contains(&key.1))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for key in &gone {
+            remove_slot(&mut inner, key);
+        }
+        self.changed();
     }
 
     /// Removes every series of a target (it left the config).
     pub fn remove_target(&self, target: &TargetKey) {
         let mut inner = self.lock();
-        for slot in [Slot::Status, Slot::Data] {
-            remove_slot(&mut inner, &(target.clone(), slot));
+        let gone: Vec<SlotKey> = target_slots(&inner, target).cloned().collect();
+        for key in &gone {
+            remove_slot(&mut inner, key);
         }
-        self.generation.fetch_add(1, Ordering::Release);
+        self.changed();
     }
 
     /// Whether a target currently has data series (not expired as of `now`).
     pub fn has_data(&self, target: &TargetKey, now: Instant) -> bool {
         let inner = self.lock();
-        inner
-            .slots
-            .get(&(target.clone(), Slot::Data))
-            .is_some_and(|entry| {
-                !entry.families.is_empty() && entry.expires_at.is_none_or(|at| at > now)
-            })
+        let live = target_slots(&inner, target).any(|key| {
+            key.1 != Slot::Status
+                && inner.slots.get(key).is_some_and(|entry| {
+                    !entry.families.is_empty() && entry.expires_at.is_none_or(|at| at > now)
+                })
+        });
+        live
     }
 
     /// The exposition text of everything held, as of `now`.
     pub fn render(&self, now: Instant) -> Bytes {
-        let cached = self.rendered.load();
-        if cached.generation == self.generation.load(Ordering::Acquire)
-            && cached.valid_until.is_none_or(|until| until > now)
-        {
-            return cached.body.clone();
+        self.render_with(now, || {})
+    }
+
+    /// [`Self::render`], running `while_copying` after the body's parts were taken and before
+    /// they are copied: tests use it to publish in the middle of a render.
+    pub(crate) fn render_with(&self, now: Instant, while_copying: impl FnOnce()) -> Bytes {
+        if let Some(body) = self.cached(now) {
+            return body;
+        }
+        let _rendering = self
+            .rendering
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Another scrape may have rendered while this one waited.
+        if let Some(body) = self.cached(now) {
+            return body;
         }
 
-        let mut inner = self.lock();
-        let expired: Vec<SlotKey> = inner
-            .slots
-            .iter()
-            .filter(|(_, entry)| entry.expires_at.is_some_and(|at| at <= now))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in &expired {
-            remove_slot(&mut inner, key);
-        }
-        // Read the generation under the lock: publishes also hold it, so the body below
-        // matches exactly this generation.
-        let generation = self.generation.load(Ordering::Acquire);
-        let size: usize = inner
-            .families
-            .values()
-            .map(|family| {
-                family.header.len() + family.chunks.values().map(Bytes::len).sum::<usize>()
-            })
-            .sum();
+        let (generation, parts, valid_until) = self.parts(now);
+        while_copying();
+        let size = parts.iter().map(Bytes::len).sum();
         let mut body = Vec::with_capacity(size);
-        let mut placed = Vec::new();
-        for family in inner.families.values() {
-            body.extend_from_slice(family.header.as_bytes());
-            for chunk in family.chunks.values() {
-                let start = body.len();
-                body.extend_from_slice(chunk);
-                placed.push(start..body.len());
-            }
+        let mut placed = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let start = body.len();
+            body.extend_from_slice(part);
+            placed.push(start..body.len());
         }
+        drop(parts);
         let body = Bytes::from(body);
-        // Every chunk now points into the body instead of its own copy: the text of 100,000
-        // series is held once, not twice, and a slot's own buffer goes as soon as its chunks
-        // have moved. Same maps, same order, so the ranges line up.
-        let mut placed = placed.into_iter();
-        for family in inner.families.values_mut() {
-            for chunk in family.chunks.values_mut() {
-                if let Some(range) = placed.next() {
-                    *chunk = body.slice(range);
-                }
-            }
-        }
-        let valid_until = inner
-            .slots
-            .values()
-            .filter_map(|entry| entry.expires_at)
-            .min();
-        drop(inner);
-
+        self.repoint(generation, &body, placed);
         self.rendered.store(Arc::new(Rendered {
             generation,
             valid_until,
@@ -243,6 +260,93 @@ impl SnapshotStore {
         }));
         body
     }
+
+    /// The body of the last render, if nothing changed or expired since: what a scrape gets
+    /// without any copying.
+    pub fn cached(&self, now: Instant) -> Option<Bytes> {
+        let cached = self.rendered.load();
+        (cached.generation == self.generation.load(Ordering::Acquire)
+            && cached.valid_until.is_none_or(|until| until > now))
+        .then(|| cached.body.clone())
+    }
+
+    /// Under the lock: drops what expired by `now` and takes a handle to every header and
+    /// chunk in body order, with the generation they make and the earliest expiry left.
+    fn parts(&self, now: Instant) -> (u64, Vec<Bytes>, Option<Instant>) {
+        let mut inner = self.lock();
+        let expired: Vec<SlotKey> = inner
+            .slots
+            .iter()
+            .filter(|(_, entry)| entry.expires_at.is_some_and(|at| at <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if !expired.is_empty() {
+            for key in &expired {
+                remove_slot(&mut inner, key);
+            }
+            self.changed();
+        }
+        // Read the generation under the lock: publishes also hold it, so the parts below
+        // make exactly this generation.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut parts = Vec::new();
+        for family in inner.families.values() {
+            parts.push(family.header.clone());
+            parts.extend(family.chunks.values().cloned());
+        }
+        let valid_until = inner
+            .slots
+            .values()
+            .filter_map(|entry| entry.expires_at)
+            .min();
+        (generation, parts, valid_until)
+    }
+
+    /// Points every chunk into `body` instead of its own copy, when nothing changed since the
+    /// parts were taken: the text of 100,000 series is held once, not twice, and a slot's own
+    /// buffer goes as soon as its chunks have moved. Same maps, same order, so the ranges line
+    /// up; after a change they would not, and the chunks keep their own buffers until the next
+    /// render.
+    fn repoint(&self, generation: u64, body: &Bytes, placed: Vec<std::ops::Range<usize>>) {
+        let mut inner = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        let mut placed = placed.into_iter();
+        for family in inner.families.values_mut() {
+            if let Some(range) = placed.next() {
+                family.header = body.slice(range);
+            }
+            for chunk in family.chunks.values_mut() {
+                if let Some(range) = placed.next() {
+                    *chunk = body.slice(range);
+                }
+            }
+        }
+    }
+}
+
+/// The keys of a target's slots, in order.
+fn target_slots<'a>(inner: &'a Inner, target: &TargetKey) -> impl Iterator<Item = &'a SlotKey> {
+    let start = (target.clone(), Slot::Status);
+    let target = target.clone();
+    inner
+        .slots
+        .range::<(TargetKey, Slot), _>((Bound::Included(&start), Bound::Unbounded))
+        .map(|(key, _)| key)
+        .take_while(move |key| key.0 == target)
+}
+
+fn target_slots_mut<'a>(
+    inner: &'a mut Inner,
+    target: &TargetKey,
+) -> impl Iterator<Item = (&'a SlotKey, &'a mut SlotEntry)> {
+    let start = (target.clone(), Slot::Status);
+    let target = target.clone();
+    inner
+        .slots
+        .range_mut::<(TargetKey, Slot), _>((Bound::Included(&start), Bound::Unbounded))
+        .take_while(move |(key, _)| key.0 == target)
 }
 
 fn remove_slot(inner: &mut Inner, key: &(TargetKey, Slot)) {
@@ -288,8 +392,8 @@ mod tests {
     fn families_from_several_targets_share_one_header() {
         let store = SnapshotStore::new();
         let now = Instant::now();
-        store.publish(&page("2"), Slot::Data, family("m", "2", 2.0), None);
-        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
+        store.publish(&page("2"), Slot::Data(0), family("m", "2", 2.0), None);
+        store.publish(&page("1"), Slot::Data(0), family("m", "1", 1.0), None);
         assert_eq!(
             text(&store, now),
             "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\nm{page_id=\"2\"} 2\n"
@@ -300,8 +404,8 @@ mod tests {
     fn publishing_replaces_the_slot_so_vanished_series_go() {
         let store = SnapshotStore::new();
         let now = Instant::now();
-        store.publish(&page("1"), Slot::Data, family("old", "1", 1.0), None);
-        store.publish(&page("1"), Slot::Data, family("new", "1", 1.0), None);
+        store.publish(&page("1"), Slot::Data(0), family("old", "1", 1.0), None);
+        store.publish(&page("1"), Slot::Data(0), family("new", "1", 1.0), None);
         let body = text(&store, now);
         assert!(!body.contains("old"));
         assert!(body.contains("new{"));
@@ -313,7 +417,7 @@ mod tests {
         let now = Instant::now();
         store.publish(
             &page("1"),
-            Slot::Data,
+            Slot::Data(0),
             family("data", "1", 1.0),
             Some(now + Duration::from_secs(10)),
         );
@@ -332,19 +436,25 @@ mod tests {
         let store = SnapshotStore::new();
         let now = Instant::now();
         let soon = now + Duration::from_secs(10);
-        store.publish(&page("1"), Slot::Data, family("data", "1", 1.0), Some(soon));
-        store.extend(&page("1"), Slot::Data, now + Duration::from_secs(100));
-        store.extend(&page("1"), Slot::Data, now + Duration::from_secs(50));
+        store.publish(
+            &page("1"),
+            Slot::Data(0),
+            family("data", "1", 1.0),
+            Some(soon),
+        );
+        store.extend_data(&page("1"), now + Duration::from_secs(100));
+        store.extend_data(&page("1"), now + Duration::from_secs(50));
         assert!(store.has_data(&page("1"), now + Duration::from_secs(99)));
         assert!(!store.has_data(&page("1"), now + Duration::from_secs(100)));
 
-        store.publish(&page("2"), Slot::Data, family("data", "2", 1.0), Some(soon));
-        tokio::time::advance(Duration::from_secs(11)).await;
-        store.extend(
+        store.publish(
             &page("2"),
-            Slot::Data,
-            Instant::now() + Duration::from_secs(100),
+            Slot::Data(0),
+            family("data", "2", 1.0),
+            Some(soon),
         );
+        tokio::time::advance(Duration::from_secs(11)).await;
+        store.extend_data(&page("2"), Instant::now() + Duration::from_secs(100));
         assert!(!store.has_data(&page("2"), Instant::now()));
     }
 
@@ -352,8 +462,8 @@ mod tests {
     fn after_a_render_the_text_is_held_once_in_the_body() {
         let store = SnapshotStore::new();
         let now = Instant::now();
-        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
-        store.publish(&page("2"), Slot::Data, family("m", "2", 2.0), None);
+        store.publish(&page("1"), Slot::Data(0), family("m", "1", 1.0), None);
+        store.publish(&page("2"), Slot::Data(0), family("m", "2", 2.0), None);
         let body = store.render(now);
         let start = body.as_ptr() as usize;
         let inside = start..start + body.len();
@@ -364,7 +474,7 @@ mod tests {
             }
         }
         // Chunks that moved into the body render the same text again.
-        store.publish(&page("3"), Slot::Data, family("m", "3", 3.0), None);
+        store.publish(&page("3"), Slot::Data(0), family("m", "3", 3.0), None);
         assert_eq!(
             text(&store, now),
             "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\nm{page_id=\"2\"} 2\nm{page_id=\"3\"} 3\n"
@@ -375,11 +485,74 @@ mod tests {
     fn an_unchanged_store_serves_the_cached_body() {
         let store = SnapshotStore::new();
         let now = Instant::now();
-        store.publish(&page("1"), Slot::Data, family("m", "1", 1.0), None);
+        store.publish(&page("1"), Slot::Data(0), family("m", "1", 1.0), None);
         let first = store.render(now);
         let second = store.render(now);
         assert_eq!(first.as_ptr(), second.as_ptr());
         store.remove_target(&page("1"));
         assert!(store.render(now).is_empty());
+    }
+
+    #[test]
+    fn each_read_of_a_target_expires_on_its_own_and_retain_drops_reads_not_made() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(10);
+        let later = now + Duration::from_secs(100);
+        store.publish(&page("1"), Slot::Data(0), family("a", "1", 1.0), Some(soon));
+        store.publish(
+            &page("1"),
+            Slot::Data(1),
+            family("b", "1", 2.0),
+            Some(later),
+        );
+        store.publish(
+            &page("1"),
+            Slot::Data(2),
+            family("c", "1", 3.0),
+            Some(later),
+        );
+        store.publish(
+            &page("2"),
+            Slot::Data(0),
+            family("a", "2", 4.0),
+            Some(later),
+        );
+        let body = text(&store, soon);
+        assert!(!body.contains("a{page_id=\"1\"}"), "{body}");
+        assert!(body.contains("b{page_id=\"1\"} 2"), "{body}");
+        store.retain_data(&page("1"), &[Slot::Data(1)]);
+        let body = text(&store, soon);
+        assert!(!body.contains("c{"), "{body}");
+        assert!(body.contains("b{page_id=\"1\"} 2"), "{body}");
+        assert!(
+            body.contains("a{page_id=\"2\"} 4"),
+            "another target keeps its reads"
+        );
+        store.remove_target(&page("1"));
+        assert!(!store.has_data(&page("1"), now));
+        assert!(store.has_data(&page("2"), now));
+    }
+
+    #[test]
+    fn a_publish_during_a_render_goes_through_and_shows_in_the_next_render() {
+        let store = SnapshotStore::new();
+        let now = Instant::now();
+        store.publish(&page("1"), Slot::Data(0), family("m", "1", 1.0), None);
+        let body = store.render_with(now, || {
+            // Were the store's lock held while the body is copied, this would wait for it
+            // (a std mutex re-locked on its own thread never returns).
+            assert!(
+                store.inner.try_lock().is_ok(),
+                "the render holds no lock a publish needs"
+            );
+            store.publish(&page("2"), Slot::Data(0), family("m", "2", 2.0), None);
+        });
+        let body = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert_eq!(body, "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\n");
+        assert_eq!(
+            text(&store, now),
+            "# HELP m h\n# TYPE m gauge\nm{page_id=\"1\"} 1\nm{page_id=\"2\"} 2\n"
+        );
     }
 }

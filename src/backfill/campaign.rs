@@ -20,7 +20,7 @@ use crate::config::{CampaignDates, CampaignTarget, Origin};
 use crate::convert::campaign as convert;
 use crate::exposition::Family;
 use crate::poller::campaign::{request, InsightsObject, PARAMETERS};
-use crate::poller::{fetch_dropping_invalid, Plan};
+use crate::poller::{fetch_dropping_invalid, Plan, Verdicts};
 
 /// Presets whose range ends with the day of the poll, so their value grows through the day.
 const INCLUDES_TODAY: &[&str] = &[
@@ -76,19 +76,23 @@ pub async fn backfill(
     };
     // The first range settles which fields Meta takes; the rest are asked with those, all
     // at once, so they meet in batch calls.
-    let mut rejected = Vec::new();
+    let mut verdicts = Verdicts::default();
     let plan = Plan {
         items: target.fields.clone(),
         retried: |_: &str| false,
+        // A backfill has one look at each range: a field that fails alone while the rest is
+        // answered is left out with a note rather than failing the whole history.
+        suspected: |_: &str| true,
         parameters: PARAMETERS,
         send: |fields: Vec<String>| {
             let request = request(object, &target.id, &as_range(first), &fields);
             async move { caller.get(&request, token).await }
         },
     };
-    let first_answers = fetch_dropping_invalid(plan, &mut rejected)
+    let first_answers = fetch_dropping_invalid(plan, &mut verdicts)
         .await
         .map_err(|error| error.to_string())?;
+    let rejected = verdicts.dropped;
     for field in &rejected {
         notes.push(format!("{field} left out: Meta rejected it (code 100)"));
     }

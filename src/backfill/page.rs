@@ -19,7 +19,7 @@ use crate::convert::{page as convert, parse_time};
 use crate::exposition::Family;
 use crate::poller::names::PAGE_INFO;
 use crate::poller::page::{groups, ranged_request, Group, PARAMETERS};
-use crate::poller::{fetch_dropping_invalid, Plan};
+use crate::poller::{fetch_dropping_invalid, Plan, Verdicts};
 
 /// The longest `since`/`until` range Page insights accept.
 const MAX_WINDOW: i64 = 90 * 86_400;
@@ -77,15 +77,18 @@ pub async fn backfill(
             let plan = Plan {
                 items: group.metrics.clone(),
                 retried: |_: &str| false,
+                // One look at each window: a metric that fails alone while the rest is
+                // answered is left out with a note rather than failing the whole history.
+                suspected: |_: &str| true,
                 parameters: PARAMETERS,
                 send: |metrics: Vec<String>| {
                     let request = ranged_request(&target.id, group, &metrics, Some((since, until)));
                     async move { caller.get(&request, token).await }
                 },
             };
-            let mut rejected = Vec::new();
-            let answers = fetch_dropping_invalid(plan, &mut rejected).await;
-            (index, rejected, answers)
+            let mut verdicts = Verdicts::default();
+            let answers = fetch_dropping_invalid(plan, &mut verdicts).await;
+            (index, verdicts.dropped, answers)
         }))
         .await;
     let mut rows: Vec<RowsByMetric> = groups.iter().map(|_| BTreeMap::new()).collect();

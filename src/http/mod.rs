@@ -95,7 +95,22 @@ fn routes(state: AppState, gzip: Arc<GzipCache>) -> Router {
 /// the cache, deflated once per snapshot. Either way the length is known up front, so the
 /// response has a `Content-Length` and HEAD reports it.
 async fn metrics(state: AppState, gzip: Arc<GzipCache>, headers: HeaderMap) -> Response {
-    let data = state.store.render(tokio::time::Instant::now());
+    let now = tokio::time::Instant::now();
+    // A render after a change copies the whole body (megabytes at 100,000 series): on the
+    // blocking pool, so the worker thread goes on serving other connections meanwhile.
+    let data = match state.store.cached(now) {
+        Some(data) => data,
+        None => {
+            let store = state.store.clone();
+            match tokio::task::spawn_blocking(move || store.render(now)).await {
+                Ok(data) => data,
+                Err(error) => {
+                    tracing::error!(%error, "rendering the snapshot failed");
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            }
+        }
+    };
     let mut own = match state.metrics.encode() {
         Ok(own) => own,
         Err(error) => {
@@ -249,7 +264,7 @@ mod tests {
             help: "h".into(),
             samples,
         }]);
-        store.publish(&key, Slot::Data, families, None);
+        store.publish(&key, Slot::Data(0), families, None);
     }
 
     async fn gzip_scrape(app: &Router) -> Vec<u8> {

@@ -9,6 +9,7 @@ use chrono::DateTime;
 
 use crate::config::Origin;
 use crate::discovery::SourceState;
+use crate::poller::UnavailableScope;
 use crate::shard::Shard;
 use crate::status::{State as TargetState, TargetStatus};
 use crate::target::TargetKey;
@@ -55,16 +56,18 @@ td.error{{min-width:20em;overflow-wrap:anywhere}}
 td small{{color:#59636e}}
 .ok{{background:#dafbe1;color:#116329}}
 .failing{{background:#fff1c2;color:#7d4e00}}
+.partial{{background:#fff8dc;color:#6b4a00}}
 .disabled{{background:#ffebe9;color:#a40e26}}
 .pending{{background:#eff2f5;color:#59636e}}
 tr.row-failing{{background:#fffbeb}}
+tr.row-partial{{background:#fffdf3}}
 tr.row-disabled{{background:#fff5f5}}
 </style>
 </head><body>
 <h1>Meta messaging exporter</h1>
 <p class="muted">Page messaging insights, marketing-message campaign insights and WhatsApp Business Account analytics, polled from the Graph API in the background; scrapes never call Meta. Version {version}.</p>
 <p><a href="{path}">Metrics</a> &middot; <a href="/-/healthy">Health</a> &middot; <a href="/-/ready">Readiness</a></p>
-<p class="summary"><strong>{total} {targets_word}:</strong> <span class="badge ok">{ok} ok</span><span class="badge failing">{failing} failing</span><span class="badge disabled">{disabled} disabled</span><span class="badge pending">{pending} pending</span> <span class="muted">as of {now_text}; this page reloads every {refresh} s</span></p>
+<p class="summary"><strong>{total} {targets_word}:</strong> <span class="badge ok">{ok} ok</span><span class="badge partial">{partial} partial</span><span class="badge failing">{failing} failing</span><span class="badge disabled">{disabled} disabled</span><span class="badge pending">{pending} pending</span> <span class="muted">as of {now_text}; this page reloads every {refresh} s</span></p>
 {shard_line}<table>
 <thead><tr><th>Kind</th><th>ID</th><th>State</th><th>Interval</th><th>Last success</th><th>Next poll</th><th>Last poll</th><th>Code</th><th>Last error</th></tr></thead>
 <tbody>
@@ -87,6 +90,7 @@ tr.row-disabled{{background:#fff5f5}}
             "targets"
         },
         ok = count(TargetState::Ok),
+        partial = count(TargetState::Partial),
         failing = count(TargetState::Failing),
         disabled = count(TargetState::Disabled),
         pending = count(TargetState::Pending),
@@ -123,20 +127,52 @@ tr.row-disabled{{background:#fff5f5}}
                 esc(&status.dropped.join(", "))
             )
         };
-        let unavailable = if status.unavailable.is_empty() {
-            String::new()
-        } else {
-            let states: Vec<String> = status
+        let states = |scope: UnavailableScope| -> Vec<String> {
+            status
                 .unavailable
                 .iter()
+                .filter(|state| state.scope == scope)
                 .map(|state| format!("{} ({})", state.feature, state.reason.replace('_', " ")))
-                .collect();
+                .collect()
+        };
+        let features = states(UnavailableScope::Feature);
+        let unavailable = if features.is_empty() {
+            String::new()
+        } else {
             format!(
                 "<br><small>not offered by Meta for this account, not asked for: {}</small>",
-                esc(&states.join(", "))
+                esc(&features.join(", "))
             )
         };
-        let dropped = format!("{dropped}{unavailable}");
+        let refused = states(UnavailableScope::Read);
+        let refused = if refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<br><small>reads refused by Meta, asked again in a day or after a credentials change: {}</small>",
+                esc(&refused.join(", "))
+            )
+        };
+        // Each failed read of a partial poll, with Meta's message: the rest of the target
+        // published, so the last error alone would not say which part is missing.
+        let failed_reads: String = if status.state == TargetState::Partial {
+            status
+                .failed_reads
+                .iter()
+                .map(|failure| {
+                    format!(
+                        "<br><small>read {} failed ({}{}): {}; its last values stay until they go stale</small>",
+                        esc(&failure.read),
+                        failure.class,
+                        failure.code.map(|code| format!(", code {code}")).unwrap_or_default(),
+                        esc(&failure.message)
+                    )
+                })
+                .collect()
+        } else {
+            String::new()
+        };
+        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
@@ -294,6 +330,7 @@ mod tests {
             backoff: Duration::from_secs(120),
             backoff_reason: Some("whatsapp_budget"),
             unavailable: vec![crate::poller::Unavailable {
+                scope: crate::poller::UnavailableScope::Feature,
                 feature: "template_analytics",
                 reason: "not_enabled",
                 since: NOW - 60,

@@ -1,10 +1,13 @@
-//! Campaign and ad-account insights: one request with every field and the date selection,
-//! plus the object's name for its info series.
+//! Campaign and ad-account insights: one request with every field and the date selection
+//! ([`Read::Insights`]), plus the object's name for its info series ([`Read::Name`]), each a
+//! read of its own.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::names::{self, InfoKind, NameLookup};
-use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
+use super::read::{Polled, Read, ReadStates};
+use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError, Verdicts};
 use crate::config::{CampaignDates, CampaignTarget, Origin};
 use crate::convert::{campaign, Converted};
 use crate::graph::GraphRequest;
@@ -58,12 +61,18 @@ pub struct CampaignPoller {
     target: Arc<CampaignTarget>,
     object: InsightsObject,
     dropped: Dropped,
+    /// Fields that failed alone while the rest was answered at the last poll.
+    suspected: BTreeSet<String>,
     names: NameLookup,
+    reads: ReadStates,
 }
 
 impl CampaignPoller {
     /// The same campaign or ad account with a rotated token.
     pub(super) fn update(&mut self, target: Arc<CampaignTarget>) {
+        if target.credentials != self.target.credentials {
+            self.reads.clear();
+        }
         self.target = target;
     }
 
@@ -72,15 +81,22 @@ impl CampaignPoller {
             target,
             object,
             dropped: Dropped::default(),
+            suspected: BTreeSet::new(),
             names: NameLookup::new(object.name_fields()),
+            reads: ReadStates::default(),
         }
+    }
+
+    /// Reads switched off for a permission error, for status and metrics.
+    pub(super) fn unavailable(&self) -> Vec<super::Unavailable> {
+        self.reads.list()
     }
 
     pub(super) fn dropped(&self) -> Vec<String> {
         self.dropped.names()
     }
 
-    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
         let now = context.clock.now_unix();
         let retry_after = context.retry_dropped_after;
         let fields: Vec<String> = self
@@ -98,48 +114,54 @@ impl CampaignPoller {
         let id = self.target.id.as_str();
         let dates = &self.target.dates;
         let object = self.object;
-        let mut rejected = Vec::new();
+        let mut verdicts = Verdicts::default();
+        let suspected = &self.suspected;
         let plan = Plan {
             items: fields,
             retried: |field: &str| self.dropped.contains(field),
+            suspected: |field: &str| suspected.contains(field),
             parameters: PARAMETERS,
             send: |fields: Vec<String>| {
                 let request = request(object, id, dates, &fields);
                 async move { client.get(&request, token).await }
             },
         };
+        let ask_name = !self.reads.excludes(Read::Name, now);
         // The name read does not depend on the insights: sent together, both meet in one
         // batch call (with batching on) instead of one waiting for the other.
-        let (fetched, names) = tokio::join!(
-            fetch_dropping_invalid(plan, &mut rejected),
-            self.names.current(context, id, token, None)
-        );
-        let names = names.cloned();
-        for field in rejected {
+        let (fetched, names) = tokio::join!(fetch_dropping_invalid(plan, &mut verdicts), async {
+            if ask_name {
+                Some(self.names.current(context, id, token, None).await)
+            } else {
+                None
+            }
+        });
+        let names = names.map(|(known, read)| (known.cloned(), read));
+        for field in verdicts.dropped {
             self.dropped.insert(field, now);
         }
-        let answers = fetched?;
-        if answers.is_empty() {
-            return Err(self.dropped.nothing_valid(retry_after));
-        }
-        let mut converted = Converted::default();
-        for (fields, body) in answers {
-            for field in &fields {
-                self.dropped.remove(field);
+        self.suspected = verdicts.suspected.into_iter().collect();
+        let insights = fetched.and_then(|answers| {
+            if answers.is_empty() {
+                return Err(self.dropped.nothing_valid(retry_after));
             }
-            let part = campaign::convert(object.id_label(), id, dates, &fields, &body)?;
-            converted.families.extend(part.families);
-            converted.problems.extend(part.problems);
-        }
+            let mut converted = Converted::default();
+            for (fields, body) in answers {
+                for field in &fields {
+                    self.dropped.remove(field);
+                }
+                let part = campaign::convert(object.id_label(), id, dates, &fields, &body)?;
+                converted.families.extend(part.families);
+                converted.problems.extend(part.problems);
+            }
+            Ok(converted)
+        });
+        let mut polled = Polled::single(Read::Insights, insights);
         if let Some(names) = names {
-            converted.families.extend(names::info_family(
-                object.info(),
-                id,
-                &names,
-                Origin::Static,
-            ));
+            names::push_outcome(&mut polled, names, object.info(), id, Origin::Static);
         }
-        Ok(converted)
+        self.reads.observe_poll(id, &polled, now);
+        Ok(polled)
     }
 }
 

@@ -3,23 +3,29 @@
 //! A [`Poller`] holds one target's request plan and the state that outlives a single poll
 //! (metrics or fields the API rejected as invalid, and when). [`Poller::poll`] sends the
 //! target's requests through the shared [`GraphClient`] and converts the answers; it knows
-//! nothing of schedules or the store. A target is all-or-nothing: if any of its requests fails,
-//! the poll fails and the previous values stay in place (until they go stale), so a
-//! half-updated target never mixes two points in time.
+//! nothing of schedules or the store. A poll is a list of reads ([`read::Polled`]); a read
+//! that fails keeps its own previous values (until they go stale) while the others publish,
+//! and a read's series always come from one answer, so no read mixes two points in time.
 //!
 //! Code 100 ("invalid parameter") is Meta's answer both to a retired metric and to a bad
-//! request, and it fails the whole request either way. [`fetch_dropping_invalid`] tells the two
-//! apart: a metric or field is dropped only when the message names it, or when it fails alone
-//! while the rest of its request is answered; anything else is a failed poll
-//! ([`PollError::InvalidParameter`]) that is retried at the next interval. Dropped items are
-//! asked for again after [`PollContext::retry_dropped_after`].
+//! request, and it fails the whole request either way; Meta's errors also come and go. So
+//! [`fetch_dropping_invalid`] drops a metric or field only on proof that holds: the message
+//! names it, or it fails alone while the rest of its request is answered in two polls in a
+//! row. Anything else is a request error ([`PollError::InvalidParameter`]): the read fails,
+//! keeps its previous values, and is asked again at the next interval. Dropped items are asked
+//! for again after [`PollContext::retry_dropped_after`].
+//!
+//! Every read of a poll stands on its own ([`read`]): a poll returns what each read returned,
+//! and a failing read costs only its own series.
 
 pub(crate) mod campaign;
 pub(crate) mod names;
 pub(crate) mod page;
+pub mod read;
 pub(crate) mod whatsapp;
 
 pub use self::campaign::InsightsObject;
+pub use self::read::{Polled, Read, ReadOutcome};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,7 +34,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::convert::{Converted, ShapeError};
+use crate::convert::ShapeError;
 use crate::graph::{ErrorClass, GraphClient, GraphError};
 use crate::target::Target;
 
@@ -61,6 +67,21 @@ pub enum PollError {
     /// that item at fault. Nothing is dropped; the next interval asks again.
     #[error("{0} (the request as a whole was rejected, so no metric or field was dropped)")]
     InvalidParameter(GraphError),
+    /// Code 100 that some items got alone while the rest of their request was answered, for
+    /// the first poll in a row: it may be a retired metric or an error of Meta's that ends
+    /// mid-poll. Nothing is dropped yet; the read is asked again at the next poll, and the
+    /// items are dropped only if they fail alone again.
+    #[error(
+        "{error} ({} failed alone while the rest of the request was answered; nothing is dropped unless it fails alone again at the next poll)",
+        .items.join(", ")
+    )]
+    Suspected {
+        /// The error the items got alone (boxed: it is the rare variant, and the others stay
+        /// small).
+        error: Box<GraphError>,
+        /// The items under suspicion.
+        items: Vec<String>,
+    },
     /// Every configured metric or field is dropped; nothing is asked for until the first of them
     /// is due to be asked for again.
     #[error(
@@ -82,7 +103,7 @@ impl PollError {
         match self {
             PollError::Graph(error) => error.class().as_str(),
             PollError::Shape(_) => "invalid_response",
-            PollError::InvalidParameter(_) => "invalid_parameter",
+            PollError::InvalidParameter(_) | PollError::Suspected { .. } => "invalid_parameter",
             PollError::NothingValid { .. } => "no_valid_metrics",
         }
     }
@@ -91,6 +112,7 @@ impl PollError {
     pub fn graph_error(&self) -> Option<&GraphError> {
         match self {
             PollError::Graph(error) | PollError::InvalidParameter(error) => Some(error),
+            PollError::Suspected { error, .. } => Some(error),
             PollError::Shape(_) | PollError::NothingValid { .. } => None,
         }
     }
@@ -151,8 +173,8 @@ impl Poller {
         }
     }
 
-    /// Polls once.
-    pub async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+    /// Polls once: what each read returned, or why the poll made no read at all.
+    pub async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
         match self {
             Poller::Page(poller) => poller.poll(context).await,
             Poller::Campaign(poller) => poller.poll(context).await,
@@ -179,12 +201,13 @@ impl Poller {
         }
     }
 
-    /// What the target's account does not offer (template analytics, costs), for status and
-    /// metrics; only WhatsApp accounts have such states.
+    /// What the target's account does not offer (WhatsApp template analytics, costs) and the
+    /// reads switched off for a permission error, for status and metrics.
     pub fn unavailable(&self) -> Vec<Unavailable> {
         match self {
             Poller::Waba(poller) => poller.unavailable(),
-            Poller::Page(_) | Poller::Campaign(_) => Vec::new(),
+            Poller::Page(poller) => poller.unavailable(),
+            Poller::Campaign(poller) => poller.unavailable(),
         }
     }
 
@@ -199,15 +222,29 @@ impl Poller {
     }
 }
 
-/// A part of a target's data its account does not offer: a state, not a failure.
+/// A part of a target's data its account does not offer, or a read Meta refuses it: a state,
+/// not a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable {
-    /// What is missing: `template_analytics` or `cost`.
+    /// Whether a part of the account's data or a whole read is missing.
+    pub scope: UnavailableScope,
+    /// What is missing: `template_analytics` or `cost`, or a read's label
+    /// ([`Read::as_str`]) for a read refused with a permission error.
     pub feature: &'static str,
-    /// Why: `not_enabled`, `region_unavailable` or `partner_billed`.
+    /// Why: `not_enabled`, `region_unavailable` or `partner_billed`; for a refused read
+    /// `permission_denied`, `invalid_token` or `object_unavailable`.
     pub reason: &'static str,
     /// When it was found (unix seconds).
     pub since: i64,
+}
+
+/// What an [`Unavailable`] state is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnavailableScope {
+    /// A part of a WhatsApp account's data Meta does not offer it (`whatsapp_feature_unavailable`).
+    Feature,
+    /// A read Meta refuses the target's token (`target_read_disabled`).
+    Read,
 }
 
 /// Metrics or fields the API rejected, each with when it was dropped (unix seconds).
@@ -287,48 +324,67 @@ fn blame(message: &str, items: &[&str], parameters: &[&'static str]) -> Blame {
 }
 
 /// How one request of several metrics or fields is sent and judged.
-pub(crate) struct Plan<'a, R, S> {
+pub(crate) struct Plan<'a, R, P, S> {
     /// The items of the request, named as Meta spells them in messages.
     pub(crate) items: Vec<String>,
     /// Whether an item is being asked for again after an earlier drop.
     pub(crate) retried: R,
+    /// Whether an item failed alone while the rest of its request was answered at the
+    /// previous poll.
+    pub(crate) suspected: P,
     /// The request's parameters, which a message may name instead of an item.
     pub(crate) parameters: &'a [&'static str],
     /// Sends a request for some of the items.
     pub(crate) send: S,
 }
 
+/// What [`fetch_dropping_invalid`] found out about the items of its request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Verdicts {
+    /// Items proven invalid: to be left out until `retry_dropped_after` has passed.
+    pub(crate) dropped: Vec<String>,
+    /// Items that failed alone while the rest was answered, for the first poll in a row.
+    pub(crate) suspected: Vec<String>,
+}
+
 /// Requests `items` in one call and, on an invalid-parameter error (code 100), works out which
-/// items the API rejects: those are pushed onto `dropped`, and the answers for the rest are
-/// returned with the items each covers.
+/// items the API rejects: those proven invalid go into `verdicts.dropped`, and the answers for
+/// the rest are returned with the items each covers.
 ///
 /// Meta answers a retired metric with one error for the whole request, and its message does not
-/// always name the metric. The decision, for a request that fails with code 100:
+/// always name the metric; its errors also come and go, so a request-wide error that ends while
+/// the request is being split makes early halves fail and later ones succeed. The decision, for
+/// a request that fails with code 100:
 ///
 /// | the message ... | and the request has | then |
 /// | --- | --- | --- |
-/// | names a parameter | anything | the poll fails (`InvalidParameter`), nothing is split or dropped |
+/// | names a parameter | anything | the read fails (`InvalidParameter`), nothing is split or dropped |
 /// | names some of its items | anything | those are dropped, the rest asked for again |
 /// | names nothing | several items | it is split in halves, each asked for on its own |
 /// | names nothing | one item | the item is a suspect |
 ///
-/// Once everything is asked: a suspect is dropped if some other part of the request was
-/// answered (it fails alone where the rest works), or if it was dropped before and is being
-/// retried (it was proven then and fails the same way now). Otherwise nothing proves the item
-/// at fault, since a request-level error fails every split the same way, and the poll fails
-/// with Meta's message. At most `2n - 1` requests, and only on polls where something fails.
-pub(crate) async fn fetch_dropping_invalid<R, S, F>(
-    plan: Plan<'_, R, S>,
-    dropped: &mut Vec<String>,
+/// Once everything is asked, a suspect is dropped only on proof: it was dropped before and is
+/// being retried (proven then, failing the same way now), or it fails alone while the rest of
+/// its request is answered at this poll *and* did so at the previous one (`suspected`). A
+/// suspect for the first time fails the read (`Suspected`) so its previous values stay, and is
+/// reported in `verdicts.suspected` for the next poll to judge. A suspect whose whole request
+/// failed the same way proves nothing: a request-level error fails every split alike, and the
+/// read fails with Meta's message. At most `2n - 1` requests, and only on polls where something
+/// fails.
+pub(crate) async fn fetch_dropping_invalid<R, P, S, F>(
+    plan: Plan<'_, R, P, S>,
+    verdicts: &mut Verdicts,
 ) -> Result<Vec<(Vec<String>, Value)>, PollError>
 where
     R: Fn(&str) -> bool,
+    P: Fn(&str) -> bool,
     S: Fn(Vec<String>) -> F,
     F: Future<Output = Result<Value, GraphError>>,
 {
     let Plan {
         items,
         retried,
+        suspected,
         parameters,
         send,
     } = plan;
@@ -356,7 +412,7 @@ where
                 for (index, item) in batch.into_iter().enumerate() {
                     if named.contains(&index) {
                         warn_dropped(&item, &error, "the error names it");
-                        dropped.push(item);
+                        verdicts.dropped.push(item);
                     } else {
                         rest.push(item);
                     }
@@ -374,23 +430,35 @@ where
             }
         }
     }
+    let rest_answered = !answers.is_empty();
     let mut unproven = None;
+    let mut first_time = Vec::new();
     for (item, error) in suspects {
-        if !answers.is_empty() {
+        if retried(&item) {
+            warn_dropped(&item, &error, "it was dropped before and still fails alone");
+            verdicts.dropped.push(item);
+        } else if rest_answered && suspected(&item) {
             warn_dropped(
                 &item,
                 &error,
-                "it fails alone while the rest of its request is answered",
+                "it failed alone while the rest of its request was answered, in two polls in a row",
             );
-            dropped.push(item);
-        } else if retried(&item) {
-            warn_dropped(&item, &error, "it was dropped before and still fails alone");
-            dropped.push(item);
+            verdicts.dropped.push(item);
+        } else if rest_answered {
+            first_time.push(item);
+            unproven.get_or_insert(error);
         } else {
             unproven.get_or_insert(error);
         }
     }
     match unproven {
+        Some(error) if !first_time.is_empty() => {
+            verdicts.suspected.clone_from(&first_time);
+            Err(PollError::Suspected {
+                error: Box::new(error),
+                items: first_time,
+            })
+        }
         Some(error) => Err(PollError::InvalidParameter(error)),
         None => Ok(answers),
     }
@@ -453,7 +521,36 @@ mod tests {
     }
 
     /// Runs the decision over `items` against an API that answers each request with `answer`,
-    /// and returns the outcome, the dropped items and every request sent.
+    /// with `retried` items dropped before and `suspected` ones suspects of the previous poll,
+    /// and returns the outcome, the verdicts and every request sent.
+    async fn decide_with(
+        items: &[&str],
+        retried: &[&str],
+        suspected: &[&str],
+        answer: impl Fn(&[String]) -> Result<Value, GraphError>,
+    ) -> (
+        Result<Vec<(Vec<String>, Value)>, PollError>,
+        Verdicts,
+        Vec<Vec<String>>,
+    ) {
+        let sent = RefCell::new(Vec::new());
+        let mut verdicts = Verdicts::default();
+        let plan = Plan {
+            items: names(items),
+            retried: |item: &str| retried.contains(&item),
+            suspected: |item: &str| suspected.contains(&item),
+            parameters: PARAMETERS,
+            send: |batch: Vec<String>| {
+                let result = answer(&batch);
+                sent.borrow_mut().push(batch);
+                async move { result }
+            },
+        };
+        let result = fetch_dropping_invalid(plan, &mut verdicts).await;
+        (result, verdicts, sent.into_inner())
+    }
+
+    /// [`decide_with`] without suspects from a previous poll; returns the dropped items.
     async fn decide(
         items: &[&str],
         retried: &[&str],
@@ -463,20 +560,8 @@ mod tests {
         Vec<String>,
         Vec<Vec<String>>,
     ) {
-        let sent = RefCell::new(Vec::new());
-        let mut dropped = Vec::new();
-        let plan = Plan {
-            items: names(items),
-            retried: |item: &str| retried.contains(&item),
-            parameters: PARAMETERS,
-            send: |batch: Vec<String>| {
-                let result = answer(&batch);
-                sent.borrow_mut().push(batch);
-                async move { result }
-            },
-        };
-        let result = fetch_dropping_invalid(plan, &mut dropped).await;
-        (result, dropped, sent.into_inner())
+        let (result, verdicts, sent) = decide_with(items, retried, &[], answer).await;
+        (result, verdicts.dropped, sent)
     }
 
     fn answered(result: &Result<Vec<(Vec<String>, Value)>, PollError>) -> Vec<String> {
@@ -578,24 +663,68 @@ mod tests {
         );
     }
 
+    fn retired_gamma(batch: &[String]) -> Result<Value, GraphError> {
+        if batch.iter().any(|item| item == "gamma") {
+            Err(api_error(
+                100,
+                None,
+                "(#100) The value must be a valid insights metric",
+            ))
+        } else {
+            Ok(json!({"data": []}))
+        }
+    }
+
     #[tokio::test]
-    async fn an_unnamed_item_that_fails_alone_while_the_rest_is_answered_is_dropped() {
-        let (result, dropped, sent) = decide(&["alpha", "beta", "gamma", "delta"], &[], |batch| {
-            if batch.iter().any(|item| item == "gamma") {
-                Err(api_error(
-                    100,
-                    None,
-                    "(#100) The value must be a valid insights metric",
-                ))
+    async fn an_unnamed_item_failing_alone_for_the_first_time_is_a_suspect_not_a_drop() {
+        let items = ["alpha", "beta", "gamma", "delta"];
+        let (result, verdicts, sent) = decide_with(&items, &[], &[], retired_gamma).await;
+        let error = result.expect_err("the read fails, so its previous values stay");
+        assert!(matches!(error, PollError::Suspected { .. }), "{error:?}");
+        assert_eq!(error.class(), "invalid_parameter");
+        assert!(error.to_string().contains("gamma failed alone"), "{error}");
+        assert!(verdicts.dropped.is_empty());
+        assert_eq!(verdicts.suspected, names(&["gamma"]));
+        // The whole, then the halves, then gamma and delta alone.
+        assert_eq!(sent.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn an_unnamed_item_that_fails_alone_in_two_polls_in_a_row_is_dropped() {
+        let items = ["alpha", "beta", "gamma", "delta"];
+        let (result, verdicts, _) = decide_with(&items, &[], &["gamma"], retired_gamma).await;
+        assert_eq!(answered(&result), names(&["alpha", "beta", "delta"]));
+        assert_eq!(verdicts.dropped, names(&["gamma"]));
+        assert!(verdicts.suspected.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_wide_error_that_ends_while_the_request_is_split_drops_nothing() {
+        // Meta's error holds for the first three requests of the poll, then ends: the early
+        // halves fail, the later ones are answered.
+        let calls = std::cell::Cell::new(0);
+        let items = ["alpha", "beta", "gamma", "delta"];
+        let (result, verdicts, _) = decide_with(&items, &[], &[], |_| {
+            calls.set(calls.get() + 1);
+            if calls.get() <= 3 {
+                Err(api_error(100, None, "(#100) Invalid parameter"))
             } else {
                 Ok(json!({"data": []}))
             }
         })
         .await;
-        assert_eq!(answered(&result), names(&["alpha", "beta", "delta"]));
-        assert_eq!(dropped, names(&["gamma"]));
-        // The whole, then the halves, then gamma and delta alone.
-        assert_eq!(sent.len(), 5);
+        assert!(matches!(result, Err(PollError::Suspected { .. })));
+        assert!(verdicts.dropped.is_empty());
+        // At the next poll the error is over: everything is answered and nothing is dropped.
+        let suspected: Vec<&str> = verdicts.suspected.iter().map(String::as_str).collect();
+        let (result, verdicts, sent) =
+            decide_with(&items, &[], &suspected, |_| Ok(json!({"data": []}))).await;
+        assert_eq!(
+            answered(&result),
+            names(&["alpha", "beta", "delta", "gamma"])
+        );
+        assert_eq!(verdicts, Verdicts::default());
+        assert_eq!(sent.len(), 1);
     }
 
     #[tokio::test]

@@ -3,18 +3,21 @@
 //!
 //! A name changes when someone renames a Page in Business Settings, so it is read with one
 //! `GET /{id}?fields=name[,currency]` at most once per names interval (the discovery interval,
-//! 1h by default), kept between reads, and never fails a poll: insights that were read are
-//! served whether or not the name could be. A name discovery already gave needs no call.
+//! 1h by default) and kept between reads. It is a read of its own ([`Read::Name`]): a failed
+//! name read is counted and shown but costs the insights nothing, and the info series keeps
+//! the last name known. A name discovery already gave needs no call.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::PollContext;
+use super::read::{Polled, Read};
+use super::{PollContext, PollError};
 use crate::config::Origin;
+use crate::convert::Converted;
 use crate::exposition::{Family, Sample};
-use crate::graph::GraphRequest;
+use crate::graph::{GraphError, GraphRequest};
 use crate::secret::AccessToken;
 
 /// What an object is called, as far as Meta said.
@@ -46,8 +49,9 @@ impl NameLookup {
     }
 
     /// The names of `object_id`, read again first when the last read is older than the names
-    /// interval. A failed read keeps what was known and waits a whole interval before the next
-    /// try, so a token without access to the node costs one call an interval, not one a poll.
+    /// interval, and the outcome of that read when one was made. A failed read keeps what was
+    /// known and waits a whole interval before the next try, so a token without access to the
+    /// node costs one call an interval, not one a poll.
     ///
     /// A name discovery already gave (`known`) is used as it is, without a call.
     pub async fn current(
@@ -56,29 +60,53 @@ impl NameLookup {
         object_id: &str,
         token: &AccessToken,
         known: Option<&str>,
-    ) -> Option<&ObjectNames> {
+    ) -> (Option<&ObjectNames>, Option<Result<(), GraphError>>) {
         if let Some(name) = known {
             self.known = Some(ObjectNames {
                 name: Some(name.to_owned()),
                 currency: None,
             });
-            return self.known.as_ref();
+            return (self.known.as_ref(), None);
         }
         let now = Instant::now();
+        let mut read = None;
         if is_due(self.read_at, now, context.names_interval) {
             self.read_at = Some(now);
             let request = GraphRequest::object_fields(object_id, self.fields);
             match context.client.get(&request, token).await {
-                Ok(body) => self.known = Some(parse(&body)),
-                Err(error) => tracing::warn!(
-                    object_id,
-                    error = %error,
-                    "reading the object's name failed; its info series keeps the last name known"
-                ),
+                Ok(body) => {
+                    self.known = Some(parse(&body));
+                    read = Some(Ok(()));
+                }
+                Err(error) => read = Some(Err(error)),
             }
         }
-        self.known.as_ref()
+        (self.known.as_ref(), read)
     }
+}
+
+/// Adds the name read of a poll to `polled`: the info series of the names known, or the
+/// error of a read made this poll (so the series of the last name known stay, and the failure
+/// shows). Names served without a call are not fresh.
+pub(crate) fn push_outcome(
+    polled: &mut Polled,
+    (names, read): (Option<ObjectNames>, Option<Result<(), GraphError>>),
+    kind: InfoKind,
+    id: &str,
+    origin: Origin,
+) {
+    let fresh = read.is_some();
+    let result = match read {
+        Some(Err(error)) => Err(PollError::Graph(error)),
+        _ => Ok(Converted {
+            families: names
+                .and_then(|names| info_family(kind, id, &names, origin))
+                .into_iter()
+                .collect(),
+            problems: Vec::new(),
+        }),
+    };
+    polled.push_as(Read::Name, result, fresh);
 }
 
 fn is_due(read_at: Option<Instant>, now: Instant, interval: Duration) -> bool {

@@ -1,11 +1,15 @@
 //! Page insights: one request per group of metrics that share period, window and breakdowns,
-//! all of a poll's requests sent at once.
+//! all of a poll's requests sent at once. Each group is a read of its own
+//! ([`Read::PageInsights`]), and so is the name: a group that fails keeps its previous values
+//! while the others publish.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::names::{self, NameLookup};
-use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError};
+use super::read::{Polled, Read, ReadStates};
+use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError, Verdicts};
 use crate::config::{PageMetric, PageTarget, Period};
 use crate::convert::{page, Converted};
 use crate::graph::GraphRequest;
@@ -41,12 +45,19 @@ impl Group {
 pub struct PagePoller {
     target: Arc<PageTarget>,
     dropped: Dropped,
+    /// Metrics that failed alone while the rest of their request was answered at the last
+    /// poll: dropped if they do so again at the next.
+    suspected: BTreeSet<String>,
     names: NameLookup,
+    reads: ReadStates,
 }
 
 impl PagePoller {
     /// The same Page with a rotated token, or the name discovery found this time.
     pub(super) fn update(&mut self, target: Arc<PageTarget>) {
+        if target.credentials != self.target.credentials {
+            self.reads.clear();
+        }
         self.target = target;
     }
 
@@ -54,26 +65,41 @@ impl PagePoller {
         Self {
             target,
             dropped: Dropped::default(),
+            suspected: BTreeSet::new(),
             names: NameLookup::new("name"),
+            reads: ReadStates::default(),
         }
+    }
+
+    /// Reads switched off for a permission error, for status and metrics.
+    pub(super) fn unavailable(&self) -> Vec<super::Unavailable> {
+        self.reads.list()
     }
 
     pub(super) fn dropped(&self) -> Vec<String> {
         self.dropped.names()
     }
 
-    /// The requests to send at `now`: every configured metric but those dropped less than
-    /// `retry_after` ago.
-    fn groups(&self, now: i64, retry_after: Duration) -> Vec<Group> {
-        let metrics = self.target.metrics.iter().filter(|metric| {
-            !self
-                .dropped
-                .excludes(&dropped_name(metric), now, retry_after)
-        });
-        groups(metrics)
+    /// The requests to send at `now`, each with its read: every configured group with the
+    /// metrics not dropped less than `retry_after` ago (a group left empty is not asked).
+    fn groups(&self, now: i64, retry_after: Duration) -> Vec<(Read, Group)> {
+        groups(self.target.metrics.iter())
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, mut group)| {
+                let probe = group.clone();
+                group.metrics.retain(|metric| {
+                    !self
+                        .dropped
+                        .excludes(&probe.entry_name(metric), now, retry_after)
+                });
+                let index = u16::try_from(index).unwrap_or(u16::MAX);
+                (!group.metrics.is_empty()).then_some((Read::PageInsights(index), group))
+            })
+            .collect()
     }
 
-    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
         let now = context.clock.now_unix();
         let retry_after = context.retry_dropped_after;
         let groups = self.groups(now, retry_after);
@@ -84,67 +110,72 @@ impl PagePoller {
         let token = &self.target.credentials.token;
         let page_id = self.target.id.as_str();
         let dropped = &self.dropped;
+        let suspected = &self.suspected;
         // The groups' requests and the name read are independent: sent together, they meet
         // in one batch call (with batching on) or run side by side, instead of each waiting
         // for the one before.
-        let fetches = groups.iter().map(|group| async move {
-            let mut rejected = Vec::new();
+        let fetches = groups.iter().map(|(read, group)| async move {
+            let mut verdicts = Verdicts::default();
             let plan = Plan {
                 items: group.metrics.clone(),
                 retried: |metric: &str| dropped.contains(&group.entry_name(metric)),
+                suspected: |metric: &str| suspected.contains(&group.entry_name(metric)),
                 parameters: PARAMETERS,
                 send: |metrics: Vec<String>| {
                     let request = request(page_id, group, &metrics, now);
                     async move { client.get(&request, token).await }
                 },
             };
-            let fetched = fetch_dropping_invalid(plan, &mut rejected).await;
-            (group, rejected, fetched)
+            let fetched = fetch_dropping_invalid(plan, &mut verdicts).await;
+            (*read, group, verdicts, fetched)
         });
         // A discovered Page came with its name; a listed one reads it now and then.
         let known = self.target.name.as_deref();
-        let (fetched, names) = tokio::join!(
-            futures::future::join_all(fetches),
-            self.names.current(context, page_id, token, known)
-        );
-        let names = names.cloned();
-        let mut converted = Converted::default();
-        let mut failed = None;
-        for (group, rejected, fetched) in fetched {
-            for metric in rejected {
+        let ask_name = !self.reads.excludes(Read::Name, now);
+        let (fetched, names) = tokio::join!(futures::future::join_all(fetches), async {
+            if ask_name {
+                Some(self.names.current(context, page_id, token, known).await)
+            } else {
+                None
+            }
+        });
+        let names = names.map(|(known, read)| (known.cloned(), read));
+        let mut polled = Polled::default();
+        let mut suspects = BTreeSet::new();
+        for (read, group, verdicts, fetched) in fetched {
+            for metric in verdicts.dropped {
                 self.dropped.insert(group.entry_name(&metric), now);
             }
-            let answers = match fetched {
-                Ok(answers) => answers,
-                Err(error) => {
-                    failed.get_or_insert(error);
-                    continue;
+            suspects.extend(verdicts.suspected.iter().map(|m| group.entry_name(m)));
+            let result = fetched.and_then(|answers| {
+                let mut converted = Converted::default();
+                for (metrics, body) in answers {
+                    for metric in &metrics {
+                        self.dropped.remove(&group.entry_name(metric));
+                    }
+                    let part = page::convert(page_id, group.period.as_str(), &body)?;
+                    converted.families.extend(part.families);
+                    converted.problems.extend(part.problems);
                 }
-            };
-            for (metrics, body) in answers {
-                for metric in &metrics {
-                    self.dropped.remove(&group.entry_name(metric));
-                }
-                let part = page::convert(page_id, group.period.as_str(), &body)?;
-                converted.families.extend(part.families);
-                converted.problems.extend(part.problems);
-            }
+                Ok(converted)
+            });
+            polled.push(read, result);
         }
-        if let Some(error) = failed {
-            return Err(error);
-        }
+        self.suspected = suspects;
         if self.groups(now, retry_after).is_empty() {
             return Err(self.dropped.nothing_valid(retry_after));
         }
         if let Some(names) = names {
-            converted.families.extend(names::info_family(
+            names::push_outcome(
+                &mut polled,
+                names,
                 names::PAGE_INFO,
                 page_id,
-                &names,
                 self.target.origin,
-            ));
+            );
         }
-        Ok(converted)
+        self.reads.observe_poll(page_id, &polled, now);
+        Ok(polled)
     }
 }
 
@@ -252,8 +283,11 @@ mod tests {
         }));
         let groups = poller.groups(1000, Duration::from_secs(3600));
         assert_eq!(groups.len(), 3);
-        assert_eq!(groups[0].metrics, vec!["a", "c"]);
-        let request = request("1", &groups[2], &groups[2].metrics, 1000);
+        assert_eq!(groups[0].0, Read::PageInsights(0));
+        assert_eq!(groups[0].1.metrics, vec!["a", "c"]);
+        let (read, group) = &groups[2];
+        assert_eq!(*read, Read::PageInsights(2));
+        let request = request("1", group, &group.metrics, 1000);
         assert_eq!(
             request.relative_url(),
             "1/insights?metric=d&period=day&breakdown=messaging_channel"

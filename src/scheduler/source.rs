@@ -11,9 +11,8 @@ use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 
 use crate::clock::Clock;
-use crate::convert::Converted;
 use crate::graph::GraphClient;
-use crate::poller::{PollContext, PollError, Poller, Unavailable};
+use crate::poller::{PollContext, PollError, Polled, Poller, Unavailable};
 use crate::target::Target;
 
 /// Makes the poller of each target.
@@ -24,8 +23,8 @@ pub trait PollSource: Send + Sync + 'static {
 
 /// One target's poller, owned by its task.
 pub trait TargetPoller: Send {
-    /// Polls once.
-    fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>>;
+    /// Polls once: what each read returned, or why no read was made.
+    fn poll(&mut self) -> BoxFuture<'_, Result<Polled, PollError>>;
     /// Metrics or fields currently left out because the API rejected them.
     fn dropped(&self) -> Vec<String>;
     /// What the target's account does not offer, left out of its requests.
@@ -106,7 +105,7 @@ struct GraphPoller {
 }
 
 impl TargetPoller for GraphPoller {
-    fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>> {
+    fn poll(&mut self) -> BoxFuture<'_, Result<Polled, PollError>> {
         Box::pin(async move {
             let client = self.source.client();
             let settings = self.source.settings();

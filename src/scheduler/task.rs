@@ -19,6 +19,7 @@ use super::source::PollSource;
 use super::timing::{self, RESUME_SPREAD};
 use crate::graph::ratelimit::{self, RateLimiter};
 use crate::outcome::{Applier, NextPoll, PollOutcome};
+use crate::poller::read;
 use crate::target::{Target, TargetKey};
 
 /// What every task shares.
@@ -86,24 +87,26 @@ pub(super) async fn run(
             () = wait => {}
         }
 
-        let started = Instant::now();
-        let started_unix = context.applier.clock().now_unix();
+        let queued = Instant::now();
         // A poll waiting for its slot holds none of its request state yet: at 10,000 targets
-        // due at once, that is most of the memory a start would otherwise take.
+        // due at once, that is most of the memory a start would otherwise take. The wait is
+        // measured on its own: poll_duration_seconds is the time the poll spent, not the time
+        // it queued behind others.
         let slots = context.poll_slots.load_full();
-        let result = tokio::select! {
+        let polled = tokio::select! {
             () = cancel.cancelled() => return,
-            result = async {
+            polled = async {
                 let _slot = slots.acquire_owned().await;
-                poller.poll().await
-            } => result,
+                let started = Instant::now();
+                let started_unix = context.applier.clock().now_unix();
+                context.applier.queued(&key, started - queued);
+                let result = poller.poll().await;
+                (started, started_unix, result)
+            } => polled,
         };
+        let (started, started_unix, result) = polled;
         let schedule = target.schedule();
-        let disabled = result
-            .as_ref()
-            .err()
-            .and_then(|error| error.disabled_reason())
-            .is_some();
+        let disabled = read::disabled_reason(&result).is_some();
         let next = if disabled {
             NextPoll::Disabled
         } else {
@@ -111,7 +114,8 @@ pub(super) async fn run(
                 &context.limiter,
                 &ratelimit::fingerprint(&target.credentials().token),
                 &key,
-                started,
+                // The schedule keeps to when the poll fell due, however long it queued.
+                queued,
                 schedule.interval,
                 schedule.stale_after,
             )

@@ -16,7 +16,7 @@ use crate::config::{Credentials, Granularity, Schedule, WabaTarget};
 use crate::convert::Converted;
 use crate::exposition::{Family, Sample};
 use crate::graph::{ApiError, GraphError};
-use crate::poller::PollError;
+use crate::poller::{PollError, Polled, Read};
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 use crate::status::{State, StatusBoard};
@@ -86,7 +86,7 @@ struct ScriptPoller {
 }
 
 impl TargetPoller for ScriptPoller {
-    fn poll(&mut self) -> BoxFuture<'_, Result<Converted, PollError>> {
+    fn poll(&mut self) -> BoxFuture<'_, Result<Polled, PollError>> {
         Box::pin(async move {
             self.script
                 .started
@@ -119,7 +119,7 @@ impl TargetPoller for ScriptPoller {
                     },
                 }));
             }
-            Ok(Converted {
+            let converted = Converted {
                 families: vec![Family {
                     name: "test_value".into(),
                     help: "h".into(),
@@ -132,7 +132,8 @@ impl TargetPoller for ScriptPoller {
                     }],
                 }],
                 problems: Vec::new(),
-            })
+            };
+            Ok(Polled::single(Read::Insights, Ok(converted)))
         })
     }
 

@@ -350,6 +350,57 @@ impl FakeGraphApi {
             .always = Some(fault);
     }
 
+    /// Makes every request for the edge `edge` of object `id` (e.g. a WABA's `phone_numbers`)
+    /// fail with `fault` until [`FakeGraphApi::clear_edge_faults`], while the object's node and
+    /// other edges answer as before: one failing read beside healthy ones.
+    pub fn fail_edge_always(&self, id: &str, edge: &str, fault: Fault) {
+        self.shared
+            .registry()
+            .faults
+            .entry(format!("{id}/{edge}"))
+            .or_default()
+            .always = Some(fault);
+    }
+
+    /// Makes the next `times` requests for object `id` whose query contains `needle` (for
+    /// example `period=week`, one metric group of a Page) fail with `fault`, while the object's
+    /// other requests answer as before.
+    pub fn fail_query_next(&self, id: &str, needle: &str, times: usize, fault: Fault) {
+        if times == 0 {
+            return;
+        }
+        let mut registry = self.shared.registry();
+        let plan = registry.faults.entry(format!("{id}?{needle}")).or_default();
+        plan.scripted.push_back((fault, times));
+    }
+
+    /// Makes every request for object `id` whose query contains `needle` fail with `fault`
+    /// until [`FakeGraphApi::clear_query_faults`].
+    pub fn fail_query_always(&self, id: &str, needle: &str, fault: Fault) {
+        self.shared
+            .registry()
+            .faults
+            .entry(format!("{id}?{needle}"))
+            .or_default()
+            .always = Some(fault);
+    }
+
+    /// Removes the faults set for the requests of object `id` whose query contains `needle`.
+    pub fn clear_query_faults(&self, id: &str, needle: &str) {
+        self.shared
+            .registry()
+            .faults
+            .remove(&format!("{id}?{needle}"));
+    }
+
+    /// Removes the faults set for the edge `edge` of object `id`.
+    pub fn clear_edge_faults(&self, id: &str, edge: &str) {
+        self.shared
+            .registry()
+            .faults
+            .remove(&format!("{id}/{edge}"));
+    }
+
     /// Removes every fault queued or set for object `id`.
     pub fn clear_faults(&self, id: &str) {
         self.shared.registry().faults.remove(id);
@@ -505,6 +556,17 @@ struct Shared {
     registry: Mutex<Registry>,
 }
 
+/// `{id}/{edge}` of a `/{version}/{id}/{edge}` path, the key of the edge's faults.
+fn edge_fault_key(path: &str) -> Option<String> {
+    let mut segments = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .skip(1);
+    let id = segments.next()?;
+    let edge = segments.next()?;
+    Some(format!("{id}/{edge}"))
+}
+
 impl Shared {
     /// Locks the registry. Critical sections are short and never span an `.await`; a panic in
     /// one (a test assertion, say) cannot leave the registry half-updated in a way that
@@ -522,9 +584,29 @@ impl Shared {
             None if request.method == "POST" => Some(BATCH_CALL),
             None => None,
         };
-        let fault = fault_key
-            .and_then(|key| registry.faults.get_mut(key))
-            .and_then(FaultPlan::take);
+        // Faults of requests with a query, then an edge's own, come before its object's.
+        let query_key = request.object_id.as_deref().and_then(|id| {
+            registry
+                .faults
+                .keys()
+                .find(|key| {
+                    key.strip_prefix(id)
+                        .and_then(|rest| rest.strip_prefix('?'))
+                        .is_some_and(|needle| request.query.contains(needle))
+                })
+                .cloned()
+        });
+        let fault = query_key
+            .and_then(|key| registry.faults.get_mut(&key).and_then(FaultPlan::take))
+            .or_else(|| {
+                edge_fault_key(&request.path)
+                    .and_then(|key| registry.faults.get_mut(&key).and_then(FaultPlan::take))
+            })
+            .or_else(|| {
+                fault_key
+                    .and_then(|key| registry.faults.get_mut(key))
+                    .and_then(FaultPlan::take)
+            });
         let headers = request
             .object_id
             .as_deref()

@@ -20,6 +20,7 @@ mod formats;
 mod helpers;
 mod http_server;
 mod invalid_parameter;
+mod isolation;
 mod load;
 mod prometheus;
 mod ratelimit;

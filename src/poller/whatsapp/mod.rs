@@ -5,8 +5,10 @@
 //! at most once an hour ([`listing`]), the template and phone-number lists. What Meta does
 //! not offer the account (template analytics not confirmed or not in its region, costs of a
 //! partner-billed account) is a state ([`unavailable`]), not a failure: the rest exports and
-//! the exporter stops asking for it. Any other failed call fails the poll, and the previous
-//! values stay, as for every target.
+//! the exporter stops asking for it. Each of the four is a read of its own ([`Read`]): a list
+//! that fails keeps its previous series while the account's analytics and pricing publish, and
+//! template analytics go on with the last template list read. A list refused for a permission
+//! (`#200`) is switched off for a day as a state ([`ReadStates`]).
 
 pub(crate) mod listing;
 pub(crate) mod node;
@@ -18,6 +20,7 @@ use serde_json::Value;
 
 use self::listing::{Listing, PHONE_NUMBERS, TEMPLATES};
 use self::unavailable::{Feature, Reason, Unavailability};
+use super::read::{Polled, Read, ReadStates};
 use super::{single_item_error, PollContext, PollError, Unavailable};
 use crate::config::{TemplateSettings, WabaTarget};
 use crate::convert::whatsapp::billing::{self, BillingSelection, Cost};
@@ -39,6 +42,10 @@ pub struct WabaPoller {
     templates: Listing<TemplateInfo>,
     phone_numbers: Listing<PhoneNumber>,
     unavailable: Unavailability,
+    reads: ReadStates,
+    /// The currency of the last account read, for template costs when the account read of a
+    /// poll fails.
+    currency: Option<String>,
 }
 
 impl WabaPoller {
@@ -48,47 +55,110 @@ impl WabaPoller {
             templates: Listing::default(),
             phone_numbers: Listing::default(),
             unavailable: Unavailability::default(),
+            reads: ReadStates::default(),
+            currency: None,
         }
     }
 
     /// The same account with a rotated token.
     pub(super) fn update(&mut self, target: Arc<WabaTarget>) {
+        if target.credentials != self.target.credentials {
+            self.reads.clear();
+        }
         self.target = target;
     }
 
-    /// What the account does not offer, for status and metrics.
+    /// What the account does not offer, and the reads switched off for a permission error,
+    /// for status and metrics.
     pub(super) fn unavailable(&self) -> Vec<Unavailable> {
-        self.unavailable.list()
+        let mut states = self.unavailable.list();
+        states.extend(self.reads.list());
+        states
     }
 
-    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Converted, PollError> {
+    pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
         let now = context.clock.now_unix();
-        let mut converted = Converted::default();
-        let body = self.read_node(context, now).await?;
-        let currency = body.get("currency").and_then(Value::as_str);
-        self.convert_node(&body, currency, now, &mut converted)?;
+        let mut polled = Polled::default();
+        let account = match self.read_node(context, now).await {
+            Ok(body) => {
+                let currency = body.get("currency").and_then(Value::as_str);
+                self.currency = currency.map(str::to_owned);
+                let mut converted = Converted::default();
+                self.convert_node(&body, currency, now, &mut converted)
+                    .map(|()| converted)
+                    .map_err(PollError::from)
+            }
+            Err(error) => Err(error),
+        };
+        polled.push(Read::Account, account);
+        let currency = self.currency.clone();
         if let Some(settings) = self.target.templates.clone() {
-            self.poll_templates(context, &settings, currency, now, &mut converted)
-                .await?;
+            if !self.reads.excludes(Read::TemplateList, now) {
+                let fresh = self.templates.due(now);
+                let list = self.read_template_list(context, now).await;
+                polled.push_as(Read::TemplateList, list, fresh);
+            }
+            if let Some(analytics) = self
+                .poll_template_analytics(context, &settings, currency.as_deref(), now)
+                .await
+            {
+                polled.push(Read::TemplateAnalytics, analytics);
+            }
         }
-        if self.target.phone_numbers_health {
-            let problems = self
-                .phone_numbers
-                .refresh(
-                    &PHONE_NUMBERS,
-                    context,
-                    &self.target,
-                    now,
-                    phone_numbers::parse_phone_numbers,
-                )
-                .await?;
-            converted.problems.extend(problems);
-            converted.families.extend(phone_numbers::families(
+        if self.target.phone_numbers_health && !self.reads.excludes(Read::PhoneNumbers, now) {
+            let fresh = self.phone_numbers.due(now);
+            let numbers = self.read_phone_numbers(context, now).await;
+            polled.push_as(Read::PhoneNumbers, numbers, fresh);
+        }
+        self.reads.observe_poll(&self.target.id, &polled, now);
+        Ok(polled)
+    }
+
+    /// The phone-number list (read again when due) and its health series.
+    async fn read_phone_numbers(
+        &mut self,
+        context: &PollContext<'_>,
+        now: i64,
+    ) -> Result<Converted, PollError> {
+        let problems = self
+            .phone_numbers
+            .refresh(
+                &PHONE_NUMBERS,
+                context,
+                &self.target,
+                now,
+                phone_numbers::parse_phone_numbers,
+            )
+            .await?;
+        Ok(Converted {
+            families: phone_numbers::families(&self.target.id, self.phone_numbers.items()),
+            problems,
+        })
+    }
+
+    /// The template list (read again when due) and its info series.
+    async fn read_template_list(
+        &mut self,
+        context: &PollContext<'_>,
+        now: i64,
+    ) -> Result<Converted, PollError> {
+        let problems = self
+            .templates
+            .refresh(
+                &TEMPLATES,
+                context,
+                &self.target,
+                now,
+                templates::parse_templates,
+            )
+            .await?;
+        Ok(Converted {
+            families: vec![templates::info_family(
                 &self.target.id,
-                self.phone_numbers.items(),
-            ));
-        }
-        Ok(converted)
+                self.templates.items(),
+            )],
+            problems,
+        })
     }
 
     /// The node read; an account that turns out to have no costs is asked again without them,
@@ -174,62 +244,53 @@ impl WabaPoller {
         Ok(())
     }
 
-    async fn poll_templates(
+    /// Template analytics of the configured templates, or of the approved ones of the last
+    /// template list read; `None` when there is nothing to ask (no template known yet, or
+    /// template analytics not offered to the account).
+    async fn poll_template_analytics(
         &mut self,
         context: &PollContext<'_>,
         settings: &TemplateSettings,
         currency: Option<&str>,
         now: i64,
-        converted: &mut Converted,
-    ) -> Result<(), PollError> {
-        let problems = self
-            .templates
-            .refresh(
-                &TEMPLATES,
-                context,
-                &self.target,
-                now,
-                templates::parse_templates,
-            )
-            .await?;
-        converted.problems.extend(problems);
-        converted.families.push(templates::info_family(
-            &self.target.id,
-            self.templates.items(),
-        ));
-        if self.unavailable.excludes(Feature::TemplateAnalytics, now) {
-            return Ok(());
+    ) -> Option<Result<Converted, PollError>> {
+        if self.unavailable.excludes(Feature::TemplateAnalytics, now)
+            || self.reads.excludes(Read::TemplateAnalytics, now)
+        {
+            return None;
         }
         let ids = template_ids(settings, self.templates.items());
         if ids.is_empty() {
-            return Ok(());
+            return None;
         }
         let mut metrics = settings.metrics.clone();
         if self.unavailable.excludes(Feature::Cost, now) {
             metrics.retain(|metric| metric != "COST");
         }
         let pages = match self.template_analytics(context, &ids, &metrics, now).await {
-            Ok(pages) => pages,
+            Ok(pages) => Ok(pages),
             Err(error) => match self.mark_if_unavailable(&error, now) {
-                Some(Feature::TemplateAnalytics) => return Ok(()),
+                Some(Feature::TemplateAnalytics) => return None,
                 Some(Feature::Cost) => {
                     metrics.retain(|metric| metric != "COST");
                     self.template_analytics(context, &ids, &metrics, now)
                         .await
-                        .map_err(single_item_error)?
+                        .map_err(single_item_error)
                 }
-                None => return Err(single_item_error(error)),
+                None => Err(single_item_error(error)),
             },
         };
-        self.unavailable.clear(Feature::TemplateAnalytics);
-        let selection = TemplateSelection {
-            waba_id: &self.target.id,
-            template_ids: &ids,
-            metrics: &metrics,
-            currency,
-        };
-        append(converted, templates::convert(selection, now, &pages)?);
-        Ok(())
+        let result = pages.and_then(|pages| {
+            self.unavailable.clear(Feature::TemplateAnalytics);
+            let selection = TemplateSelection {
+                waba_id: &self.target.id,
+                template_ids: &ids,
+                metrics: &metrics,
+                currency,
+            };
+            Ok(templates::convert(selection, now, &pages)?)
+        });
+        Some(result)
     }
 
     /// `template_analytics` for `ids`, ten to a call, over the last complete UTC day and the

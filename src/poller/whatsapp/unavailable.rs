@@ -105,6 +105,7 @@ impl Unavailability {
         self.0
             .iter()
             .map(|(feature, (reason, since))| crate::poller::Unavailable {
+                scope: crate::poller::UnavailableScope::Feature,
                 feature: feature.as_str(),
                 reason: reason.as_str(),
                 since: *since,
