@@ -11,8 +11,6 @@
 //! that is half edited at that moment is not applied. On the way out it marks itself not
 //! ready, gives open requests a grace period, and stops the poll tasks within a bound.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -190,7 +188,7 @@ impl Exporter {
         self.source.set_settings(source_settings(&config));
         self.limiter.set_config(config.rate_limits.clone());
         let app_secret_changed = config.graph_api.app_secret != self.config.graph_api.app_secret;
-        self.token_files = token_file_digest(&config);
+        self.token_files = config::TokenFileReads::digest_of(&config);
         self.config = config;
         self.inventory.retain_configured(&self.config);
         self.discovery_board.retain_configured(&self.config);
@@ -301,11 +299,13 @@ impl Exporter {
     /// Picks up rotated token files: re-reads them for the running config and applies the
     /// result. A file that does not read or holds no valid token keeps every old token.
     fn rotate_tokens(&mut self) {
-        let digest = token_file_digest(&self.config);
+        // Each file is read once: the tokens compared are the tokens applied.
+        let reads = config::TokenFileReads::read(&self.config);
+        let digest = reads.digest();
         if digest == self.token_files {
             return;
         }
-        match config::reread_token_files(&self.config) {
+        match config::rotate_tokens(&self.config, &reads) {
             Ok(rotated) => {
                 tracing::info!("a token file changed; using the new tokens");
                 if let Err(error) = self.apply(rotated) {
@@ -323,21 +323,6 @@ impl Exporter {
             }
         }
     }
-}
-
-/// A digest of every token file's content (or read error), to notice rotation: Kubernetes
-/// swaps a secret's files through a symlink, which file-change events do not report reliably,
-/// so the files are read and compared instead.
-fn token_file_digest(config: &Config) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    for path in &config::token_files(config) {
-        path.hash(&mut hasher);
-        match std::fs::read(path) {
-            Ok(bytes) => bytes.hash(&mut hasher),
-            Err(error) => error.kind().hash(&mut hasher),
-        }
-    }
-    hasher.finish()
 }
 
 /// Runs the exporter on `listener` until `shutdown` is cancelled.
@@ -401,7 +386,7 @@ pub async fn run(
         limiter,
         metrics: metrics.clone(),
         clock: options.clock.clone(),
-        token_files: token_file_digest(&config),
+        token_files: config::TokenFileReads::digest_of(&config),
         config: config.clone(),
         config_file: options.config_file.clone(),
     };

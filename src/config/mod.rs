@@ -17,7 +17,7 @@ mod token_files;
 mod validate;
 mod whatsapp;
 
-pub use self::token_files::{reread_token_files, token_files};
+pub use self::token_files::{reread_token_files, rotate_tokens, token_files, TokenFileReads};
 pub use self::whatsapp::{BillingAnalytics, BillingField, BillingGranularity, TemplateSettings};
 
 use self::validate::Checker;

@@ -6,7 +6,9 @@
 //! re-reads only the files its credentials came from, and checks each new token as the loader
 //! does. Either every file reads and checks, or nothing changes.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,13 +57,77 @@ pub fn token_files(config: &Config) -> Vec<PathBuf> {
     paths
 }
 
+/// What one check read from each token file of a config, each file read once: its token, or
+/// why there is none. A rotation applies exactly these tokens, and the digest it records is
+/// theirs, so a write that lands after the read is seen at the next check rather than being
+/// recorded as seen and never applied.
+#[derive(Debug)]
+pub struct TokenFileReads(Vec<(PathBuf, Result<AccessToken, String>)>);
+
+impl TokenFileReads {
+    /// Reads every token file of `config` once.
+    pub fn read(config: &Config) -> Self {
+        Self(
+            token_files(config)
+                .into_iter()
+                .map(|path| {
+                    let token = read_token(&path);
+                    (path, token)
+                })
+                .collect(),
+        )
+    }
+
+    /// A digest of what was read, to compare with the last check's.
+    pub fn digest(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        for (path, token) in &self.0 {
+            hash_entry(&mut hasher, path, token.as_ref().map(AccessToken::expose));
+        }
+        hasher.finish()
+    }
+
+    /// The digest of reads that found exactly the tokens `config` holds: what a check of
+    /// unchanged files gives.
+    pub fn digest_of(config: &Config) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        for path in token_files(config) {
+            let token = credentials(config)
+                .find(|credentials| credentials.file.as_ref() == Some(&path))
+                .map(|credentials| credentials.token.expose());
+            hash_entry(&mut hasher, &path, token.ok_or(&String::new()));
+        }
+        hasher.finish()
+    }
+}
+
+fn hash_entry(hasher: &mut DefaultHasher, path: &Path, token: Result<&str, &String>) {
+    path.hash(hasher);
+    match token {
+        Ok(token) => {
+            0u8.hash(hasher);
+            token.hash(hasher);
+        }
+        Err(error) => {
+            1u8.hash(hasher);
+            error.hash(hasher);
+        }
+    }
+}
+
 /// `config` with every token read again from its file. An unreadable file or an invalid
 /// token fails the whole refresh, naming the file, and the caller keeps the running config.
 pub fn reread_token_files(config: &Config) -> Result<Config, String> {
+    rotate_tokens(config, &TokenFileReads::read(config))
+}
+
+/// `config` with the tokens of `reads`, read from its token files. A file that did not read
+/// or holds no valid token fails the whole rotation, naming the file, and the caller keeps the
+/// running config.
+pub fn rotate_tokens(config: &Config, reads: &TokenFileReads) -> Result<Config, String> {
     let mut fresh = HashMap::new();
-    for path in token_files(config) {
-        let token = read_token(&path)?;
-        fresh.insert(path, token);
+    for (path, token) in &reads.0 {
+        fresh.insert(path.clone(), token.clone()?);
     }
     let mut config = config.clone();
     rotate(&mut config.pages, &fresh);
@@ -209,6 +275,32 @@ mod tests {
         let mut expected = config.clone();
         Arc::make_mut(&mut expected.pages[0]).credentials.token = AccessToken::new("second-token");
         assert_eq!(rotated, expected);
+    }
+
+    #[test]
+    fn a_write_after_the_tokens_were_read_is_seen_at_the_next_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first-token\n").expect("write");
+        let config = load(dir.path());
+        // What a check of the unchanged file reads is what the config holds.
+        assert_eq!(
+            TokenFileReads::read(&config).digest(),
+            TokenFileReads::digest_of(&config)
+        );
+        // The check reads "second"; "third" is written before the rotation is applied.
+        std::fs::write(&path, "second-token\n").expect("write");
+        let reads = TokenFileReads::read(&config);
+        std::fs::write(&path, "third-token\n").expect("write");
+        let rotated = rotate_tokens(&config, &reads).expect("rotation");
+        assert_eq!(rotated.pages[0].credentials.token.expose(), "second-token");
+        // The digest recorded is that of what was applied, so the next check sees the third
+        // write as a change instead of taking it for the content already applied.
+        assert_eq!(TokenFileReads::digest_of(&rotated), reads.digest());
+        let next = TokenFileReads::read(&rotated);
+        assert_ne!(next.digest(), TokenFileReads::digest_of(&rotated));
+        let rotated = rotate_tokens(&rotated, &next).expect("rotation");
+        assert_eq!(rotated.pages[0].credentials.token.expose(), "third-token");
     }
 
     #[test]

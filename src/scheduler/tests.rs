@@ -148,6 +148,7 @@ impl TargetPoller for ScriptPoller {
 
 struct Harness {
     script: Arc<Script>,
+    metrics: ExporterMetrics,
     store: Arc<SnapshotStore>,
     status: Arc<StatusBoard>,
     scheduler: Scheduler,
@@ -179,6 +180,7 @@ impl Harness {
         );
         Self {
             script,
+            metrics,
             store,
             status,
             scheduler,
@@ -474,4 +476,48 @@ async fn polls_beyond_the_bound_wait_for_a_running_one_to_finish() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(started(&harness), 3, "the third once one of them finished");
     assert_eq!(harness.script.calls().len(), 3);
+}
+
+/// The `_sum` of the histogram `name` for WhatsApp accounts, from the exporter's own metrics.
+fn histogram_sum(harness: &Harness, name: &str) -> f64 {
+    let text = String::from_utf8(harness.metrics.encode().expect("encode")).expect("utf-8");
+    let prefix =
+        format!("meta_messaging_exporter_{name}_sum{{kind=\"whatsapp_business_account\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_duration_is_the_time_a_poll_spent_and_the_wait_for_a_slot_is_counted_apart() {
+    let mut polling = default_polling();
+    polling.batch = false;
+    polling.max_concurrent_requests = 1;
+    let mut harness = Harness::with_polling(&polling);
+    let gates: Vec<Arc<Notify>> = ["G1", "G2", "G3"]
+        .iter()
+        .map(|id| harness.script.gate(id))
+        .collect();
+    let targets = ["G1", "G2", "G3"]
+        .iter()
+        .map(|id| target(id, "t", FIFTEEN_MINUTES))
+        .collect();
+    harness.scheduler.apply(targets, Duration::ZERO);
+    // Two polls hold the two slots for 10 s; the third waits for them, then answers at once
+    // (its gate was opened while it queued).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(harness.script.calls().is_empty());
+    for gate in &gates {
+        gate.notify_one();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(harness.script.calls().len(), 3);
+    let durations = histogram_sum(&harness, "poll_duration_seconds");
+    let queue = histogram_sum(&harness, "poll_queue_seconds");
+    assert!((queue - 10.0).abs() < 0.01, "one poll queued 10 s: {queue}");
+    assert!(
+        (durations - 20.0).abs() < 0.01,
+        "two polls of 10 s and one that answered at once: {durations}"
+    );
 }
