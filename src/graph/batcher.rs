@@ -3,7 +3,7 @@
 //! With `polling.batch` on, a GET does not go out at once: it joins the open batch of its
 //! token, or opens one. A batch goes when it holds [`MAX_BATCH_ENTRIES`] requests or when the
 //! window (`polling.batch_window`) has passed since it opened, whichever comes first. Batches
-//! are keyed by the token's fingerprint because a batch call carries one token, in its
+//! are keyed by the token's whole digest ([`TokenId`]) because a batch call carries one token, in its
 //! `Authorization` header (and one `appsecret_proof`), for all its entries: requests with
 //! different tokens never share one. This module only decides; sending a collected batch and
 //! answering each request is [`crate::graph::GraphClient`]'s.
@@ -17,9 +17,8 @@ use tokio::sync::oneshot;
 
 use super::batch::MAX_BATCH_ENTRIES;
 use super::error::GraphError;
-use super::ratelimit;
 use super::request::GraphRequest;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, TokenId};
 
 /// What a request that joined a batch gets back.
 pub(super) enum Reply {
@@ -47,8 +46,8 @@ pub(super) struct Collected {
 pub(super) enum Joined {
     /// The request opened a new batch: send it with [`Batcher::take`] once the window is over.
     Opened {
-        /// The token's fingerprint, the batch's key.
-        token_id: String,
+        /// The token's id, the batch's key.
+        token_id: TokenId,
         /// Which batch of that token this is, so a late timer cannot send a later one.
         batch: u64,
     },
@@ -66,7 +65,7 @@ struct Open {
 
 #[derive(Default)]
 struct Batches {
-    open: HashMap<String, Open>,
+    open: HashMap<TokenId, Open>,
     opened: u64,
 }
 
@@ -105,7 +104,7 @@ impl Batcher {
         token: &AccessToken,
         reply: oneshot::Sender<Reply>,
     ) -> Joined {
-        let token_id = ratelimit::fingerprint(token);
+        let token_id = *token.id();
         let waiting = Waiting {
             request: request.clone(),
             reply,
@@ -127,7 +126,7 @@ impl Batcher {
         batches.opened += 1;
         let batch = batches.opened;
         batches.open.insert(
-            token_id.clone(),
+            token_id,
             Open {
                 batch,
                 token: token.clone(),
@@ -139,7 +138,7 @@ impl Batcher {
 
     /// The batch `batch` of `token_id`, if it is still open (it is not when it filled up
     /// first and went already).
-    pub(super) fn take(&self, token_id: &str, batch: u64) -> Option<Collected> {
+    pub(super) fn take(&self, token_id: &TokenId, batch: u64) -> Option<Collected> {
         let mut batches = self.lock();
         if batches.open.get(token_id)?.batch != batch {
             return None;
@@ -155,6 +154,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::COLLIDING_TOKENS;
 
     fn request(id: &str) -> GraphRequest {
         GraphRequest::object_fields(id, "name")
@@ -222,6 +222,35 @@ mod tests {
         assert_eq!(a_batch.waiting.len(), 2);
         assert_eq!(b_batch.token.expose(), "token-b");
         assert_eq!(b_batch.waiting.len(), 1);
+    }
+
+    #[test]
+    fn tokens_with_the_same_label_never_share_a_batch() {
+        let batcher = Batcher::new(Duration::from_secs(1));
+        let (a, b) = (
+            AccessToken::new(COLLIDING_TOKENS.0),
+            AccessToken::new(COLLIDING_TOKENS.1),
+        );
+        assert_eq!(a.id().label(), b.id().label());
+        let Joined::Opened {
+            token_id: a_id,
+            batch: a_batch,
+        } = join(&batcher, "1", &a)
+        else {
+            panic!("opens");
+        };
+        let Joined::Opened {
+            token_id: b_id,
+            batch: b_batch,
+        } = join(&batcher, "2", &b)
+        else {
+            panic!("a token with the same label opens its own batch");
+        };
+        let a_batch = batcher.take(&a_id, a_batch).expect("open");
+        let b_batch = batcher.take(&b_id, b_batch).expect("open");
+        assert_eq!(a_batch.token.expose(), COLLIDING_TOKENS.0);
+        assert_eq!(b_batch.token.expose(), COLLIDING_TOKENS.1);
+        assert_eq!((a_batch.waiting.len(), b_batch.waiting.len()), (1, 1));
     }
 
     #[test]

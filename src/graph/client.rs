@@ -22,11 +22,11 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 use super::batcher::{Batcher, Collected, Joined, Reply, Waiting};
 use super::error::{ErrorBody, ErrorClass, GraphError};
-use super::ratelimit::{self, RateLimiter};
+use super::ratelimit::RateLimiter;
 use super::request::{Endpoint, GraphRequest};
 use super::usage::{self, Usage};
 use crate::config::{GraphApiConfig, PollingConfig};
-use crate::secret::{AccessToken, AppSecret};
+use crate::secret::{AccessToken, AppSecret, TokenId};
 use crate::self_metrics::ExporterMetrics;
 
 /// How transient failures are retried.
@@ -141,7 +141,12 @@ impl GraphClient {
 
     /// Asks the limiter for one call of `endpoint` about `object_id` with the token
     /// `token_id`; WhatsApp calls also count against their account's hourly budget.
-    fn admit(&self, token_id: &str, endpoint: Endpoint, object_id: &str) -> Result<(), GraphError> {
+    fn admit(
+        &self,
+        token_id: &TokenId,
+        endpoint: Endpoint,
+        object_id: &str,
+    ) -> Result<(), GraphError> {
         let admitted = if endpoint.is_whatsapp() {
             self.limiter.admit_whatsapp(token_id, object_id)
         } else {
@@ -321,7 +326,7 @@ impl GraphClient {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
-        let token_id = ratelimit::fingerprint(token);
+        let token_id = *token.id();
         let _permit = self.slot().await?;
         // Admission comes after the slot: a pause that began while this request queued
         // still holds it back.
@@ -334,7 +339,7 @@ impl GraphClient {
         &self,
         request: &GraphRequest,
         token: &AccessToken,
-        token_id: &str,
+        token_id: &TokenId,
     ) -> Result<Value, GraphError> {
         self.count_http_request(HttpRequestType::Single);
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
@@ -380,7 +385,7 @@ impl GraphClient {
     fn record_result(
         &self,
         endpoint: super::Endpoint,
-        token_id: &str,
+        token_id: &TokenId,
         object_id: &str,
         result: Result<(), &GraphError>,
         usage: &Usage,
@@ -543,7 +548,7 @@ impl GraphClient {
         entries: &[BatchEntry],
         token: &AccessToken,
     ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
-        let token_id = ratelimit::fingerprint(token);
+        let token_id = *token.id();
         let _permit = self.slot().await?;
         for entry in entries {
             // Entries admitted before a paused one stay counted: the budget errs towards
@@ -560,7 +565,7 @@ impl GraphClient {
         &self,
         entries: &[BatchEntry],
         token: &AccessToken,
-        token_id: &str,
+        token_id: &TokenId,
     ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
         self.count_http_request(HttpRequestType::Batch);
         let in_flight = InFlight::enter(&self.metrics.requests_in_flight);
@@ -678,7 +683,7 @@ impl GraphClient {
     /// Requests whose polls were cancelled meanwhile are left out.
     async fn send_collected(&self, collected: Collected) {
         let Collected { token, waiting } = collected;
-        let token_id = ratelimit::fingerprint(&token);
+        let token_id = *token.id();
         let waiting = still_waiting(waiting);
         if waiting.len() <= 1 {
             // A batch of one is a single call with more overhead.

@@ -138,6 +138,54 @@ async fn requests_with_different_tokens_never_share_a_batch() {
     exporter.stop().await;
 }
 
+/// Two tokens whose labels (`token:` and the first 4 bytes of their SHA-256) are equal, found
+/// once offline with a birthday search over `collide-<n>` in Python's `hashlib`.
+const COLLIDING_TOKENS: [&str; 2] = ["collide-14550", "collide-37896"];
+
+#[tokio::test(start_paused = true)]
+async fn tokens_whose_labels_collide_never_share_a_batch_and_each_page_uses_its_own() {
+    let [a, b] = COLLIDING_TOKENS;
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for (id, token) in [("A1", a), ("A2", a), ("B1", b), ("B2", b)] {
+        fake.simulate_page(id, token);
+        pages.push_str(&page(id, Some(token)));
+    }
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 4)
+        .await;
+    let batches = batch_calls(&fake);
+    assert_eq!(batches.len(), 2, "one batch per token, not one per label");
+    let mut authorizations: Vec<&str> = batches
+        .iter()
+        .map(|batch| batch.authorization.as_deref().expect("a token"))
+        .collect();
+    authorizations.sort_unstable();
+    assert_eq!(
+        authorizations,
+        [format!("Bearer {a}"), format!("Bearer {b}")]
+    );
+    for entry in fake.requests().iter().filter(|request| request.in_batch) {
+        let id = entry.object_id.as_deref().expect("an object");
+        let token = if id.starts_with('A') { a } else { b };
+        assert_eq!(
+            entry.authorization.as_deref(),
+            Some(format!("Bearer {token}").as_str()),
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_requests_total",
+            &[("endpoint", "page_insights"), ("outcome", "success")]
+        ),
+        4.0
+    );
+    exporter.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_entry_affects_only_its_own_target() {
     let fake = FakeGraphApi::start().await.expect("fake");
