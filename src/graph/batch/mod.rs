@@ -7,16 +7,26 @@
 //! whose `relative_url` may hold a token, as `debug_token?input_token=` does, so its `Debug`
 //! never prints it), [`BatchAnswer`] (one answered entry, its body already turned into JSON or
 //! a classified [`GraphError`] the way a single call's would be) and the parsing of the
-//! answer array. Sending is [`crate::graph::GraphClient::post_batch`]'s, which puts a batch
-//! through the same in-flight bound, rate limiter, usage headers, size cap and error
-//! classification as a single GET.
+//! answer array. Its submodules collect and send:
+//!
+//! - `collect`: which due requests of polls share a batch call, and when it goes;
+//! - `send`: one batch call through the same in-flight bound, rate limiter, usage headers,
+//!   size cap and error classification as a single GET, and a collected batch answered
+//!   entry by entry.
+//!
+//! The layer sits on [`super::transport`] and [`super::calls`] and never imports the client;
+//! [`crate::graph::GraphClient`] routes requests to it and retries what it returns.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use serde_json::{json, Value};
 
+pub(crate) mod collect;
+pub(crate) mod send;
+
 use super::error::GraphError;
 use super::request::{Endpoint, GraphRequest};
+use super::transport::decode;
 use crate::secret::{AccessToken, TokenId};
 
 /// Graph's limit on the requests of one batch call.
@@ -209,7 +219,7 @@ fn parse_entry(index: usize, entry: Value) -> Result<Option<BatchAnswer>, GraphE
             )))
         }
     };
-    let body = super::client::decode(code, (200..300).contains(&code), body.as_bytes());
+    let body = decode(code, (200..300).contains(&code), body.as_bytes());
     Ok(Some(BatchAnswer {
         code,
         headers,

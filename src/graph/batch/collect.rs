@@ -6,7 +6,7 @@
 //! are keyed by the token's whole digest ([`TokenId`]) because a batch call carries one token, in its
 //! `Authorization` header (and one `appsecret_proof`), for all its entries: requests with
 //! different tokens never share one. This module only decides; sending a collected batch and
-//! answering each request is [`crate::graph::GraphClient`]'s.
+//! answering each request is [`super::send`]'s.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -15,13 +15,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::batch::MAX_BATCH_ENTRIES;
-use super::error::GraphError;
-use super::request::GraphRequest;
+use super::MAX_BATCH_ENTRIES;
+use crate::graph::error::GraphError;
+use crate::graph::request::GraphRequest;
 use crate::secret::{AccessToken, TokenId};
 
 /// What a request that joined a batch gets back.
-pub(super) enum Reply {
+pub(crate) enum Reply {
     /// Its entry's answer (or why it was not sent, such as a pause of its scope).
     Answered(Result<Value, GraphError>),
     /// It must go alone: Graph answered its entry `null`, the batch failed as a whole, or
@@ -31,19 +31,19 @@ pub(super) enum Reply {
 }
 
 /// One request waiting in a batch, and where its answer goes.
-pub(super) struct Waiting {
-    pub(super) request: GraphRequest,
-    pub(super) reply: oneshot::Sender<Reply>,
+pub(crate) struct Waiting {
+    pub(crate) request: GraphRequest,
+    pub(crate) reply: oneshot::Sender<Reply>,
 }
 
 /// A batch ready to send: its token and its requests in the order they joined.
-pub(super) struct Collected {
-    pub(super) token: AccessToken,
-    pub(super) waiting: Vec<Waiting>,
+pub(crate) struct Collected {
+    pub(crate) token: AccessToken,
+    pub(crate) waiting: Vec<Waiting>,
 }
 
 /// What joining did, and what the caller must do about it.
-pub(super) enum Joined {
+pub(crate) enum Joined {
     /// The request opened a new batch: send it with [`Batcher::take`] once the window is over.
     Opened {
         /// The token's id, the batch's key.
@@ -70,14 +70,14 @@ struct Batches {
 }
 
 /// The open batches, one per token at most.
-pub(super) struct Batcher {
+pub(crate) struct Batcher {
     window: Duration,
     batches: Mutex<Batches>,
 }
 
 impl Batcher {
     /// Batches that wait up to `window` for company.
-    pub(super) fn new(window: Duration) -> Self {
+    pub(crate) fn new(window: Duration) -> Self {
         Self {
             window,
             batches: Mutex::new(Batches::default()),
@@ -85,7 +85,7 @@ impl Batcher {
     }
 
     /// How long a batch stays open.
-    pub(super) fn window(&self) -> Duration {
+    pub(crate) fn window(&self) -> Duration {
         self.window
     }
 
@@ -98,7 +98,7 @@ impl Batcher {
     }
 
     /// Adds `request` to the open batch of `token`, opening one if there is none.
-    pub(super) fn join(
+    pub(crate) fn join(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
@@ -138,7 +138,7 @@ impl Batcher {
 
     /// The batch `batch` of `token_id`, if it is still open (it is not when it filled up
     /// first and went already).
-    pub(super) fn take(&self, token_id: &TokenId, batch: u64) -> Option<Collected> {
+    pub(crate) fn take(&self, token_id: &TokenId, batch: u64) -> Option<Collected> {
         let mut batches = self.lock();
         if batches.open.get(token_id)?.batch != batch {
             return None;
