@@ -98,12 +98,28 @@ impl Calls {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
+        self.send_once_timed(request, token).await.0
+    }
+
+    /// [`Self::send_once`], also saying how long the HTTP exchange took; `None` when no
+    /// request went out (a pause held it back, or the client is shutting down).
+    pub(crate) async fn send_once_timed(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+    ) -> (Result<Value, GraphError>, Option<Duration>) {
         let token_id = *token.id();
-        let _permit = self.slot().await?;
+        let _permit = match self.slot().await {
+            Ok(permit) => permit,
+            Err(error) => return (Err(error), None),
+        };
         // Admission comes after the slot: a pause that began while this request queued
         // still holds it back.
-        self.admit(&token_id, request.endpoint, &request.object_id)?;
-        self.send_admitted(request, token, &token_id).await.0
+        if let Err(paused) = self.admit(&token_id, request.endpoint, &request.object_id) {
+            return (Err(paused), None);
+        }
+        let (result, elapsed) = self.send_admitted(request, token, &token_id).await;
+        (result, Some(elapsed))
     }
 
     /// Sends a request already given its slot and admitted, and records what came back.

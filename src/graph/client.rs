@@ -3,7 +3,8 @@
 //! [`GraphClient`] is the top layer of [`crate::graph`]: its public calls ([`GraphClient::get`],
 //! [`GraphClient::get_all`], [`GraphClient::get_pages`], [`GraphClient::post_batch`]), the
 //! retry policy for transient failures, paging of list edges, and the routing of each
-//! attempt either alone ([`super::calls`]) or into a batch call ([`super::batch`]). The HTTP
+//! attempt either alone ([`super::calls`]) or into a batch call ([`super::batch`]), and which
+//! targets poll alone because they hung a batch ([`super::solo`]). The HTTP
 //! exchange itself (auth header, `appsecret_proof`, size cap, decoding, redaction) is
 //! [`super::transport`]'s. Pollers hand it [`GraphRequest`]s and never see URLs, status codes
 //! or retries.
@@ -21,6 +22,7 @@ use super::calls::Calls;
 use super::error::{ErrorClass, GraphError};
 use super::ratelimit::RateLimiter;
 use super::request::{Endpoint, GraphRequest};
+use super::solo::{SoloReason, SoloTarget, PROMPT_ANSWERS_TO_LEAVE};
 use super::transport::Transport;
 use crate::config::{GraphApiConfig, PollingConfig};
 use crate::secret::AccessToken;
@@ -89,13 +91,18 @@ impl GraphClient {
             },
             batcher: polling
                 .batch
-                .then(|| Arc::new(Batcher::new(polling.batch_window))),
+                .then(|| Arc::new(Batcher::new(polling.batch_window, polling.batch_timeout))),
         })
     }
 
     /// The rate limiter this client reports to.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.calls.limiter
+    }
+
+    /// The targets polled outside batch calls, why and since when, in id order.
+    pub fn solo(&self) -> Vec<SoloTarget> {
+        self.calls.limiter.solo().list()
     }
 
     /// Sends several requests with one token and answers in the same order.
@@ -210,7 +217,8 @@ impl GraphClient {
         }
     }
 
-    /// One attempt at `request`: alone, or through the batcher when batching is on.
+    /// One attempt at `request`: alone, or through the batcher when batching is on and its
+    /// object is not solo.
     async fn attempt(
         &self,
         request: &GraphRequest,
@@ -219,6 +227,9 @@ impl GraphClient {
         let Some(batcher) = &self.batcher else {
             return self.calls.send_once(request, token).await;
         };
+        if self.calls.limiter.solo().contains(&request.object_id) {
+            return self.send_watched(request, token, batcher.timeout()).await;
+        }
         let (reply, answer) = oneshot::channel();
         match batcher.join(request, token, reply) {
             Joined::Waiting => {}
@@ -226,7 +237,7 @@ impl GraphClient {
                 // The batch is sent by its own task, not by the request that opened it: a
                 // poll cancelled by a reload must not take the other requests down with it.
                 let client = self.clone();
-                let window = batcher.window();
+                let (window, timeout) = (batcher.window(), batcher.timeout());
                 tokio::spawn(async move {
                     tokio::time::sleep(window).await;
                     let collected = client
@@ -234,24 +245,77 @@ impl GraphClient {
                         .as_ref()
                         .and_then(|batcher| batcher.take(&token_id, batch));
                     if let Some(collected) = collected {
-                        batch::send::send_collected(&client.calls, collected).await;
+                        batch::send::send_collected(&client.calls, collected, timeout).await;
                     }
                 });
             }
             Joined::Full(collected) => {
                 let client = self.clone();
-                tokio::spawn(
-                    async move { batch::send::send_collected(&client.calls, collected).await },
-                );
+                let timeout = batcher.timeout();
+                tokio::spawn(async move {
+                    batch::send::send_collected(&client.calls, collected, timeout).await
+                });
             }
         }
         match answer.await {
             Ok(Reply::Answered(answer)) => answer,
-            Ok(Reply::SendAlone) => self.calls.send_once(request, token).await,
+            Ok(Reply::SendAlone { suspect: false }) => self.calls.send_once(request, token).await,
+            Ok(Reply::SendAlone { suspect: true }) => {
+                self.send_watched(request, token, batcher.timeout()).await
+            }
             Err(_) => Err(GraphError::Transport(
                 "the batch call carrying this request was abandoned".into(),
             )),
         }
+    }
+}
+
+/// Solo targets: requests sent alone because their object hung, or may have hung, a batch.
+impl GraphClient {
+    /// Sends `request` alone and judges its object by the answer: a call that times out or
+    /// takes `deadline` (the batch deadline) or longer makes it solo, before any retry, so
+    /// the retry goes alone too; a solo object's prompt successes count towards rejoining
+    /// batches, and anything else starts that count again.
+    async fn send_watched(
+        &self,
+        request: &GraphRequest,
+        token: &AccessToken,
+        deadline: Duration,
+    ) -> Result<Value, GraphError> {
+        let (result, elapsed) = self.calls.send_once_timed(request, token).await;
+        // No call went out (a pause): nothing was learnt about the object.
+        let Some(elapsed) = elapsed else {
+            return result;
+        };
+        let solo = self.calls.limiter.solo();
+        let object_id = request.object_id.as_str();
+        let slow = match &result {
+            Err(GraphError::Timeout(_)) => Some(SoloReason::Timeout),
+            _ if elapsed >= deadline => Some(SoloReason::Slow),
+            _ => None,
+        };
+        match slow {
+            Some(reason) => {
+                if solo.mark(object_id, reason) {
+                    tracing::warn!(
+                        object_id,
+                        reason = reason.as_str(),
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        batch_timeout_ms = deadline.as_millis() as u64,
+                        "a target is too slow for batch calls; polling it alone until it answers promptly {PROMPT_ANSWERS_TO_LEAVE} times in a row"
+                    );
+                }
+            }
+            None => {
+                if solo.answered_alone(object_id, result.is_ok()) {
+                    tracing::info!(
+                        object_id,
+                        "a solo target answered promptly again; it rejoins batch calls"
+                    );
+                }
+            }
+        }
+        result
     }
 }
 

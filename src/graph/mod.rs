@@ -15,6 +15,7 @@
 //! - [`error`]: [`GraphError`] and [`ErrorClass`], Meta's error codes mapped to reactions.
 //! - [`usage`]: the rate-limit headers of every response.
 //! - [`ratelimit`]: those headers and throttles turned into pauses and slower polling.
+//! - [`solo`]: the targets that poll outside batch calls after hanging one, and why.
 
 pub mod batch;
 mod calls;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod error;
 pub mod ratelimit;
 pub mod request;
+pub mod solo;
 pub mod transport;
 pub mod usage;
 
@@ -29,3 +31,4 @@ pub use batch::{BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 pub use client::{GraphClient, Pages, RetryPolicy};
 pub use error::{ApiError, ErrorClass, GraphError};
 pub use request::{Endpoint, GraphRequest};
+pub use solo::{SoloReason, SoloTarget};

@@ -26,6 +26,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 
+use super::solo::SoloTargets;
 use super::usage::Usage;
 use super::ApiError;
 use crate::clock::{Clock, SystemClock};
@@ -109,6 +110,9 @@ pub struct RateLimiter {
     metrics: ExporterMetrics,
     /// Wall clock, for throttles that end on the hour.
     clock: Arc<dyn Clock>,
+    /// Objects that poll outside batch calls; here so they outlive a rebuilt client and are
+    /// pruned with the rest of the objects' state.
+    solo: SoloTargets,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -118,18 +122,26 @@ pub const UNSEEN_FOR: Duration = Duration::from_secs(24 * 3600);
 impl RateLimiter {
     /// A limiter with no history.
     pub fn new(config: RateLimitConfig, metrics: ExporterMetrics) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             config: Mutex::new(config),
             state: Mutex::new(State::default()),
+            solo: SoloTargets::new(metrics.target_solo.clone(), clock.clone()),
             metrics,
-            clock: Arc::new(SystemClock),
+            clock,
         }
     }
 
     /// The same limiter reading wall-clock time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.solo = SoloTargets::new(self.metrics.target_solo.clone(), clock.clone());
         self.clock = clock;
         self
+    }
+
+    /// The objects that poll outside batch calls.
+    pub fn solo(&self) -> &SoloTargets {
+        &self.solo
     }
 
     /// A limiter with the default settings and `budget` calls per hour per token, for tests.
@@ -428,7 +440,8 @@ impl RateLimiter {
 
     /// Forgets what no longer matters: tokens and objects not in the configured sets, and business objects and usage series Meta has not reported for
     /// [`UNSEEN_FOR`], unless a pause still holds. Their `rate_limit_usage_percent` series go
-    /// with them. Called on every config change and periodically.
+    /// with them, and so do solo marks of objects no longer configured. Called on every config
+    /// change and periodically.
     pub fn prune(&self, tokens: &HashSet<TokenId>, objects: &HashSet<String>) {
         let now = Instant::now();
         // An `app` series is labelled with the short label, so it stays while any token in
@@ -452,6 +465,7 @@ impl RateLimiter {
             keep
         });
         drop(state);
+        self.solo.retain(objects);
         for (scope, id, kind, metric) in gone {
             self.metrics
                 .rate_limit_usage

@@ -390,3 +390,196 @@ async fn with_batching_off_every_call_is_its_own_http_request() {
     );
     exporter.stop().await;
 }
+
+/// `page` at `interval`.
+fn page_every(id: &str, interval: &str) -> String {
+    format!("  - id: {id}\n    interval: {interval}\n    metrics: [page_messages_sent]\n")
+}
+
+const SOLO: &str = "meta_messaging_exporter_target_solo";
+const HEALTHY: [&str; 5] = ["H1", "H2", "H3", "H4", "H5"];
+
+fn is_insights_of(request: &RecordedRequest, id: &str) -> bool {
+    request.object_id.as_deref() == Some(id) && request.path.ends_with("/insights")
+}
+
+/// Five healthy Pages and `HANGING`, whose answers stall (a hung connection: the whole batch
+/// call carrying it, or its own GET, never answers), all every 5s with one token; a 2s
+/// single-call timeout and a 1s batch deadline.
+async fn with_a_hanging_page(fake: &FakeGraphApi) -> TestExporter {
+    let mut pages = String::new();
+    for id in HEALTHY.iter().chain(["HANGING"].iter()) {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page_every(id, "5s"));
+    }
+    fake.fail_always("HANGING", Fault::Stall(Duration::from_secs(3600)));
+    TestExporter::start(&config(fake, "  batch_timeout: 1s\n", &pages)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_page_delays_its_batch_once_then_polls_alone_while_the_others_keep_their_interval(
+) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let exporter = with_a_hanging_page(&fake).await;
+    let scrape = exporter
+        .wait_for("HANGING solo and the healthy Pages polled", |s| {
+            s.value(SOLO, &[("target_id", "HANGING"), ("reason", "timeout")]) == Some(1.0)
+                && s.series(SENT, &[]).len() == HEALTHY.len()
+        })
+        .await;
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        1.0,
+        "only the first batch waited for HANGING"
+    );
+    assert_eq!(scrape.series(SOLO, &[]).len(), 1, "no healthy Page is solo");
+
+    // A minute of virtual time from here: at a 5s interval, 12 polls per healthy Page.
+    let seen = fake.requests().len();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let later: Vec<RecordedRequest> = fake.requests().split_off(seen);
+    for id in HEALTHY {
+        let polls = later.iter().filter(|r| is_insights_of(r, id)).count();
+        assert!((11..=13).contains(&polls), "{id}: {polls} polls, ideal 12");
+    }
+    let hanging: Vec<&RecordedRequest> = later
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("HANGING"))
+        .collect();
+    assert!(!hanging.is_empty(), "HANGING is still polled");
+    assert!(
+        hanging.iter().all(|r| !r.in_batch),
+        "no later batch carries HANGING: {hanging:?}"
+    );
+    let scrape = exporter.scrape().await;
+    for id in HEALTHY {
+        assert_eq!(
+            scrape.value("meta_messaging_exporter_target_up", &[("target_id", id)]),
+            Some(1.0),
+            "{id}"
+        );
+        assert_eq!(scrape.series(SENT, &[("page_id", id)]).len(), 1, "{id}");
+    }
+    assert_eq!(
+        scrape.value(SOLO, &[("target_id", "HANGING"), ("reason", "timeout")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        1.0
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_solo_page_that_answers_promptly_alone_three_times_rejoins_batches() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let exporter = with_a_hanging_page(&fake).await;
+    exporter
+        .wait_for("HANGING solo", |s| {
+            s.value(SOLO, &[("target_id", "HANGING")]).is_some()
+        })
+        .await;
+    fake.clear_faults("HANGING");
+    let seen = fake.requests().len();
+    exporter
+        .wait_for("HANGING no longer solo", |s| s.series(SOLO, &[]).is_empty())
+        .await;
+    // Three prompt single calls first (its insights and name reads alike).
+    let alone = fake.requests()[seen..]
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("HANGING") && !r.in_batch)
+        .count();
+    assert!(alone >= 3, "three prompt answers alone first, got {alone}");
+    // Its next poll shares a batch with the others again.
+    exporter
+        .wait_for("HANGING in a batch again", |_| {
+            fake.requests()[seen..]
+                .iter()
+                .any(|r| is_insights_of(r, "HANGING") && r.in_batch)
+        })
+        .await;
+    let scrape = exporter.scrape().await;
+    assert_eq!(scrape.series(SENT, &[("page_id", "HANGING")]).len(), 1);
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_answered_with_null_entries_still_gets_each_entry_answered_alone() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["P1", "P2", "P3"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    // Graph gives up on two entries inside the batch (`null`); alone they answer at once.
+    fake.fail_next("P1", 1, Fault::Delay(Duration::from_secs(60)));
+    fake.fail_next("P2", 1, Fault::Delay(Duration::from_secs(60)));
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 3)
+        .await;
+    for id in ["P1", "P2"] {
+        let requests: Vec<bool> = fake
+            .requests()
+            .iter()
+            .filter(|r| is_insights_of(r, id))
+            .map(|r| r.in_batch)
+            .collect();
+        assert_eq!(requests, [true, false], "{id}: in the batch, then alone");
+    }
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_requests_total",
+            &[("endpoint", "page_insights"), ("outcome", "timeout")]
+        ),
+        2.0
+    );
+    assert!(
+        scrape.series(SOLO, &[]).is_empty(),
+        "a prompt answer alone is not solo"
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        0.0
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_null_entry_that_is_slow_alone_too_polls_solo_as_slow() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["FAST", "SLOW"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    // `null` for both its entries in the batch (insights and name read), then 1.5s alone for
+    // the first to go again: an answer, but slower than the 1s batch deadline.
+    fake.fail_next("SLOW", 3, Fault::Delay(Duration::from_millis(1500)));
+    let exporter = TestExporter::start(&config(&fake, "  batch_timeout: 1s\n", &pages)).await;
+    let scrape = exporter
+        .wait_for("both Pages", |s| s.series(SENT, &[]).len() == 2)
+        .await;
+    assert_eq!(
+        scrape.value(SOLO, &[("target_id", "SLOW"), ("reason", "slow")]),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(scrape.series(SOLO, &[("target_id", "FAST")]).len(), 0);
+    exporter.stop().await;
+}

@@ -24,10 +24,14 @@ use crate::secret::{AccessToken, TokenId};
 pub(crate) enum Reply {
     /// Its entry's answer (or why it was not sent, such as a pause of its scope).
     Answered(Result<Value, GraphError>),
-    /// It must go alone: Graph answered its entry `null`, the batch failed as a whole, or
-    /// it was the only one left. The request's own task sends it, so cancelling its poll
-    /// cancels the call.
-    SendAlone,
+    /// It must go alone. The request's own task sends it, so cancelling its poll cancels
+    /// the call.
+    SendAlone {
+        /// Graph answered its entry `null`, or the batch passed its deadline or failed as a
+        /// whole: the single call tells whether this request's object hung it, and a slow
+        /// or timed-out one then polls solo. `false` when it was just the only one left.
+        suspect: bool,
+    },
 }
 
 /// One request waiting in a batch, and where its answer goes.
@@ -72,14 +76,17 @@ struct Batches {
 /// The open batches, one per token at most.
 pub(crate) struct Batcher {
     window: Duration,
+    timeout: Duration,
     batches: Mutex<Batches>,
 }
 
 impl Batcher {
-    /// Batches that wait up to `window` for company.
-    pub(crate) fn new(window: Duration) -> Self {
+    /// Batches that wait up to `window` for company and whose HTTP request may take up to
+    /// `timeout`.
+    pub(crate) fn new(window: Duration, timeout: Duration) -> Self {
         Self {
             window,
+            timeout,
             batches: Mutex::new(Batches::default()),
         }
     }
@@ -87,6 +94,12 @@ impl Batcher {
     /// How long a batch stays open.
     pub(crate) fn window(&self) -> Duration {
         self.window
+    }
+
+    /// The deadline of a batch call's HTTP request (`polling.batch_timeout`); also the line
+    /// between a prompt and a slow single call.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn lock(&self) -> MutexGuard<'_, Batches> {
@@ -167,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_fiftieth_request_of_a_token_fills_its_batch_and_the_next_opens_another() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
         let first = join(&batcher, "0", &token);
         let Joined::Opened { token_id, batch } = first else {
@@ -199,7 +212,7 @@ mod tests {
 
     #[test]
     fn requests_with_different_tokens_never_share_a_batch() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
         let Joined::Opened {
             token_id: a_id,
@@ -226,7 +239,7 @@ mod tests {
 
     #[test]
     fn tokens_with_the_same_label_never_share_a_batch() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let (a, b) = (
             AccessToken::new(COLLIDING_TOKENS.0),
             AccessToken::new(COLLIDING_TOKENS.1),
@@ -255,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_late_timer_never_sends_a_later_batch_of_its_token() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
         let Joined::Opened { token_id, batch } = join(&batcher, "1", &token) else {
             panic!("opens");

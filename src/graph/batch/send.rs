@@ -3,9 +3,14 @@
 //!
 //! Both pass the same in-flight bound, rate-limit admission, usage headers, size cap and
 //! error classification as a single GET ([`crate::graph::calls::Calls`]); retries are the
-//! client's. A request answered `null`, or whose batch failed as a whole, is told to go
-//! alone ([`Reply::SendAlone`]) rather than sent from here, so cancelling its poll cancels
-//! that call too.
+//! client's. A collected batch has its own deadline (`polling.batch_timeout`), well below a
+//! single call's: a request answered `null`, or whose batch passed that deadline or failed
+//! as a whole, is told to go alone at once ([`Reply::SendAlone`], as a suspect) rather than
+//! sent from here, so the requests of a hung batch go out in parallel (within the in-flight
+//! bound) and cancelling a poll cancels its call too. Whether a suspect's object then polls
+//! solo is decided by its single call ([`crate::graph::solo`]).
+
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
@@ -32,22 +37,24 @@ pub(crate) async fn send_once(
         // fewer calls, never more.
         calls.admit(&token_id, entry.endpoint, &entry.object_id)?;
     }
-    send_admitted(calls, entries, token, &token_id).await
+    send_admitted(calls, entries, token, &token_id, None).await
 }
 
 /// Sends a batch whose entries are admitted and which holds its slot, and records what
 /// came back for every entry: its outcome, its usage headers, its throttle. Errors, the
-/// batch's and each entry's, have the token and secrets redacted.
+/// batch's and each entry's, have the token and secrets redacted. `deadline` replaces the
+/// single-call `request_timeout` for this HTTP request.
 async fn send_admitted(
     calls: &Calls,
     entries: &[BatchEntry],
     token: &AccessToken,
     token_id: &TokenId,
+    deadline: Option<Duration>,
 ) -> Result<Vec<Option<BatchAnswer>>, GraphError> {
     calls.count_http_request(HttpRequestType::Batch);
     let in_flight = InFlight::enter(&calls.metrics.requests_in_flight);
     let started = Instant::now();
-    let (usage, result) = exchange(calls, entries, token).await;
+    let (usage, result) = exchange(calls, entries, token, deadline).await;
     drop(in_flight);
     // The batch's own headers speak for the token; a whole-batch throttle is put on the
     // first entry's object, as Meta names none.
@@ -127,26 +134,28 @@ async fn exchange(
     calls: &Calls,
     entries: &[BatchEntry],
     token: &AccessToken,
+    deadline: Option<Duration>,
 ) -> (Usage, Result<Value, GraphError>) {
     calls
         .transport
-        .post_form("batch", batch_field(entries), token, None)
+        .post_form("batch", batch_field(entries), token, deadline)
         .await
 }
 
 /// Sends a collected batch and answers each request as if it had gone alone: its entry's
 /// code, headers and body, or the pause the limiter holds it back with (no call). A
-/// `null` entry (Graph gave up on it) goes again alone. A batch that fails as a whole (a
-/// transport error, a 5xx, an answer that is not the array Graph promises) sends every
-/// request alone, so one bad batch costs its requests a round trip, never their answers.
-/// Requests whose polls were cancelled meanwhile are left out.
-pub(crate) async fn send_collected(calls: &Calls, collected: Collected) {
+/// `null` entry (Graph gave up on it) goes again alone. A batch that passes `deadline` or
+/// fails as a whole (a transport error, a 5xx, an answer that is not the array Graph
+/// promises) sends every request alone at once, so one bad batch costs its requests at most
+/// the deadline and a round trip, never their answers. Requests whose polls were cancelled
+/// meanwhile are left out.
+pub(crate) async fn send_collected(calls: &Calls, collected: Collected, deadline: Duration) {
     let Collected { token, waiting } = collected;
     let token_id = *token.id();
     let waiting = still_waiting(waiting);
     if waiting.len() <= 1 {
         // A batch of one is a single call with more overhead.
-        send_alone(waiting);
+        send_alone(waiting, false);
         return;
     }
     let permit = match calls.slot().await {
@@ -182,26 +191,29 @@ pub(crate) async fn send_collected(calls: &Calls, collected: Collected) {
         .iter()
         .map(|waiting| BatchEntry::get(&waiting.request))
         .collect();
-    let answered = send_admitted(calls, &entries, &token, &token_id).await;
+    let answered = send_admitted(calls, &entries, &token, &token_id, Some(deadline)).await;
     drop(permit);
     match answered {
         Ok(answers) => {
             for (waiting, answer) in admitted.into_iter().zip(answers) {
                 let reply = match answer {
                     Some(answer) => Reply::Answered(answer.body),
-                    None => Reply::SendAlone,
+                    None => Reply::SendAlone { suspect: true },
                 };
                 let _ = waiting.reply.send(reply);
             }
         }
         Err(error) => {
             calls.metrics.api_batch_fallbacks.inc();
+            if matches!(error, GraphError::Timeout(_)) {
+                calls.metrics.api_batch_timeouts.inc();
+            }
             tracing::warn!(
                 entries = admitted.len(),
                 error = %error,
-                "a Graph API batch call failed as a whole; sending its requests one by one"
+                "a Graph API batch call failed as a whole; sending its requests one by one, at once"
             );
-            send_alone(admitted);
+            send_alone(admitted, true);
         }
     }
 }
@@ -214,9 +226,9 @@ fn still_waiting(waiting: Vec<Waiting>) -> Vec<Waiting> {
         .collect()
 }
 
-/// Tells each request to go alone.
-fn send_alone(waiting: Vec<Waiting>) {
+/// Tells each request to go alone; `suspect` when its batch went wrong.
+fn send_alone(waiting: Vec<Waiting>, suspect: bool) {
     for waiting in waiting {
-        let _ = waiting.reply.send(Reply::SendAlone);
+        let _ = waiting.reply.send(Reply::SendAlone { suspect });
     }
 }
