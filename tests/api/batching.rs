@@ -4,6 +4,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use meta_messaging_exporter::config;
+use meta_messaging_exporter::graph::ratelimit::RateLimiter;
+use meta_messaging_exporter::graph::{GraphClient, GraphError, GraphRequest, SoloReason};
+use meta_messaging_exporter::secret::AccessToken;
+use meta_messaging_exporter::self_metrics::ExporterMetrics;
 use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, RecordedRequest};
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
@@ -582,4 +589,66 @@ async fn a_null_entry_that_is_slow_alone_too_polls_solo_as_slow() {
     );
     assert_eq!(scrape.series(SOLO, &[("target_id", "FAST")]).len(), 0);
     exporter.stop().await;
+}
+
+/// A client as the exporter builds it, from `yaml` (after the preamble).
+fn client(fake: &FakeGraphApi, yaml: &str) -> GraphClient {
+    // No retries: each call here is one attempt, so the counts below are exact.
+    let preamble = preamble(fake).replace("max_retries: 2", "max_retries: 0");
+    let yaml = format!("{preamble}{yaml}pages: [{{id: \"P\"}}]\n");
+    let config = config::from_yaml(&yaml, "test", &|_: &str| None, std::path::Path::new("."))
+        .expect("a valid config");
+    let metrics = ExporterMetrics::new().expect("metrics");
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limits.clone(),
+        metrics.clone(),
+    ));
+    GraphClient::new(&config.graph_api, &config.polling, metrics, limiter).expect("client")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_client_lists_a_target_that_hung_its_batch_as_solo_until_it_answers_promptly() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    for id in ["A", "B", "C"] {
+        fake.simulate_page(id, TOKEN);
+    }
+    fake.fail_always("A", Fault::Stall(Duration::from_secs(3600)));
+    let client = client(&fake, "  batch_timeout: 1s\n");
+    let token = AccessToken::new(TOKEN);
+    let read = |id: &str| GraphRequest::object_fields(id, "name");
+    let [ra, rb, rc] = ["A", "B", "C"].map(read);
+    let (a, b, c) = tokio::join!(
+        client.get(&ra, &token),
+        client.get(&rb, &token),
+        client.get(&rc, &token),
+    );
+    assert!(matches!(a, Err(GraphError::Timeout(_))), "{a:?}");
+    assert!(b.is_ok() && c.is_ok(), "{b:?} {c:?}");
+    let solo = client.solo();
+    assert_eq!(solo.len(), 1, "{solo:?}");
+    assert_eq!(
+        (
+            solo[0].object_id.as_str(),
+            solo[0].reason,
+            solo[0].prompt_streak
+        ),
+        ("A", SoloReason::Timeout, 0)
+    );
+
+    fake.clear_faults("A");
+    for streak in 1..=2 {
+        client.get(&read("A"), &token).await.expect("prompt");
+        assert_eq!(client.solo()[0].prompt_streak, streak);
+    }
+    client.get(&read("A"), &token).await.expect("prompt");
+    assert!(client.solo().is_empty(), "three prompt answers end solo");
+    let alone = fake
+        .requests()
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("A") && !r.in_batch)
+        .count();
+    assert_eq!(
+        alone, 4,
+        "the timed-out call and three prompt ones, all alone"
+    );
 }
