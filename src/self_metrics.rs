@@ -141,6 +141,14 @@ pub struct ExporterMetrics {
     pub discovery_targets: IntGaugeVec,
     /// Always 1, labelled with this instance's shard and the shard count.
     pub shard: IntGaugeVec,
+
+    // Batch isolation (issue 18): which targets poll outside batches, and why.
+    /// 1 per target polled outside batch calls, by target id and reason (`timeout`, `slow`).
+    /// Bounded by the solo targets, which are few: a series goes when its target leaves solo
+    /// or is no longer configured.
+    pub target_solo: IntGaugeVec,
+    /// Batch calls whose HTTP request passed `polling.batch_timeout`.
+    pub api_batch_timeouts: IntCounter,
 }
 
 impl ExporterMetrics {
@@ -356,6 +364,21 @@ impl ExporterMetrics {
         registry.register(Box::new(discovery_targets.clone()))?;
         registry.register(Box::new(shard.clone()))?;
         registry.register(Box::new(build_info))?;
+
+        // Batch isolation (issue 18).
+        let target_solo = IntGaugeVec::new(
+            Opts::new(
+                name("target_solo"),
+                "1 for each target polled outside batch calls, by reason: timeout (its call timed out when sent alone after a batch deadline, a whole-batch failure or a null entry) or slow (it answered, slower than polling.batch_timeout). It rejoins batches after 3 prompt answers in a row.",
+            ),
+            &["target_id", "reason"],
+        )?;
+        let api_batch_timeouts = IntCounter::new(
+            name("api_batch_timeouts_total"),
+            "Graph API batch calls whose HTTP request passed polling.batch_timeout; their calls were then sent one by one (also counted in api_batch_fallbacks_total).",
+        )?;
+        registry.register(Box::new(target_solo.clone()))?;
+        registry.register(Box::new(api_batch_timeouts.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -389,6 +412,9 @@ impl ExporterMetrics {
             discovery_last_run_successful,
             discovery_targets,
             shard,
+
+            target_solo,
+            api_batch_timeouts,
         })
     }
 

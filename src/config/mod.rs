@@ -110,6 +110,10 @@ pub struct PollingConfig {
     pub batch: bool,
     /// How long the first request of a batch waits for others before the batch is sent.
     pub batch_window: Duration,
+    /// The deadline of a batch call's HTTP request (below `graph_api.request_timeout`). Past
+    /// it, or when the batch fails as a whole, each entry goes again alone; an entry that is
+    /// then slow or times out polls outside batches until it answers promptly again.
+    pub batch_timeout: Duration,
 }
 
 impl PollingConfig {

@@ -124,6 +124,10 @@ pub struct RawPolling {
     pub batch: Option<bool>,
     /// How long a request waits for others to share its batch call, as a humantime duration.
     pub batch_window: Option<String>,
+    /// The deadline of a batch call's HTTP request, as a humantime duration: past it every
+    /// entry goes again alone, so one hanging target delays the others of its batch by at
+    /// most this long, once. Below `graph_api.request_timeout`.
+    pub batch_timeout: Option<String>,
 }
 
 /// The `rate_limits` section.

@@ -96,6 +96,7 @@ polling:
   retry_dropped_after: 6h
   batch: false
   batch_window: 250ms
+  batch_timeout: 20s
 pages:
   - id: \"${PAGE_ID}\"
     interval: 15m
@@ -157,6 +158,7 @@ fn the_full_example_loads_with_every_value_as_written() {
             retry_dropped_after: secs(6 * 3600),
             batch: false,
             batch_window: Duration::from_millis(250),
+            batch_timeout: secs(20),
         }
     );
     assert_eq!(
@@ -283,6 +285,7 @@ fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_sc
             retry_dropped_after: secs(24 * 3600),
             batch: true,
             batch_window: secs(1),
+            batch_timeout: secs(10),
         }
     );
     let [page] = config.pages.as_slice() else {
@@ -1162,6 +1165,37 @@ polling:
         ),
         "must be between 1 and 1000, not 1001"
     );
+}
+
+#[test]
+fn a_batch_timeout_of_zero_or_not_below_the_request_timeout_is_a_problem() {
+    assert_eq!(
+        problem_at("polling: {batch_timeout: 0s}\n", "polling.batch_timeout"),
+        "must be longer than 0s"
+    );
+    assert_eq!(
+        problem_at("polling: {batch_timeout: 30s}\n", "polling.batch_timeout"),
+        "must be below graph_api.request_timeout (30s), not 30s: past it a batch's entries go again alone, which must cost less than a single call's timeout"
+    );
+    assert_eq!(
+        problem_at(
+            "graph_api: {request_timeout: 5s}\npolling: {batch_timeout: 8s}\n",
+            "polling.batch_timeout"
+        ),
+        "must be below graph_api.request_timeout (5s), not 8s: past it a batch's entries go again alone, which must cost less than a single call's timeout"
+    );
+}
+
+#[test]
+fn a_short_request_timeout_halves_the_default_batch_timeout() {
+    let config = crate::config::from_yaml(
+        "graph_api: {access_token: t, request_timeout: 4s}\npages: [{id: \"1\"}]\n",
+        "test.yaml",
+        &|_: &str| None,
+        std::path::Path::new("/"),
+    )
+    .expect("a valid config");
+    assert_eq!(config.polling.batch_timeout, secs(2));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use super::{campaign, page, parse_non_negative, parse_number, parse_time, Conver
 use crate::config::{CampaignDates, Granularity};
 use crate::exposition::proptests::parse_strict;
 use crate::exposition::{encode, is_valid_name};
-use crate::graph::client::decode;
+use crate::graph::transport::decode;
 use crate::proptest_support::{any_text, config, regex};
 
 /// 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z: the times the exporter can meet.

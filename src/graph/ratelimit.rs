@@ -11,8 +11,8 @@
 //! 80001...; the object ids come from `X-Business-Use-Case-Usage`), and per Graph object (ads
 //! and WhatsApp throttles, policy blocks). A throttle pauses exactly the targets in its scope.
 //! Above a usage threshold the intervals of targets in that scope stretch, so the exporter
-//! slows down before Meta has to stop it. Tokens are identified by a short fingerprint, never
-//! by the token itself.
+//! slows down before Meta has to stop it. Tokens are identified by their whole digest
+//! ([`TokenId`]), never by the token itself; only the `app` usage series show its short label.
 //!
 //! State and the `rate_limit_usage_percent` series do not outlive what they describe:
 //! [`RateLimiter::prune`] drops tokens and objects no longer configured, and business objects
@@ -24,22 +24,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::solo::SoloTargets;
 use super::usage::Usage;
 use super::ApiError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::RateLimitConfig;
-use crate::secret::AccessToken;
+use crate::secret::TokenId;
 use crate::self_metrics::ExporterMetrics;
-
-/// A token's identity in limiter state and labels: 8 hex digits of its SHA-256, which names
-/// it without revealing it.
-pub fn fingerprint(token: &AccessToken) -> String {
-    let digest = Sha256::digest(token.expose().as_bytes());
-    format!("token:{}", hex::encode(&digest[..4]))
-}
 
 /// Why a request may not go out now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +96,7 @@ struct ObjectState {
 
 #[derive(Default)]
 struct State {
-    tokens: HashMap<String, TokenState>,
+    tokens: HashMap<TokenId, TokenState>,
     businesses: HashMap<String, BusinessState>,
     objects: HashMap<String, ObjectState>,
     /// Every usage series set, with when it was last set.
@@ -117,6 +110,9 @@ pub struct RateLimiter {
     metrics: ExporterMetrics,
     /// Wall clock, for throttles that end on the hour.
     clock: Arc<dyn Clock>,
+    /// Objects that poll outside batch calls; here so they outlive a rebuilt client and are
+    /// pruned with the rest of the objects' state.
+    solo: SoloTargets,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -126,18 +122,26 @@ pub const UNSEEN_FOR: Duration = Duration::from_secs(24 * 3600);
 impl RateLimiter {
     /// A limiter with no history.
     pub fn new(config: RateLimitConfig, metrics: ExporterMetrics) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             config: Mutex::new(config),
             state: Mutex::new(State::default()),
+            solo: SoloTargets::new(metrics.target_solo.clone(), clock.clone()),
             metrics,
-            clock: Arc::new(SystemClock),
+            clock,
         }
     }
 
     /// The same limiter reading wall-clock time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.solo = SoloTargets::new(self.metrics.target_solo.clone(), clock.clone());
         self.clock = clock;
         self
+    }
+
+    /// The objects that poll outside batch calls.
+    pub fn solo(&self) -> &SoloTargets {
+        &self.solo
     }
 
     /// A limiter with the default settings and `budget` calls per hour per token, for tests.
@@ -180,7 +184,7 @@ impl RateLimiter {
 
     /// Whether a request for `object` with `token` may go out now; if so it is counted
     /// against the token's call budget.
-    pub fn admit(&self, token: &str, object: &str) -> Result<(), Paused> {
+    pub fn admit(&self, token: &TokenId, object: &str) -> Result<(), Paused> {
         self.admit_call(token, object, false)
     }
 
@@ -188,11 +192,11 @@ impl RateLimiter {
     /// `object`, which also counts against that WABA's `rate_limits.whatsapp_calls_per_hour`.
     /// Both budgets are checked and counted under one lock, so concurrent calls of one poll
     /// cannot together overshoot either.
-    pub fn admit_whatsapp(&self, token: &str, object: &str) -> Result<(), Paused> {
+    pub fn admit_whatsapp(&self, token: &TokenId, object: &str) -> Result<(), Paused> {
         self.admit_call(token, object, true)
     }
 
-    fn admit_call(&self, token: &str, object: &str, whatsapp: bool) -> Result<(), Paused> {
+    fn admit_call(&self, token: &TokenId, object: &str, whatsapp: bool) -> Result<(), Paused> {
         let now = Instant::now();
         let config = self.config();
         let mut state = self.lock();
@@ -202,7 +206,7 @@ impl RateLimiter {
         // A sliding window of call times (not a token bucket): a bucket refilling at
         // budget/hour with burst `budget` lets up to twice the budget through in an hour
         // after an idle spell, and the point of a budget is a hard share of the quota.
-        let token_calls = &mut state.tokens.entry(token.to_owned()).or_default().calls;
+        let token_calls = &mut state.tokens.entry(*token).or_default().calls;
         if let Some(remaining) = window_full(token_calls, config.calls_per_hour_per_token, now) {
             return Err(Paused {
                 scope: "budget",
@@ -225,12 +229,7 @@ impl RateLimiter {
             }
             waba_calls.push_back(now);
         }
-        state
-            .tokens
-            .entry(token.to_owned())
-            .or_default()
-            .calls
-            .push_back(now);
+        state.tokens.entry(*token).or_default().calls.push_back(now);
         Ok(())
     }
 
@@ -264,7 +263,7 @@ impl RateLimiter {
     }
 
     /// Records the rate-limit headers of a response for `object` made with `token`.
-    pub fn observe(&self, token: &str, object: &str, usage: &Usage) {
+    pub fn observe(&self, token: &TokenId, object: &str, usage: &Usage) {
         for header in &usage.malformed {
             self.metrics
                 .usage_header_errors
@@ -275,10 +274,11 @@ impl RateLimiter {
             return;
         }
         let now = Instant::now();
+        let label = token.label();
         let mut state = self.lock();
         for reading in &usage.readings {
             let id = if reading.scope == "app" {
-                token
+                label.as_str()
             } else {
                 reading.id.as_str()
             };
@@ -303,11 +303,7 @@ impl RateLimiter {
             .map(|r| r.percent)
             .reduce(f64::max);
         if let Some(peak) = app_peak {
-            state
-                .tokens
-                .entry(token.to_owned())
-                .or_default()
-                .usage_percent = peak;
+            state.tokens.entry(*token).or_default().usage_percent = peak;
         }
         let mut businesses: Vec<String> = Vec::new();
         for reading in usage
@@ -340,7 +336,7 @@ impl RateLimiter {
     /// scope it applies to is paused.
     pub fn throttled(
         &self,
-        token: &str,
+        token: &TokenId,
         object: &str,
         error: &ApiError,
         usage: &Usage,
@@ -355,7 +351,7 @@ impl RateLimiter {
         let scope = scope_of(error);
 
         let pause = match scope {
-            Scope::Token => &mut state.tokens.entry(token.to_owned()).or_default().pause,
+            Scope::Token => &mut state.tokens.entry(*token).or_default().pause,
             Scope::Business => {
                 let mut ids: Vec<String> = usage
                     .regain_access
@@ -442,12 +438,15 @@ impl RateLimiter {
             .min(config.throttle_max_backoff)
     }
 
-    /// Forgets what no longer matters: tokens (by fingerprint) and objects not in the
-    /// configured sets, and business objects and usage series Meta has not reported for
+    /// Forgets what no longer matters: tokens and objects not in the configured sets, and business objects and usage series Meta has not reported for
     /// [`UNSEEN_FOR`], unless a pause still holds. Their `rate_limit_usage_percent` series go
-    /// with them. Called on every config change and periodically.
-    pub fn prune(&self, tokens: &HashSet<String>, objects: &HashSet<String>) {
+    /// with them, and so do solo marks of objects no longer configured. Called on every config
+    /// change and periodically.
+    pub fn prune(&self, tokens: &HashSet<TokenId>, objects: &HashSet<String>) {
         let now = Instant::now();
+        // An `app` series is labelled with the short label, so it stays while any token in
+        // use has that label.
+        let in_use: HashSet<String> = tokens.iter().map(TokenId::label).collect();
         let mut state = self.lock();
         state.tokens.retain(|token, _| tokens.contains(token));
         state.objects.retain(|object, _| objects.contains(object));
@@ -458,7 +457,7 @@ impl RateLimiter {
         let mut gone = Vec::new();
         state.series.retain(|labels, set_at| {
             let (scope, id, _, _) = labels;
-            let keep = (*scope != "app" || tokens.contains(id))
+            let keep = (*scope != "app" || in_use.contains(id))
                 && now.duration_since(*set_at) < UNSEEN_FOR;
             if !keep {
                 gone.push(labels.clone());
@@ -466,6 +465,7 @@ impl RateLimiter {
             keep
         });
         drop(state);
+        self.solo.retain(objects);
         for (scope, id, kind, metric) in gone {
             self.metrics
                 .rate_limit_usage
@@ -486,7 +486,7 @@ impl RateLimiter {
     }
 
     /// A successful request: the scopes it passed through are no longer backing off.
-    pub fn succeeded(&self, token: &str, object: &str) {
+    pub fn succeeded(&self, token: &TokenId, object: &str) {
         let mut state = self.lock();
         if let Some(token) = state.tokens.get_mut(token) {
             token.pause.consecutive = 0;
@@ -508,7 +508,7 @@ impl RateLimiter {
 
     /// How long the longest pause over `object`'s scopes still runs, if any; a spent call
     /// budget counts as a pause until its oldest call leaves the hour window.
-    pub fn pause_remaining(&self, token: &str, object: &str) -> Option<Duration> {
+    pub fn pause_remaining(&self, token: &TokenId, object: &str) -> Option<Duration> {
         let now = Instant::now();
         let config = self.config();
         let budget = config.calls_per_hour_per_token;
@@ -545,7 +545,7 @@ impl RateLimiter {
     /// How much to add to `interval` because usage in `object`'s scopes is above the
     /// slowdown threshold: nothing below it, then linearly more up to
     /// `max_interval_stretch` times the interval at 100 %.
-    pub fn stretch(&self, token: &str, object: &str, interval: Duration) -> Duration {
+    pub fn stretch(&self, token: &TokenId, object: &str, interval: Duration) -> Duration {
         let usage = usage_of(&self.lock(), token, object);
         let config = self.config();
         let threshold = config.slowdown_above_percent;
@@ -599,7 +599,7 @@ fn window_full(
     Some((oldest + HOUR).saturating_duration_since(now))
 }
 
-fn pause_of(state: &State, token: &str, object: &str, now: Instant) -> Option<Paused> {
+fn pause_of(state: &State, token: &TokenId, object: &str, now: Instant) -> Option<Paused> {
     let mut longest: Option<Paused> = None;
     let mut consider = |scope: &'static str, remaining: Option<Duration>| {
         if let Some(remaining) = remaining {
@@ -627,7 +627,7 @@ fn pause_of(state: &State, token: &str, object: &str, now: Instant) -> Option<Pa
     longest
 }
 
-fn usage_of(state: &State, token: &str, object: &str) -> f64 {
+fn usage_of(state: &State, token: &TokenId, object: &str) -> f64 {
     let token_usage = state.tokens.get(token).map_or(0.0, |t| t.usage_percent);
     let business_usage = state
         .objects
@@ -644,6 +644,12 @@ fn usage_of(state: &State, token: &str, object: &str) -> f64 {
 mod tests {
     use super::*;
     use crate::graph::usage::UsageReading;
+    use crate::secret::{AccessToken, COLLIDING_TOKENS};
+
+    /// The id of the token `name`.
+    fn id(name: &str) -> TokenId {
+        *AccessToken::new(name).id()
+    }
 
     fn limiter(budget: Option<u32>) -> RateLimiter {
         RateLimiter::for_tests(budget)
@@ -693,45 +699,53 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_business_throttle_pauses_only_objects_of_that_business_for_the_estimated_time() {
         let limiter = limiter(None);
-        limiter.observe("t", "page1", &business("biz1", 10.0, None));
-        limiter.observe("t", "page2", &business("biz1", 10.0, None));
-        limiter.observe("t", "page3", &business("biz2", 10.0, None));
-        let wait = limiter.throttled("t", "page1", &error(32), &business("biz1", 100.0, Some(7)));
+        limiter.observe(&id("t"), "page1", &business("biz1", 10.0, None));
+        limiter.observe(&id("t"), "page2", &business("biz1", 10.0, None));
+        limiter.observe(&id("t"), "page3", &business("biz2", 10.0, None));
+        let wait = limiter.throttled(
+            &id("t"),
+            "page1",
+            &error(32),
+            &business("biz1", 100.0, Some(7)),
+        );
         assert_eq!(wait, Duration::from_secs(420));
         assert_eq!(
-            limiter.admit("t", "page2").map_err(|p| p.scope),
+            limiter.admit(&id("t"), "page2").map_err(|p| p.scope),
             Err("business_use_case")
         );
-        assert!(limiter.admit("t", "page3").is_ok());
+        assert!(limiter.admit(&id("t"), "page3").is_ok());
         tokio::time::advance(Duration::from_secs(421)).await;
-        assert!(limiter.admit("t", "page1").is_ok());
+        assert!(limiter.admit(&id("t"), "page1").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_app_throttle_pauses_every_object_of_that_token_only() {
         let limiter = limiter(None);
-        let wait = limiter.throttled("t1", "a", &error(4), &Usage::default());
+        let wait = limiter.throttled(&id("t1"), "a", &error(4), &Usage::default());
         assert!(
             wait >= Duration::from_secs(30) && wait <= Duration::from_secs(120),
             "{wait:?}"
         );
-        assert_eq!(limiter.admit("t1", "b").map_err(|p| p.scope), Err("token"));
-        assert!(limiter.admit("t2", "b").is_ok());
+        assert_eq!(
+            limiter.admit(&id("t1"), "b").map_err(|p| p.scope),
+            Err("token")
+        );
+        assert!(limiter.admit(&id("t2"), "b").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn repeated_throttles_back_off_exponentially_up_to_the_cap() {
         let limiter = limiter(None);
         let waits: Vec<Duration> = (0..10)
-            .map(|_| limiter.throttled("t", "o", &error(80000), &Usage::default()))
+            .map(|_| limiter.throttled(&id("t"), "o", &error(80000), &Usage::default()))
             .collect();
         assert!(waits[3] > waits[0], "{waits:?}");
         assert!(
             waits.iter().all(|w| *w <= Duration::from_secs(3600)),
             "{waits:?}"
         );
-        limiter.succeeded("t", "o");
-        let after_success = limiter.throttled("t", "o", &error(80000), &Usage::default());
+        limiter.succeeded(&id("t"), "o");
+        let after_success = limiter.throttled(&id("t"), "o", &error(80000), &Usage::default());
         assert!(
             after_success <= Duration::from_secs(120),
             "{after_success:?}"
@@ -746,14 +760,14 @@ mod tests {
         ));
         let limiter = limiter(None).with_clock(clock.clone());
         assert_eq!(
-            limiter.throttled("t", "waba", &error(80007), &Usage::default()),
+            limiter.throttled(&id("t"), "waba", &error(80007), &Usage::default()),
             Duration::from_secs(900)
         );
         assert_eq!(
-            limiter.admit("t", "waba").map_err(|p| p.scope),
+            limiter.admit(&id("t"), "waba").map_err(|p| p.scope),
             Err("object")
         );
-        assert!(limiter.admit("t", "other").is_ok());
+        assert!(limiter.admit(&id("t"), "other").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
@@ -764,7 +778,7 @@ mod tests {
             ..Usage::default()
         };
         assert_eq!(
-            limiter.throttled("t", "o", &error(613), &usage),
+            limiter.throttled(&id("t"), "o", &error(613), &usage),
             Duration::from_secs(90)
         );
     }
@@ -773,16 +787,16 @@ mod tests {
     async fn high_usage_stretches_intervals_linearly_up_to_the_maximum() {
         let limiter = limiter(None);
         let interval = Duration::from_secs(100);
-        assert_eq!(limiter.stretch("t", "o", interval), Duration::ZERO);
-        limiter.observe("t", "o", &app_usage(90.0));
+        assert_eq!(limiter.stretch(&id("t"), "o", interval), Duration::ZERO);
+        limiter.observe(&id("t"), "o", &app_usage(90.0));
         // Halfway from 80 % to 100 %: halfway from 1x to 4x.
         assert_eq!(
-            limiter.stretch("t", "o", interval),
+            limiter.stretch(&id("t"), "o", interval),
             Duration::from_secs(150)
         );
-        limiter.observe("t", "o", &app_usage(130.0));
+        limiter.observe(&id("t"), "o", &app_usage(130.0));
         assert_eq!(
-            limiter.stretch("t", "o", interval),
+            limiter.stretch(&id("t"), "o", interval),
             Duration::from_secs(300)
         );
     }
@@ -791,30 +805,33 @@ mod tests {
     async fn the_call_budget_is_never_exceeded_in_any_hour() {
         let limiter = limiter(Some(3));
         for _ in 0..3 {
-            assert!(limiter.admit("t", "o").is_ok());
+            assert!(limiter.admit(&id("t"), "o").is_ok());
             tokio::time::advance(Duration::from_secs(600)).await;
         }
-        let paused = limiter.admit("t", "o").expect_err("budget spent");
+        let paused = limiter.admit(&id("t"), "o").expect_err("budget spent");
         assert_eq!(paused.scope, "budget");
         // The first call was 30 minutes ago: a slot frees 30 minutes from now.
         assert_eq!(paused.remaining, Duration::from_secs(1800));
         assert_eq!(
-            limiter.pause_remaining("t", "o"),
+            limiter.pause_remaining(&id("t"), "o"),
             Some(Duration::from_secs(1800))
         );
         tokio::time::advance(Duration::from_secs(1800)).await;
-        assert_eq!(limiter.pause_remaining("t", "o"), None);
-        assert!(limiter.admit("t", "o").is_ok());
-        assert!(limiter.admit("t2", "o").is_ok(), "budgets are per token");
+        assert_eq!(limiter.pause_remaining(&id("t"), "o"), None);
+        assert!(limiter.admit(&id("t"), "o").is_ok());
+        assert!(
+            limiter.admit(&id("t2"), "o").is_ok(),
+            "budgets are per token"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn pruning_drops_unconfigured_tokens_and_objects_and_businesses_unseen_for_a_day() {
         let limiter = limiter(None);
-        limiter.observe("kept", "page1", &app_usage(10.0));
-        limiter.observe("gone", "page2", &app_usage(20.0));
-        limiter.observe("kept", "page1", &business("biz1", 30.0, None));
-        limiter.observe("kept", "page3", &business("biz2", 40.0, None));
+        limiter.observe(&id("kept"), "page1", &app_usage(10.0));
+        limiter.observe(&id("gone"), "page2", &app_usage(20.0));
+        limiter.observe(&id("kept"), "page1", &business("biz1", 30.0, None));
+        limiter.observe(&id("kept"), "page3", &business("biz2", 40.0, None));
         let series = |limiter: &RateLimiter| {
             let text = String::from_utf8(limiter.metrics.encode().expect("encode")).expect("utf-8");
             text.lines()
@@ -826,21 +843,21 @@ mod tests {
         };
         assert_eq!(series(&limiter).len(), 4);
 
-        let tokens: HashSet<String> = ["kept".to_owned()].into();
+        let tokens: HashSet<TokenId> = [id("kept")].into();
         let objects: HashSet<String> = ["page1".to_owned(), "page3".to_owned()].into();
         limiter.prune(&tokens, &objects);
         assert_eq!(limiter.sizes(), (1, 2, 2, 3));
         assert!(
             series(&limiter)
                 .iter()
-                .all(|line| !line.contains("\"gone\"")),
+                .all(|line| !line.contains(&id("gone").label())),
             "{:?}",
             series(&limiter)
         );
 
         // biz2 is reported again after 23 hours, biz1 is not: a day on, only biz2 is left.
         tokio::time::advance(Duration::from_secs(23 * 3600)).await;
-        limiter.observe("kept", "page3", &business("biz2", 45.0, None));
+        limiter.observe(&id("kept"), "page3", &business("biz2", 45.0, None));
         tokio::time::advance(Duration::from_secs(3600)).await;
         limiter.prune(&tokens, &objects);
         let (_, businesses, _, usage_series) = limiter.sizes();
@@ -850,10 +867,43 @@ mod tests {
         assert!(left[0].contains("biz2"), "{left:?}");
     }
 
-    #[test]
-    fn fingerprints_name_tokens_without_revealing_them() {
-        let print = fingerprint(&AccessToken::new("EAAsecret"));
-        assert!(print.starts_with("token:") && print.len() == 14, "{print}");
-        assert!(!print.contains("EAAsecret"));
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_of_one_token_never_pauses_another_with_the_same_label() {
+        let limiter = limiter(None);
+        let (a, b) = (id(COLLIDING_TOKENS.0), id(COLLIDING_TOKENS.1));
+        assert_eq!(a.label(), b.label());
+        limiter.throttled(&a, "page-a", &error(4), &Usage::default());
+        assert_eq!(
+            limiter.admit(&a, "page-a").map_err(|p| p.scope),
+            Err("token")
+        );
+        assert!(limiter.admit(&b, "page-b").is_ok());
+        assert_eq!(limiter.pause_remaining(&b, "page-b"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_of_one_token_is_never_spent_by_another_with_the_same_label() {
+        let limiter = limiter(Some(2));
+        let (a, b) = (id(COLLIDING_TOKENS.0), id(COLLIDING_TOKENS.1));
+        for _ in 0..2 {
+            assert!(limiter.admit_whatsapp(&a, "waba-a").is_ok());
+        }
+        assert_eq!(
+            limiter.admit_whatsapp(&a, "waba-a").map_err(|p| p.scope),
+            Err("budget")
+        );
+        assert!(limiter.admit_whatsapp(&b, "waba-b").is_ok());
+        assert!(limiter.admit_whatsapp(&b, "waba-b").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pruning_keeps_a_token_in_use_and_drops_its_namesake() {
+        let limiter = limiter(None);
+        let (a, b) = (id(COLLIDING_TOKENS.0), id(COLLIDING_TOKENS.1));
+        limiter.observe(&a, "page-a", &app_usage(10.0));
+        limiter.observe(&b, "page-b", &app_usage(20.0));
+        assert_eq!(limiter.sizes().0, 2, "two tokens, not one");
+        limiter.prune(&[a].into(), &["page-a".to_owned()].into());
+        assert_eq!(limiter.sizes().0, 1);
     }
 }

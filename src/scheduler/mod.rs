@@ -40,10 +40,10 @@ pub fn polls_in_flight(polling: &PollingConfig) -> usize {
 }
 use self::task::{TaskContext, TaskSpec};
 use crate::config::PollingConfig;
-use crate::graph::ratelimit::{self, RateLimiter};
+use crate::graph::ratelimit::RateLimiter;
 use crate::graph::MAX_BATCH_ENTRIES;
 use crate::outcome::Applier;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, TokenId};
 use crate::target::{Target, TargetKey, TargetKind};
 
 struct Running {
@@ -68,7 +68,7 @@ pub struct Scheduler {
     running: HashMap<TargetKey, Running>,
     /// Fingerprints of tokens in use besides the targets' (discovery's, the app token), whose
     /// limiter state pruning keeps.
-    other_tokens: HashSet<String>,
+    other_tokens: HashSet<TokenId>,
     shutdown: CancellationToken,
     next_generation: u64,
 }
@@ -177,19 +177,16 @@ impl Scheduler {
     /// Tokens used outside the targets (discovery's, the app token of token health), whose
     /// limiter state, a throttle pause above all, must outlive pruning like the targets'.
     pub fn set_other_tokens(&mut self, tokens: &[&AccessToken]) {
-        self.other_tokens = tokens
-            .iter()
-            .map(|token| ratelimit::fingerprint(token))
-            .collect();
+        self.other_tokens = tokens.iter().map(|token| *token.id()).collect();
     }
 
     /// Drops limiter state and usage series of tokens and objects no longer configured, and
     /// of businesses Meta has not named for a day.
     pub fn prune_limiter(&self) {
-        let tokens: HashSet<String> = self
+        let tokens: HashSet<TokenId> = self
             .running
             .values()
-            .map(|running| ratelimit::fingerprint(&running.target.credentials().token))
+            .map(|running| *running.target.credentials().token.id())
             .chain(self.other_tokens.iter().cloned())
             .collect();
         let objects: HashSet<String> = self.running.keys().map(|key| key.id.clone()).collect();

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::source::PollSource;
 use super::timing::{self, RESUME_SPREAD};
-use crate::graph::ratelimit::{self, RateLimiter};
+use crate::graph::ratelimit::RateLimiter;
 use crate::outcome::{Applier, NextPoll, PollOutcome};
 use crate::poller::read;
 use crate::target::{Target, TargetKey};
@@ -112,7 +112,7 @@ pub(super) async fn run(
         } else {
             timing::next_poll(
                 &context.limiter,
-                &ratelimit::fingerprint(&target.credentials().token),
+                target.credentials().token.id(),
                 &key,
                 // The schedule keeps to when the poll fell due, however long it queued.
                 queued,

@@ -412,7 +412,7 @@ async fn pruning_keeps_the_limiter_state_of_tokens_used_outside_the_targets() {
         ..Default::default()
     };
     let limiter = harness.scheduler.context.limiter.clone();
-    limiter.observe(&ratelimit::fingerprint(&discovery_token), "me", &usage);
+    limiter.observe(discovery_token.id(), "me", &usage);
     harness.scheduler.set_other_tokens(&[&discovery_token]);
     harness.scheduler.prune_limiter();
     assert_eq!(limiter.sizes().0, 1, "discovery's token is in use");

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::graph::ratelimit::RateLimiter;
 use crate::outcome::NextPoll;
+use crate::secret::TokenId;
 use crate::target::{TargetKey, TargetKind};
 
 /// How long after it starts (or after a reload adds or changes it) a target first polls.
@@ -43,7 +44,7 @@ pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
 /// as paused, so the budget holds either way.
 pub fn next_poll(
     limiter: &RateLimiter,
-    token_id: &str,
+    token_id: &TokenId,
     target: &TargetKey,
     started: Instant,
     interval: Duration,
@@ -85,7 +86,12 @@ pub fn next_poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::AccessToken;
     use crate::target::TargetKind;
+
+    fn t() -> TokenId {
+        *AccessToken::new("t").id()
+    }
 
     fn page(id: &str) -> TargetKey {
         TargetKey::page(id)
@@ -127,7 +133,7 @@ mod tests {
         let stale = Duration::from_secs(180);
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(
-            next_poll(&limiter, "t", &page("o"), started, interval, stale),
+            next_poll(&limiter, &t(), &page("o"), started, interval, stale),
             NextPoll::At {
                 due: started + interval,
                 backoff: Duration::ZERO,
@@ -137,13 +143,13 @@ mod tests {
         );
 
         // One call spends the budget of one call an hour: the next poll waits for the window.
-        assert!(limiter.admit("t", "o").is_ok());
+        assert!(limiter.admit(&t(), "o").is_ok());
         let NextPoll::At {
             due,
             backoff,
             backoff_reason,
             hold_data_until,
-        } = next_poll(&limiter, "t", &page("o"), started, interval, stale)
+        } = next_poll(&limiter, &t(), &page("o"), started, interval, stale)
         else {
             panic!("a paused target is not disabled");
         };
@@ -163,7 +169,7 @@ mod tests {
         };
         let started = Instant::now();
         for _ in 0..5 {
-            assert!(limiter.admit_whatsapp("t", "w").is_ok());
+            assert!(limiter.admit_whatsapp(&t(), "w").is_ok());
         }
         let stale = Duration::from_secs(600);
         let NextPoll::At {
@@ -173,7 +179,7 @@ mod tests {
             hold_data_until,
         } = next_poll(
             &limiter,
-            "t",
+            &t(),
             &waba,
             started,
             Duration::from_secs(60),
@@ -195,7 +201,7 @@ mod tests {
             ..
         } = next_poll(
             &limiter,
-            "t",
+            &t(),
             &waba,
             started,
             Duration::from_secs(900),
@@ -209,7 +215,7 @@ mod tests {
         // A Page with the same id is not a WABA: no spacing.
         let NextPoll::At { due, .. } = next_poll(
             &limiter,
-            "t",
+            &t(),
             &page("w"),
             started,
             Duration::from_secs(60),
@@ -224,21 +230,21 @@ mod tests {
     async fn a_full_whatsapp_window_refuses_calls_and_pauses_until_the_oldest_leaves_it() {
         let limiter = limiter_without_token_budget();
         for _ in 0..150 {
-            assert!(limiter.admit_whatsapp("t", "w").is_ok());
+            assert!(limiter.admit_whatsapp(&t(), "w").is_ok());
         }
         tokio::time::advance(Duration::from_secs(600)).await;
-        let refused = limiter.admit_whatsapp("t", "w").expect_err("budget spent");
+        let refused = limiter.admit_whatsapp(&t(), "w").expect_err("budget spent");
         assert_eq!(refused.scope, "whatsapp_budget");
         assert_eq!(refused.remaining, Duration::from_secs(3000));
         assert_eq!(
-            limiter.pause_remaining("t", "w"),
+            limiter.pause_remaining(&t(), "w"),
             Some(Duration::from_secs(3000))
         );
         // Other accounts and non-WhatsApp calls are not held back.
-        assert!(limiter.admit_whatsapp("t", "other").is_ok());
-        assert!(limiter.admit("t", "w").is_ok());
+        assert!(limiter.admit_whatsapp(&t(), "other").is_ok());
+        assert!(limiter.admit(&t(), "w").is_ok());
         tokio::time::advance(Duration::from_secs(3000)).await;
-        assert!(limiter.admit_whatsapp("t", "w").is_ok());
+        assert!(limiter.admit_whatsapp(&t(), "w").is_ok());
     }
 
     fn limiter_without_token_budget() -> RateLimiter {
@@ -251,7 +257,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(90)).await;
         let NextPoll::At { due, backoff, .. } = next_poll(
             &limiter(),
-            "t",
+            &t(),
             &page("o"),
             started,
             Duration::from_secs(60),

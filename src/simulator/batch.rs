@@ -4,7 +4,8 @@
 //! `include_headers=false`), or `null` for an entry planned to time out. Each entry is also
 //! a request of its own: recorded (`in_batch`), counted in the app's usage, answered with the
 //! faults planned for its object (`fail_next`) and carrying that object's headers
-//! (`set_headers`) and `X-App-Usage` in its `headers`.
+//! (`set_headers`) and `X-App-Usage` in its `headers`. A [`super::Fault::Stall`] of any entry's
+//! object holds up the whole answer, as a hung connection or a slow proxy would.
 //!
 //! The call must carry a token the simulator accepts (the app token, or one some object
 //! accepts), or it fails whole with code 190. Each entry is then answered like the GET it
@@ -26,8 +27,14 @@ const MAX_REQUESTS: usize = 50;
 
 /// How a batch call is answered.
 pub(super) enum BatchReply {
-    /// The answer array, one entry per request.
-    Entries(Value),
+    /// The answer array, one entry per request, sent after `stall` (the longest
+    /// [`super::Fault::Stall`] of its entries' objects; zero without one).
+    Entries {
+        /// The answer array.
+        entries: Value,
+        /// How long the whole answer waits.
+        stall: std::time::Duration,
+    },
     /// The connection is cut mid-answer (an entry's object was given
     /// [`super::Fault::TruncatedBody`]).
     Cut,
@@ -63,6 +70,7 @@ pub(super) fn answer(
     let include_headers = form.get("include_headers") != Some("false");
     let proof = form.get("appsecret_proof").map(str::to_owned);
     let mut entries = Vec::with_capacity(requests.len());
+    let mut stall = std::time::Duration::ZERO;
     for request in &requests {
         match entry(
             shared,
@@ -73,14 +81,21 @@ pub(super) fn answer(
             include_headers,
             &proof,
         ) {
-            Some(entry) => entries.push(entry),
+            Some((entry, entry_stall)) => {
+                entries.push(entry);
+                stall = stall.max(entry_stall);
+            }
             None => return Ok(BatchReply::Cut),
         }
     }
-    Ok(BatchReply::Entries(Value::Array(entries)))
+    Ok(BatchReply::Entries {
+        entries: Value::Array(entries),
+        stall,
+    })
 }
 
-/// One entry's answer; `None` when the fault planned for its object cuts the whole batch.
+/// One entry's answer and how long it stalls the whole batch; `None` when the fault planned
+/// for its object cuts the whole batch.
 fn entry(
     shared: &Shared,
     version: &str,
@@ -89,7 +104,7 @@ fn entry(
     request: &Value,
     include_headers: bool,
     proof: &Option<String>,
-) -> Option<Value> {
+) -> Option<(Value, std::time::Duration)> {
     let content_type = (
         "Content-Type".to_owned(),
         "text/javascript; charset=UTF-8".to_owned(),
@@ -98,10 +113,13 @@ fn entry(
         Ok(uri) => uri,
         Err(error) => {
             let headers = [content_type];
-            return Some(answer_entry(
-                error.status,
-                error.body().to_string(),
-                include_headers.then_some(headers.as_slice()),
+            return Some((
+                answer_entry(
+                    error.status,
+                    error.body().to_string(),
+                    include_headers.then_some(headers.as_slice()),
+                ),
+                std::time::Duration::ZERO,
             ));
         }
     };
@@ -128,18 +146,20 @@ fn entry(
         entry_headers.push((name.clone(), value.clone()));
     }
     let entry_headers = include_headers.then_some(entry_headers.as_slice());
-    let effect = match &admission.fault {
-        Some(fault) => fault.entry_effect(),
-        None => match read(shared, token, headers, &uri) {
-            None => EntryEffect::Null,
-            Some(Ok(body)) => EntryEffect::Answer(200, body.to_string()),
-            Some(Err(error)) => EntryEffect::Answer(error.status, error.body().to_string()),
-        },
+    let normal = || match read(shared, token, headers, &uri) {
+        None => Value::Null,
+        Some(Ok(body)) => answer_entry(200, body.to_string(), entry_headers),
+        Some(Err(error)) => answer_entry(error.status, error.body().to_string(), entry_headers),
     };
-    match effect {
-        EntryEffect::Answer(code, body) => Some(answer_entry(code, body, entry_headers)),
-        EntryEffect::Null => Some(Value::Null),
-        EntryEffect::CutBatch => None,
+    let none = std::time::Duration::ZERO;
+    match admission.fault.as_ref().map(super::Fault::entry_effect) {
+        None => Some((normal(), none)),
+        Some(EntryEffect::Stall(stall)) => Some((normal(), stall)),
+        Some(EntryEffect::Answer(code, body)) => {
+            Some((answer_entry(code, body, entry_headers), none))
+        }
+        Some(EntryEffect::Null) => Some((Value::Null, none)),
+        Some(EntryEffect::CutBatch) => None,
     }
 }
 

@@ -51,8 +51,13 @@ pub enum Fault {
     },
     /// 200 with a body that is not valid JSON (a truncated insights answer).
     InvalidJson,
-    /// Wait this long, then answer normally (for client timeouts).
+    /// Wait this long, then answer normally (for client timeouts). Inside a batch call Graph
+    /// gives up on the entry instead: it answers `null` and the batch goes on.
     Delay(Duration),
+    /// A hung connection or a slow proxy: wait this long, then answer normally. Unlike
+    /// [`Fault::Delay`] it also holds up a batch call carrying a request for this object,
+    /// whole: no entry of that batch is answered before it is over.
+    Stall(Duration),
     /// 200 whose body stops mid-way and whose connection is then cut: the client sees an
     /// incomplete body, as after a reset during the transfer.
     TruncatedBody,
@@ -212,7 +217,7 @@ impl Fault {
                 TRUNCATED_BODY.to_owned(),
                 app_usage,
             )),
-            Fault::Delay(pause) => Effect::Wait(*pause),
+            Fault::Delay(pause) | Fault::Stall(pause) => Effect::Wait(*pause),
             Fault::TruncatedBody => Effect::Answer(cut_response()),
         }
     }
@@ -241,6 +246,7 @@ impl Fault {
             Fault::Http { status, body, .. } => EntryEffect::Answer(*status, body.clone()),
             Fault::InvalidJson => EntryEffect::Answer(200, TRUNCATED_BODY.to_owned()),
             Fault::Delay(_) => EntryEffect::Null,
+            Fault::Stall(pause) => EntryEffect::Stall(*pause),
             Fault::TruncatedBody => EntryEffect::CutBatch,
         }
     }
@@ -255,6 +261,8 @@ pub(crate) enum EntryEffect {
     Null,
     /// The connection is cut while the batch's answer is sent: the whole batch fails.
     CutBatch,
+    /// The entry is answered normally, but the whole batch's answer waits this long first.
+    Stall(Duration),
 }
 
 /// The start of an insights answer, as a cut connection leaves it.

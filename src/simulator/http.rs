@@ -9,7 +9,7 @@
 //! the version fails its tests.
 //!
 //! The registry lock is taken only to record the request and to copy out what the read needs;
-//! it is never held across an `.await` (a `Delay` fault sleeps outside it) or while numbers
+//! it is never held across an `.await` (a `Delay` or `Stall` fault sleeps outside it) or while numbers
 //! are generated.
 
 use std::collections::{BTreeSet, HashSet};
@@ -174,7 +174,11 @@ async fn serve(
         None => {
             let (answered, entries) = match &batch_version {
                 Some(version) => match batch::answer(&shared, version, &headers, &body) {
-                    Ok(BatchReply::Entries(entries)) => {
+                    Ok(BatchReply::Entries { entries, stall }) => {
+                        if !stall.is_zero() {
+                            // A hung connection: no entry is answered until it is over.
+                            tokio::time::sleep(stall).await;
+                        }
                         let count = entries.as_array().map_or(0, Vec::len);
                         (Ok(entries), count)
                     }

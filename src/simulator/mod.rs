@@ -318,7 +318,8 @@ impl FakeGraphApi {
     /// returns to normal. Calls queue up: a second call's faults follow the first call's. A
     /// request inside a batch call takes its fault as its entry's answer: a Graph error or
     /// an HTTP error as the entry's code and body, a body that is not JSON as the entry's
-    /// body string, and a [`Fault::Delay`] as `null` (Graph gave up waiting for it).
+    /// body string, a [`Fault::Delay`] as `null` (Graph gave up waiting for it), and a
+    /// [`Fault::Stall`] holds up the whole batch call (a hung connection or slow proxy).
     pub fn fail_next(&self, id: &str, times: usize, fault: Fault) {
         if times == 0 {
             return;

@@ -31,7 +31,7 @@ use super::{debug_token, token_uses, TokenBoard, TokenUse};
 use crate::clock::Clock;
 use crate::config::{DiscoveryConfig, GraphApiConfig};
 use crate::graph::{BatchAnswer, BatchEntry, GraphClient, MAX_BATCH_ENTRIES};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, TokenId};
 use crate::target::Target;
 
 /// How long after start, or after a token appears, the check waits for more changes.
@@ -177,14 +177,14 @@ async fn run(
     // Every token in use counts as new at start, so the first check covers them all.
     let mut settle = Some(Instant::now() + SETTLE);
     // Tokens checked (or tried) since they appeared; the others are new.
-    let mut attempted: HashSet<String> = HashSet::new();
+    let mut attempted: HashSet<TokenId> = HashSet::new();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = sleep_until(next_full) => {
                 let tokens: Vec<AccessToken> =
                     uses.borrow().iter().map(|token| token.token.clone()).collect();
-                attempted = uses.borrow().iter().map(|token| token.token_id.clone()).collect();
+                attempted = uses.borrow().iter().map(|token| token.token_id).collect();
                 check(&context, tokens).await;
                 next_full = Instant::now() + interval;
             }
@@ -192,8 +192,8 @@ async fn run(
                 if changed.is_err() {
                     return;
                 }
-                let in_use: HashSet<String> =
-                    uses.borrow_and_update().iter().map(|token| token.token_id.clone()).collect();
+                let in_use: HashSet<TokenId> =
+                    uses.borrow_and_update().iter().map(|token| token.token_id).collect();
                 // A token that went away and comes back is new again.
                 attempted.retain(|token_id| in_use.contains(token_id));
                 if in_use.iter().any(|token_id| !attempted.contains(token_id)) {
@@ -208,7 +208,7 @@ async fn run(
                     .filter(|token| !attempted.contains(&token.token_id))
                     .cloned()
                     .collect();
-                attempted.extend(new.iter().map(|token| token.token_id.clone()));
+                attempted.extend(new.iter().map(|token| token.token_id));
                 check(&context, new.into_iter().map(|token| token.token).collect()).await;
             }
         }
@@ -230,13 +230,15 @@ async fn check(context: &Context, tokens: Vec<AccessToken>) {
         // Graph timed these out inside the batch: once more, at once, on their own.
         let retry: Vec<BatchEntry> = unanswered.into_iter().map(|i| entries[i].clone()).collect();
         for index in check_batch(context, &client, &retry).await {
-            let entry = &retry[index];
+            let Some(token_id) = retry[index].token_id() else {
+                continue;
+            };
             tracing::warn!(
-                token_id = entry.object_id(),
+                token_id = %token_id,
                 "Meta did not answer debug_token for this token, twice; next try at the check interval"
             );
             context.board.token_failed(
-                entry.object_id(),
+                token_id,
                 "not_answered",
                 "Meta did not answer debug_token for this token (timed out inside Graph, twice)"
                     .to_owned(),
@@ -266,9 +268,9 @@ async fn check_batch(
                 tokens = entries.len(),
                 "token health check failed; next try at the check interval or when a token appears"
             );
-            let token_ids: Vec<String> = entries
+            let token_ids: Vec<TokenId> = entries
                 .iter()
-                .map(|entry| entry.object_id().to_owned())
+                .filter_map(|entry| entry.token_id().copied())
                 .collect();
             board.batch_failed(&token_ids, error.outcome(), error.to_string(), at);
             return Vec::new();
@@ -279,17 +281,21 @@ async fn check_batch(
     for (index, (entry, answer)) in entries.iter().zip(answers).enumerate() {
         match answer {
             None => unanswered.push(index),
-            Some(answer) => record(board, entry.object_id(), answer, at),
+            Some(answer) => {
+                if let Some(token_id) = entry.token_id() {
+                    record(board, token_id, answer, at);
+                }
+            }
         }
     }
     unanswered
 }
 
-fn record(board: &TokenBoard, token_id: &str, answer: BatchAnswer, at: i64) {
+fn record(board: &TokenBoard, token_id: &TokenId, answer: BatchAnswer, at: i64) {
     let body = match answer.body {
         Ok(body) => body,
         Err(error) => {
-            tracing::warn!(token_id, error = %error, "debug_token failed for this token");
+            tracing::warn!(token_id = %token_id, error = %error, "debug_token failed for this token");
             board.token_failed(token_id, "entry_error", error.to_string(), at);
             return;
         }
@@ -299,14 +305,14 @@ fn record(board: &TokenBoard, token_id: &str, answer: BatchAnswer, at: i64) {
             let message = info.error.as_ref().map(|error| error.message.clone());
             if board.token_checked(token_id, info, at) {
                 tracing::warn!(
-                    token_id,
+                    token_id = %token_id,
                     error = message.as_deref().unwrap_or("none given"),
                     "Meta says this access token is not valid"
                 );
             }
         }
         Err(problem) => {
-            tracing::warn!(token_id, problem = %problem, "unusable debug_token answer");
+            tracing::warn!(token_id = %token_id, problem = %problem, "unusable debug_token answer");
             board.token_failed(
                 token_id,
                 "invalid_answer",

@@ -5,7 +5,7 @@
 //! at start, every `graph_api.token_check_interval`, and soon after a token appears (rotation,
 //! a reload, Page tokens that discovery adds). Without both it is off: no calls, no series.
 //!
-//! This module owns the [`TokenBoard`]: the tokens in use (by fingerprint, with the target
+//! This module owns the [`TokenBoard`]: the tokens in use (by [`TokenId`], with the target
 //! kinds and the number of targets using each), the last answer about each, and the outcome
 //! of the checks. `/metrics` renders its families at scrape time from a snapshot, so a token
 //! no longer in use disappears with its series at once, and the status page renders its
@@ -17,8 +17,9 @@
 //! - [`scopes`]: the permissions each target kind needs ([`required_scopes`]);
 //! - [`page`]: the "Tokens" section of the status page.
 //!
-//! A token itself never leaves [`TokenUse`]: the board, the families and the page know only
-//! its fingerprint ([`crate::graph::ratelimit::fingerprint`], the one the rate-limit gauges use).
+//! A token itself never leaves [`TokenUse`]: the board knows only its [`TokenId`] (the whole
+//! digest, so tokens whose labels match are two rows), and the families and the page show its
+//! short label ([`TokenId::label`], the one the rate-limit gauges use).
 
 pub mod checker;
 pub mod debug_token;
@@ -36,8 +37,7 @@ pub use self::scopes::{missing_scopes, required_scopes};
 use crate::config::DiscoveryConfig;
 use crate::discovery::SourceKind;
 use crate::exposition::{self, Family, Sample};
-use crate::graph::ratelimit::fingerprint;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, TokenId};
 use crate::self_metrics::PREFIX;
 use crate::target::{Target, TargetKind};
 
@@ -46,8 +46,8 @@ use crate::target::{Target, TargetKind};
 pub struct TokenUse {
     /// The token (printed only as `AccessToken([redacted])`).
     pub token: AccessToken,
-    /// Its fingerprint, the `token_id` label.
-    pub token_id: String,
+    /// Its id; its label is the `token_id` label.
+    pub token_id: TokenId,
     /// The kinds of target that use it, for the permissions it needs.
     pub kinds: BTreeSet<TargetKind>,
     /// The discovery sources that read with it (the `graph_api` token), for theirs.
@@ -57,15 +57,15 @@ pub struct TokenUse {
 }
 
 /// The distinct tokens of `targets` and of `discovery` (which lists with the `graph_api`
-/// token, used by no target when every discovered Page has its own), in fingerprint order.
+/// token, used by no target when every discovered Page has its own), in id order.
 pub fn token_uses(targets: &[Target], discovery: Option<&DiscoveryConfig>) -> Vec<TokenUse> {
-    let mut uses: BTreeMap<String, TokenUse> = BTreeMap::new();
+    let mut uses: BTreeMap<TokenId, TokenUse> = BTreeMap::new();
     fn use_of<'a>(
-        uses: &'a mut BTreeMap<String, TokenUse>,
+        uses: &'a mut BTreeMap<TokenId, TokenUse>,
         token: &AccessToken,
     ) -> &'a mut TokenUse {
-        let token_id = fingerprint(token);
-        uses.entry(token_id.clone()).or_insert_with(|| TokenUse {
+        let token_id = *token.id();
+        uses.entry(token_id).or_insert_with(|| TokenUse {
             token: token.clone(),
             token_id,
             kinds: BTreeSet::new(),
@@ -98,8 +98,8 @@ pub struct CheckError {
 /// What is known about one token in use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenState {
-    /// The fingerprint.
-    pub token_id: String,
+    /// The token's id; its label is what people see.
+    pub token_id: TokenId,
     /// The kinds of target using it.
     pub kinds: BTreeSet<TargetKind>,
     /// The discovery sources reading with it.
@@ -132,7 +132,7 @@ impl TokenState {
 pub struct TokenReport {
     /// The check interval while token health is on; `None` when it is off.
     pub interval: Option<Duration>,
-    /// Every token in use, in fingerprint order.
+    /// Every token in use, in id order (which is label order where labels differ).
     pub tokens: Vec<TokenState>,
     /// When a batch call last succeeded, unix seconds.
     pub last_success: Option<i64>,
@@ -158,7 +158,7 @@ pub const ERROR_REASONS: [&str; 10] = [
 #[derive(Default)]
 struct BoardState {
     interval: Option<Duration>,
-    tokens: BTreeMap<String, TokenState>,
+    tokens: BTreeMap<TokenId, TokenState>,
     last_success: Option<i64>,
     last_error: Option<CheckError>,
     errors: BTreeMap<&'static str, u64>,
@@ -202,7 +202,7 @@ impl TokenBoard {
             let entry = previous
                 .remove(&token_use.token_id)
                 .unwrap_or_else(|| TokenState {
-                    token_id: token_use.token_id.clone(),
+                    token_id: token_use.token_id,
                     kinds: BTreeSet::new(),
                     discovery: BTreeSet::new(),
                     targets: 0,
@@ -211,7 +211,7 @@ impl TokenBoard {
                     last_error: None,
                 });
             state.tokens.insert(
-                token_use.token_id.clone(),
+                token_use.token_id,
                 TokenState {
                     kinds: token_use.kinds.clone(),
                     discovery: token_use.discovery.clone(),
@@ -225,7 +225,7 @@ impl TokenBoard {
     /// Meta's answer about the token `token_id`. Returns whether Meta says it is invalid
     /// while the board did not know that yet (for the log). A token no longer in use is
     /// ignored.
-    pub(crate) fn token_checked(&self, token_id: &str, info: TokenInfo, at: i64) -> bool {
+    pub(crate) fn token_checked(&self, token_id: &TokenId, info: TokenInfo, at: i64) -> bool {
         let mut state = self.lock();
         let Some(entry) = state.tokens.get_mut(token_id) else {
             return false;
@@ -240,7 +240,7 @@ impl TokenBoard {
     /// A check of one token that failed for `reason` (one of [`ERROR_REASONS`]).
     pub(crate) fn token_failed(
         &self,
-        token_id: &str,
+        token_id: &TokenId,
         reason: &'static str,
         message: String,
         at: i64,
@@ -255,7 +255,7 @@ impl TokenBoard {
     /// A batch call that failed whole for `reason`, about the tokens `token_ids`.
     pub(crate) fn batch_failed(
         &self,
-        token_ids: &[String],
+        token_ids: &[TokenId],
         reason: &'static str,
         message: String,
         at: i64,
@@ -278,9 +278,9 @@ impl TokenBoard {
         self.lock().last_success = Some(at);
     }
 
-    /// The fingerprints of the tokens in use.
-    pub fn token_ids(&self) -> BTreeSet<String> {
-        self.lock().tokens.keys().cloned().collect()
+    /// The ids of the tokens in use.
+    pub fn token_ids(&self) -> BTreeSet<TokenId> {
+        self.lock().tokens.keys().copied().collect()
     }
 
     /// A snapshot for the status page; no tokens while token health is off.
@@ -312,7 +312,8 @@ impl TokenBoard {
         let mut missing = Vec::new();
         for token in state.tokens.values() {
             let Some(info) = &token.info else { continue };
-            let id = token.token_id.as_str();
+            let label = token.token_id.label();
+            let id = label.as_str();
             valid.push(Sample {
                 labels: labels(&[
                     ("token_id", id),

@@ -1,9 +1,9 @@
-//! The "Tokens" section of the status page: one row per token in use, by fingerprint.
+//! The "Tokens" section of the status page: one row per token in use, by its label.
 //!
 //! It shows Meta's last answer (type, validity with Meta's message, expiry, data-access
 //! expiry, missing permissions), how many targets use the token and how its last check went;
 //! or, with token health off, which two settings turn it on. A token never appears, only its
-//! fingerprint; every text from Meta is HTML-escaped. The page's own styles (badges, table)
+//! label ([`crate::secret::TokenId::label`]); every text from Meta is HTML-escaped. The page's own styles (badges, table)
 //! apply, so the section needs none of its own.
 
 use std::fmt::Write as _;
@@ -105,7 +105,7 @@ fn row(html: &mut String, token: &TokenState, now: i64) {
     let _ = writeln!(
         html,
         "<tr><td class=\"id\">{id}</td><td>{kind}</td><td>{valid}</td><td class=\"time\">{expires}</td><td class=\"time\">{data_access}</td><td>{missing}</td><td>{targets}</td><td class=\"time\">{checked}</td><td class=\"error\">{error}</td></tr>",
-        id = esc(&token.token_id),
+        id = esc(&token.token_id.label()),
         targets = token.targets,
         checked = token
             .checked_at
@@ -135,9 +135,9 @@ mod tests {
 
     const NOW: i64 = 1_790_000_000;
 
-    fn state(id: &str, info: Option<TokenInfo>) -> TokenState {
+    fn state(token: &str, info: Option<TokenInfo>) -> TokenState {
         TokenState {
-            token_id: id.to_owned(),
+            token_id: *crate::secret::AccessToken::new(token).id(),
             kinds: BTreeSet::from([TargetKind::Page]),
             discovery: BTreeSet::new(),
             targets: 2,
@@ -185,13 +185,13 @@ mod tests {
                 message: "Graph API error <x>".to_owned(),
                 at: NOW - 5,
             }),
-            ..state("token:00000003", None)
+            ..state("third", None)
         };
         let report = TokenReport {
             interval: Some(Duration::from_secs(3600)),
             tokens: vec![
-                state("token:00000001", Some(info(true))),
-                state("token:00000002", Some(invalid)),
+                state("first", Some(info(true))),
+                state("second", Some(invalid)),
                 failing,
             ],
             last_success: Some(NOW - 60),
@@ -199,7 +199,8 @@ mod tests {
         };
         let html = section(&report, NOW);
         assert!(html.contains("every 1h; last successful check: <span title=\"2026-09-21 14:12:20 UTC\">1m ago</span>"), "{html}");
-        assert!(html.contains("<tr><td class=\"id\">token:00000001</td><td>PAGE</td><td><span class=\"badge ok\">valid</span></td><td class=\"time\">never</td><td class=\"time\"><span class=\"badge failing\">soon</span> <span title=\"2026-09-26 14:13:20 UTC\">in 5days</span></td><td><span class=\"badge failing\">pages_read_engagement, pages_show_list</span></td><td>2</td>"), "{html}");
+        let first = crate::secret::AccessToken::new("first").id().label();
+        assert!(html.contains(&format!("<tr><td class=\"id\">{first}</td><td>PAGE</td><td><span class=\"badge ok\">valid</span></td><td class=\"time\">never</td><td class=\"time\"><span class=\"badge failing\">soon</span> <span title=\"2026-09-26 14:13:20 UTC\">in 5days</span></td><td><span class=\"badge failing\">pages_read_engagement, pages_show_list</span></td><td>2</td>")), "{html}");
         assert!(html.contains("<span class=\"badge disabled\">invalid</span> Session &lt;b&gt;expired&lt;/b&gt;</td><td class=\"time\"><span class=\"badge disabled\">expired</span>"), "{html}");
         assert!(
             html.contains("<span class=\"badge pending\">not checked yet</span>"),

@@ -24,7 +24,7 @@ fn schedule() -> Schedule {
 fn token_use(token: &str, kinds: &[TargetKind]) -> TokenUse {
     let token = AccessToken::new(token);
     TokenUse {
-        token_id: fingerprint(&token),
+        token_id: *token.id(),
         token,
         kinds: kinds.iter().copied().collect(),
         discovery: BTreeSet::new(),
@@ -75,18 +75,19 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+fn page(id: &str, token: &str) -> Target {
+    Target::Page(Arc::new(PageTarget {
+        id: id.to_owned(),
+        credentials: credentials(token),
+        schedule: schedule(),
+        metrics: Vec::new(),
+        origin: crate::config::Origin::Discovered,
+        name: None,
+    }))
+}
+
 #[test]
 fn targets_sharing_a_token_are_one_use_with_every_kind_and_the_count() {
-    let page = |id: &str, token: &str| {
-        Target::Page(Arc::new(PageTarget {
-            id: id.to_owned(),
-            credentials: credentials(token),
-            schedule: schedule(),
-            metrics: Vec::new(),
-            origin: crate::config::Origin::Discovered,
-            name: None,
-        }))
-    };
     let waba = Target::Waba(Arc::new(WabaTarget {
         id: "W".to_owned(),
         credentials: credentials("shared"),
@@ -111,7 +112,7 @@ fn targets_sharing_a_token_are_one_use_with_every_kind_and_the_count() {
         BTreeSet::from([TargetKind::Page, TargetKind::WhatsappBusinessAccount])
     );
     assert_eq!(shared.targets, 2);
-    assert_eq!(shared.token_id, fingerprint(&AccessToken::new("shared")));
+    assert_eq!(shared.token_id, *AccessToken::new("shared").id());
     let printed = format!("{uses:?}");
     assert!(
         !printed.contains("shared\"") && !printed.contains("\"own"),
@@ -148,8 +149,8 @@ fn families_carry_validity_expiries_and_the_scopes_each_token_lacks() {
         "still invalid"
     );
 
-    let a = valid.token_id.as_str();
-    let b = invalid.token_id.as_str();
+    let (a, b) = (valid.token_id.label(), invalid.token_id.label());
+    let (a, b) = (a.as_str(), b.as_str());
     let mut expected = vec![
         (
             "meta_token_valid",
@@ -220,24 +221,43 @@ fn a_token_no_longer_in_use_loses_its_series_and_one_still_in_use_keeps_its_answ
     board.token_checked(&gone.token_id, info(true, &[]), 1);
     assert!(samples(&board)
         .iter()
-        .any(|(_, l, _)| l.contains(&("token_id".to_owned(), gone.token_id.clone()))));
+        .any(|(_, l, _)| l.contains(&("token_id".to_owned(), gone.token_id.label()))));
 
     board.set_uses(std::slice::from_ref(&kept));
     let after = samples(&board);
     assert!(
         after
             .iter()
-            .all(|(_, l, _)| !l.contains(&("token_id".to_owned(), gone.token_id.clone()))),
+            .all(|(_, l, _)| !l.contains(&("token_id".to_owned(), gone.token_id.label()))),
         "{after:?}"
     );
     assert!(
         after.iter().any(|(name, l, _)| name == "meta_token_valid"
-            && l.contains(&("token_id".to_owned(), kept.token_id.clone()))),
+            && l.contains(&("token_id".to_owned(), kept.token_id.label()))),
         "{after:?}"
     );
     // An answer arriving for a token that went away meanwhile is dropped.
     board.token_checked(&gone.token_id, info(true, &[]), 2);
-    assert_eq!(board.token_ids(), BTreeSet::from([kept.token_id.clone()]));
+    assert_eq!(board.token_ids(), BTreeSet::from([kept.token_id]));
+}
+
+#[test]
+fn tokens_with_the_same_label_are_two_tokens_in_use_with_their_own_answers() {
+    let (a, b) = crate::secret::COLLIDING_TOKENS;
+    let uses = token_uses(&[page("1", a), page("2", b)], None);
+    assert_eq!(uses.len(), 2, "{uses:?}");
+    assert_eq!(uses[0].token_id.label(), uses[1].token_id.label());
+    let board = on();
+    board.set_uses(&uses);
+    board.token_checked(&uses[0].token_id, info(true, &[]), 1);
+    board.token_checked(&uses[1].token_id, info(false, &[]), 1);
+    let report = board.report();
+    let validity: Vec<Option<bool>> = report
+        .tokens
+        .iter()
+        .map(|token| token.info.as_ref().map(|info| info.valid))
+        .collect();
+    assert_eq!(validity, vec![Some(true), Some(false)]);
 }
 
 #[test]

@@ -4,6 +4,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use meta_messaging_exporter::config;
+use meta_messaging_exporter::graph::ratelimit::RateLimiter;
+use meta_messaging_exporter::graph::{GraphClient, GraphError, GraphRequest, SoloReason};
+use meta_messaging_exporter::secret::AccessToken;
+use meta_messaging_exporter::self_metrics::ExporterMetrics;
 use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, RecordedRequest};
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
@@ -135,6 +142,54 @@ async fn requests_with_different_tokens_never_share_a_batch() {
             "{entry:?}"
         );
     }
+    exporter.stop().await;
+}
+
+/// Two tokens whose labels (`token:` and the first 4 bytes of their SHA-256) are equal, found
+/// once offline with a birthday search over `collide-<n>` in Python's `hashlib`.
+const COLLIDING_TOKENS: [&str; 2] = ["collide-14550", "collide-37896"];
+
+#[tokio::test(start_paused = true)]
+async fn tokens_whose_labels_collide_never_share_a_batch_and_each_page_uses_its_own() {
+    let [a, b] = COLLIDING_TOKENS;
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for (id, token) in [("A1", a), ("A2", a), ("B1", b), ("B2", b)] {
+        fake.simulate_page(id, token);
+        pages.push_str(&page(id, Some(token)));
+    }
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 4)
+        .await;
+    let batches = batch_calls(&fake);
+    assert_eq!(batches.len(), 2, "one batch per token, not one per label");
+    let mut authorizations: Vec<&str> = batches
+        .iter()
+        .map(|batch| batch.authorization.as_deref().expect("a token"))
+        .collect();
+    authorizations.sort_unstable();
+    assert_eq!(
+        authorizations,
+        [format!("Bearer {a}"), format!("Bearer {b}")]
+    );
+    for entry in fake.requests().iter().filter(|request| request.in_batch) {
+        let id = entry.object_id.as_deref().expect("an object");
+        let token = if id.starts_with('A') { a } else { b };
+        assert_eq!(
+            entry.authorization.as_deref(),
+            Some(format!("Bearer {token}").as_str()),
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_requests_total",
+            &[("endpoint", "page_insights"), ("outcome", "success")]
+        ),
+        4.0
+    );
     exporter.stop().await;
 }
 
@@ -341,4 +396,259 @@ async fn with_batching_off_every_call_is_its_own_http_request() {
         6.0
     );
     exporter.stop().await;
+}
+
+/// `page` at `interval`.
+fn page_every(id: &str, interval: &str) -> String {
+    format!("  - id: {id}\n    interval: {interval}\n    metrics: [page_messages_sent]\n")
+}
+
+const SOLO: &str = "meta_messaging_exporter_target_solo";
+const HEALTHY: [&str; 5] = ["H1", "H2", "H3", "H4", "H5"];
+
+fn is_insights_of(request: &RecordedRequest, id: &str) -> bool {
+    request.object_id.as_deref() == Some(id) && request.path.ends_with("/insights")
+}
+
+/// Five healthy Pages and `HANGING`, whose answers stall (a hung connection: the whole batch
+/// call carrying it, or its own GET, never answers), all every 5s with one token; a 2s
+/// single-call timeout and a 1s batch deadline.
+async fn with_a_hanging_page(fake: &FakeGraphApi) -> TestExporter {
+    let mut pages = String::new();
+    for id in HEALTHY.iter().chain(["HANGING"].iter()) {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page_every(id, "5s"));
+    }
+    fake.fail_always("HANGING", Fault::Stall(Duration::from_secs(3600)));
+    TestExporter::start(&config(fake, "  batch_timeout: 1s\n", &pages)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_page_delays_its_batch_once_then_polls_alone_while_the_others_keep_their_interval(
+) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let exporter = with_a_hanging_page(&fake).await;
+    let scrape = exporter
+        .wait_for("HANGING solo and the healthy Pages polled", |s| {
+            s.value(SOLO, &[("target_id", "HANGING"), ("reason", "timeout")]) == Some(1.0)
+                && s.series(SENT, &[]).len() == HEALTHY.len()
+        })
+        .await;
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        1.0,
+        "only the first batch waited for HANGING"
+    );
+    assert_eq!(scrape.series(SOLO, &[]).len(), 1, "no healthy Page is solo");
+
+    // A minute of virtual time from here: at a 5s interval, 12 polls per healthy Page.
+    let seen = fake.requests().len();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let later: Vec<RecordedRequest> = fake.requests().split_off(seen);
+    for id in HEALTHY {
+        let polls = later.iter().filter(|r| is_insights_of(r, id)).count();
+        assert!((11..=13).contains(&polls), "{id}: {polls} polls, ideal 12");
+    }
+    let hanging: Vec<&RecordedRequest> = later
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("HANGING"))
+        .collect();
+    assert!(!hanging.is_empty(), "HANGING is still polled");
+    assert!(
+        hanging.iter().all(|r| !r.in_batch),
+        "no later batch carries HANGING: {hanging:?}"
+    );
+    let scrape = exporter.scrape().await;
+    for id in HEALTHY {
+        assert_eq!(
+            scrape.value("meta_messaging_exporter_target_up", &[("target_id", id)]),
+            Some(1.0),
+            "{id}"
+        );
+        assert_eq!(scrape.series(SENT, &[("page_id", id)]).len(), 1, "{id}");
+    }
+    assert_eq!(
+        scrape.value(SOLO, &[("target_id", "HANGING"), ("reason", "timeout")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        1.0
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_solo_page_that_answers_promptly_alone_three_times_rejoins_batches() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let exporter = with_a_hanging_page(&fake).await;
+    exporter
+        .wait_for("HANGING solo", |s| {
+            s.value(SOLO, &[("target_id", "HANGING")]).is_some()
+        })
+        .await;
+    fake.clear_faults("HANGING");
+    let seen = fake.requests().len();
+    exporter
+        .wait_for("HANGING no longer solo", |s| s.series(SOLO, &[]).is_empty())
+        .await;
+    // Three prompt single calls first (its insights and name reads alike).
+    let alone = fake.requests()[seen..]
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("HANGING") && !r.in_batch)
+        .count();
+    assert!(alone >= 3, "three prompt answers alone first, got {alone}");
+    // Its next poll shares a batch with the others again.
+    exporter
+        .wait_for("HANGING in a batch again", |_| {
+            fake.requests()[seen..]
+                .iter()
+                .any(|r| is_insights_of(r, "HANGING") && r.in_batch)
+        })
+        .await;
+    let scrape = exporter.scrape().await;
+    assert_eq!(scrape.series(SENT, &[("page_id", "HANGING")]).len(), 1);
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_answered_with_null_entries_still_gets_each_entry_answered_alone() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["P1", "P2", "P3"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    // Graph gives up on two entries inside the batch (`null`); alone they answer at once.
+    fake.fail_next("P1", 1, Fault::Delay(Duration::from_secs(60)));
+    fake.fail_next("P2", 1, Fault::Delay(Duration::from_secs(60)));
+    let exporter = TestExporter::start(&config(&fake, "", &pages)).await;
+    let scrape = exporter
+        .wait_for("every Page", |s| s.series(SENT, &[]).len() == 3)
+        .await;
+    for id in ["P1", "P2"] {
+        let requests: Vec<bool> = fake
+            .requests()
+            .iter()
+            .filter(|r| is_insights_of(r, id))
+            .map(|r| r.in_batch)
+            .collect();
+        assert_eq!(requests, [true, false], "{id}: in the batch, then alone");
+    }
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_requests_total",
+            &[("endpoint", "page_insights"), ("outcome", "timeout")]
+        ),
+        2.0
+    );
+    assert!(
+        scrape.series(SOLO, &[]).is_empty(),
+        "a prompt answer alone is not solo"
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            "meta_messaging_exporter_api_batch_timeouts_total",
+            &[]
+        ),
+        0.0
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_null_entry_that_is_slow_alone_too_polls_solo_as_slow() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let mut pages = String::new();
+    for id in ["FAST", "SLOW"] {
+        fake.simulate_page(id, TOKEN);
+        pages.push_str(&page(id, None));
+    }
+    // `null` for both its entries in the batch (insights and name read), then 1.5s alone for
+    // the first to go again: an answer, but slower than the 1s batch deadline.
+    fake.fail_next("SLOW", 3, Fault::Delay(Duration::from_millis(1500)));
+    let exporter = TestExporter::start(&config(&fake, "  batch_timeout: 1s\n", &pages)).await;
+    let scrape = exporter
+        .wait_for("both Pages", |s| s.series(SENT, &[]).len() == 2)
+        .await;
+    assert_eq!(
+        scrape.value(SOLO, &[("target_id", "SLOW"), ("reason", "slow")]),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(scrape.series(SOLO, &[("target_id", "FAST")]).len(), 0);
+    exporter.stop().await;
+}
+
+/// A client as the exporter builds it, from `yaml` (after the preamble).
+fn client(fake: &FakeGraphApi, yaml: &str) -> GraphClient {
+    // No retries: each call here is one attempt, so the counts below are exact.
+    let preamble = preamble(fake).replace("max_retries: 2", "max_retries: 0");
+    let yaml = format!("{preamble}{yaml}pages: [{{id: \"P\"}}]\n");
+    let config = config::from_yaml(&yaml, "test", &|_: &str| None, std::path::Path::new("."))
+        .expect("a valid config");
+    let metrics = ExporterMetrics::new().expect("metrics");
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limits.clone(),
+        metrics.clone(),
+    ));
+    GraphClient::new(&config.graph_api, &config.polling, metrics, limiter).expect("client")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_client_lists_a_target_that_hung_its_batch_as_solo_until_it_answers_promptly() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    for id in ["A", "B", "C"] {
+        fake.simulate_page(id, TOKEN);
+    }
+    fake.fail_always("A", Fault::Stall(Duration::from_secs(3600)));
+    let client = client(&fake, "  batch_timeout: 1s\n");
+    let token = AccessToken::new(TOKEN);
+    let read = |id: &str| GraphRequest::object_fields(id, "name");
+    let [ra, rb, rc] = ["A", "B", "C"].map(read);
+    let (a, b, c) = tokio::join!(
+        client.get(&ra, &token),
+        client.get(&rb, &token),
+        client.get(&rc, &token),
+    );
+    assert!(matches!(a, Err(GraphError::Timeout(_))), "{a:?}");
+    assert!(b.is_ok() && c.is_ok(), "{b:?} {c:?}");
+    let solo = client.solo();
+    assert_eq!(solo.len(), 1, "{solo:?}");
+    assert_eq!(
+        (
+            solo[0].object_id.as_str(),
+            solo[0].reason,
+            solo[0].prompt_streak
+        ),
+        ("A", SoloReason::Timeout, 0)
+    );
+
+    fake.clear_faults("A");
+    for streak in 1..=2 {
+        client.get(&read("A"), &token).await.expect("prompt");
+        assert_eq!(client.solo()[0].prompt_streak, streak);
+    }
+    client.get(&read("A"), &token).await.expect("prompt");
+    assert!(client.solo().is_empty(), "three prompt answers end solo");
+    let alone = fake
+        .requests()
+        .iter()
+        .filter(|r| r.object_id.as_deref() == Some("A") && !r.in_batch)
+        .count();
+    assert_eq!(
+        alone, 4,
+        "the timed-out call and three prompt ones, all alone"
+    );
 }

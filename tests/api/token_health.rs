@@ -9,7 +9,6 @@ use std::time::Duration;
 use meta_messaging_exporter::app::Options;
 use meta_messaging_exporter::clock::FixedClock;
 use meta_messaging_exporter::config;
-use meta_messaging_exporter::graph::ratelimit::fingerprint;
 use meta_messaging_exporter::secret::AccessToken;
 use meta_messaging_exporter::simulator::{FakeGraphApi, RecordedRequest, TokenInfo, ALL_SCOPES};
 
@@ -28,7 +27,7 @@ const LACKING: &str = "EAAlacking-scopes-token-0004";
 const ALL_TOKENS: [&str; 4] = [NEVER_EXPIRES, EXPIRING, INVALID, LACKING];
 
 fn id(token: &str) -> String {
-    fingerprint(&AccessToken::new(token))
+    AccessToken::new(token).id().label()
 }
 
 fn graph_api(fake: &FakeGraphApi, app: bool) -> String {

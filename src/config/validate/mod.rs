@@ -71,7 +71,8 @@ impl Checker<'_> {
             raw_graph_api.access_token.as_deref(),
             raw_graph_api.access_token_file.as_deref(),
         );
-        let polling = self.polling(raw.polling.unwrap_or_default());
+        let request_timeout = graph_api.as_ref().ok().map(|api| api.request_timeout);
+        let polling = self.polling(raw.polling.unwrap_or_default(), request_timeout);
         let rate_limits = self.rate_limits(raw.rate_limits.unwrap_or_default());
         let inherited = Inherited {
             credentials: default_credentials,

@@ -1,6 +1,6 @@
 //! The `polling` and `rate_limits` sections: concurrency, retries and their backoff,
-//! staleness, the start-up spread, retrying dropped metrics, batch calls, and how far to slow down for
-//! Meta's rate limits.
+//! staleness, the start-up spread, retrying dropped metrics, batch calls and their deadline,
+//! and how far to slow down for Meta's rate limits.
 
 use super::*;
 
@@ -21,6 +21,9 @@ const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(1);
 /// A request never waits longer than this for company: beyond it the wait costs more
 /// freshness than the saved round trips are worth.
 const MAX_BATCH_WINDOW: Duration = Duration::from_secs(10);
+/// Well below the 30s single-call default: a batch carries up to 50 targets, and each of them
+/// waits this long when one entry hangs the whole HTTP request.
+const DEFAULT_BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(DAY_SECS);
 const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
 /// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
@@ -33,7 +36,13 @@ const DEFAULT_WHATSAPP_CALLS_PER_HOUR: u32 = 150;
 const DEFAULT_THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 impl Checker<'_> {
-    pub(super) fn polling(&mut self, raw: RawPolling) -> Checked<PollingConfig> {
+    /// `request_timeout` is `graph_api.request_timeout` when that is valid: a batch's deadline
+    /// must be below it, or a hanging batch would cost its entries more than going alone.
+    pub(super) fn polling(
+        &mut self,
+        raw: RawPolling,
+        request_timeout: Option<Duration>,
+    ) -> Checked<PollingConfig> {
         let max_concurrent_requests = self.number(
             "polling.max_concurrent_requests",
             raw.max_concurrent_requests,
@@ -107,6 +116,7 @@ impl Checker<'_> {
                     ))
                 }
             });
+        let batch_timeout = self.batch_timeout(raw.batch_timeout.as_deref(), request_timeout);
         Ok(PollingConfig {
             max_concurrent_requests: max_concurrent_requests?,
             max_retries: max_retries?,
@@ -117,7 +127,35 @@ impl Checker<'_> {
             retry_dropped_after: retry_dropped_after?,
             batch: raw.batch.unwrap_or(true),
             batch_window: batch_window?,
+            batch_timeout: batch_timeout?,
         })
+    }
+
+    /// `polling.batch_timeout`: longer than 0 and below `request_timeout`. Left out, it is
+    /// [`DEFAULT_BATCH_TIMEOUT`], or half of `request_timeout` when that is 10s or less, so a
+    /// config that shortens only the single-call timeout stays valid.
+    fn batch_timeout(
+        &mut self,
+        raw: Option<&str>,
+        request_timeout: Option<Duration>,
+    ) -> Checked<Duration> {
+        const KEY: &str = "polling.batch_timeout";
+        let default = match request_timeout {
+            Some(single) if single <= DEFAULT_BATCH_TIMEOUT => single / 2,
+            _ => DEFAULT_BATCH_TIMEOUT,
+        };
+        let timeout = self.positive_duration(KEY, raw, default)?;
+        match request_timeout {
+            Some(single) if timeout >= single => Err(self.problem(
+                KEY,
+                format!(
+                    "must be below graph_api.request_timeout ({}), not {}: past it a batch's entries go again alone, which must cost less than a single call's timeout",
+                    human(single),
+                    human(timeout)
+                ),
+            )),
+            _ => Ok(timeout),
+        }
     }
 
     /// An initial backoff and its cap, each `(key, raw value, default)`: the initial one must

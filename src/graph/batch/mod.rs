@@ -7,18 +7,27 @@
 //! whose `relative_url` may hold a token, as `debug_token?input_token=` does, so its `Debug`
 //! never prints it), [`BatchAnswer`] (one answered entry, its body already turned into JSON or
 //! a classified [`GraphError`] the way a single call's would be) and the parsing of the
-//! answer array. Sending is [`crate::graph::GraphClient::post_batch`]'s, which puts a batch
-//! through the same in-flight bound, rate limiter, usage headers, size cap and error
-//! classification as a single GET.
+//! answer array. Its submodules collect and send:
+//!
+//! - `collect`: which due requests of polls share a batch call, and when it goes;
+//! - `send`: one batch call through the same in-flight bound, rate limiter, usage headers,
+//!   size cap and error classification as a single GET, and a collected batch answered
+//!   entry by entry.
+//!
+//! The layer sits on [`super::transport`] and [`super::calls`] and never imports the client;
+//! [`crate::graph::GraphClient`] routes requests to it and retries what it returns.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use serde_json::{json, Value};
 
+pub(crate) mod collect;
+pub(crate) mod send;
+
 use super::error::GraphError;
-use super::ratelimit;
 use super::request::{Endpoint, GraphRequest};
-use crate::secret::AccessToken;
+use super::transport::decode;
+use crate::secret::{AccessToken, TokenId};
 
 /// Graph's limit on the requests of one batch call.
 pub const MAX_BATCH_ENTRIES: usize = 50;
@@ -45,8 +54,9 @@ impl BatchEntry {
     }
 
     /// `debug_token?input_token=<token>`: what Meta knows about `token`. The token travels in
-    /// the batch's POST body, never in a URL; the entry's object id (for logs and the rate
-    /// limiter) is the token's fingerprint.
+    /// the batch's POST body, never in a URL; the entry's object id (for the rate limiter) is
+    /// the token's whole digest ([`crate::secret::TokenId::full`]), so tokens whose labels
+    /// match stay apart.
     pub fn debug_token(token: &AccessToken) -> Self {
         let query = Url::parse("http://batch.invalid/").map_or_else(
             |_| String::new(),
@@ -58,7 +68,7 @@ impl BatchEntry {
         );
         Self {
             endpoint: Endpoint::DebugToken,
-            object_id: ratelimit::fingerprint(token),
+            object_id: token.id().full(),
             relative_url: format!("debug_token?{query}"),
             carried: Some(token.clone()),
         }
@@ -69,9 +79,14 @@ impl BatchEntry {
         self.endpoint
     }
 
-    /// The object this request is about (a token's fingerprint for `debug_token`).
+    /// The object this request is about (a token's whole digest for `debug_token`).
     pub fn object_id(&self) -> &str {
         &self.object_id
+    }
+
+    /// The id of the token a `debug_token` entry asks about.
+    pub fn token_id(&self) -> Option<&TokenId> {
+        self.carried.as_ref().map(AccessToken::id)
     }
 }
 
@@ -204,7 +219,7 @@ fn parse_entry(index: usize, entry: Value) -> Result<Option<BatchAnswer>, GraphE
             )))
         }
     };
-    let body = super::client::decode(code, (200..300).contains(&code), body.as_bytes());
+    let body = decode(code, (200..300).contains(&code), body.as_bytes());
     Ok(Some(BatchAnswer {
         code,
         headers,
@@ -330,7 +345,8 @@ mod tests {
         let token = AccessToken::new("EAAsecret+/|x");
         let entry = BatchEntry::debug_token(&token);
         assert_eq!(entry.endpoint(), Endpoint::DebugToken);
-        assert_eq!(entry.object_id(), ratelimit::fingerprint(&token));
+        assert_eq!(entry.object_id(), token.id().full());
+        assert_eq!(entry.token_id(), Some(token.id()));
         let field = batch_field(std::slice::from_ref(&entry));
         assert_eq!(
             field,

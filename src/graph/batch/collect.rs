@@ -3,10 +3,10 @@
 //! With `polling.batch` on, a GET does not go out at once: it joins the open batch of its
 //! token, or opens one. A batch goes when it holds [`MAX_BATCH_ENTRIES`] requests or when the
 //! window (`polling.batch_window`) has passed since it opened, whichever comes first. Batches
-//! are keyed by the token's fingerprint because a batch call carries one token, in its
+//! are keyed by the token's whole digest ([`TokenId`]) because a batch call carries one token, in its
 //! `Authorization` header (and one `appsecret_proof`), for all its entries: requests with
 //! different tokens never share one. This module only decides; sending a collected batch and
-//! answering each request is [`crate::graph::GraphClient`]'s.
+//! answering each request is [`super::send`]'s.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -15,40 +15,43 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::batch::MAX_BATCH_ENTRIES;
-use super::error::GraphError;
-use super::ratelimit;
-use super::request::GraphRequest;
-use crate::secret::AccessToken;
+use super::MAX_BATCH_ENTRIES;
+use crate::graph::error::GraphError;
+use crate::graph::request::GraphRequest;
+use crate::secret::{AccessToken, TokenId};
 
 /// What a request that joined a batch gets back.
-pub(super) enum Reply {
+pub(crate) enum Reply {
     /// Its entry's answer (or why it was not sent, such as a pause of its scope).
     Answered(Result<Value, GraphError>),
-    /// It must go alone: Graph answered its entry `null`, the batch failed as a whole, or
-    /// it was the only one left. The request's own task sends it, so cancelling its poll
-    /// cancels the call.
-    SendAlone,
+    /// It must go alone. The request's own task sends it, so cancelling its poll cancels
+    /// the call.
+    SendAlone {
+        /// Graph answered its entry `null`, or the batch passed its deadline or failed as a
+        /// whole: the single call tells whether this request's object hung it, and a slow
+        /// or timed-out one then polls solo. `false` when it was just the only one left.
+        suspect: bool,
+    },
 }
 
 /// One request waiting in a batch, and where its answer goes.
-pub(super) struct Waiting {
-    pub(super) request: GraphRequest,
-    pub(super) reply: oneshot::Sender<Reply>,
+pub(crate) struct Waiting {
+    pub(crate) request: GraphRequest,
+    pub(crate) reply: oneshot::Sender<Reply>,
 }
 
 /// A batch ready to send: its token and its requests in the order they joined.
-pub(super) struct Collected {
-    pub(super) token: AccessToken,
-    pub(super) waiting: Vec<Waiting>,
+pub(crate) struct Collected {
+    pub(crate) token: AccessToken,
+    pub(crate) waiting: Vec<Waiting>,
 }
 
 /// What joining did, and what the caller must do about it.
-pub(super) enum Joined {
+pub(crate) enum Joined {
     /// The request opened a new batch: send it with [`Batcher::take`] once the window is over.
     Opened {
-        /// The token's fingerprint, the batch's key.
-        token_id: String,
+        /// The token's id, the batch's key.
+        token_id: TokenId,
         /// Which batch of that token this is, so a late timer cannot send a later one.
         batch: u64,
     },
@@ -66,28 +69,37 @@ struct Open {
 
 #[derive(Default)]
 struct Batches {
-    open: HashMap<String, Open>,
+    open: HashMap<TokenId, Open>,
     opened: u64,
 }
 
 /// The open batches, one per token at most.
-pub(super) struct Batcher {
+pub(crate) struct Batcher {
     window: Duration,
+    timeout: Duration,
     batches: Mutex<Batches>,
 }
 
 impl Batcher {
-    /// Batches that wait up to `window` for company.
-    pub(super) fn new(window: Duration) -> Self {
+    /// Batches that wait up to `window` for company and whose HTTP request may take up to
+    /// `timeout`.
+    pub(crate) fn new(window: Duration, timeout: Duration) -> Self {
         Self {
             window,
+            timeout,
             batches: Mutex::new(Batches::default()),
         }
     }
 
     /// How long a batch stays open.
-    pub(super) fn window(&self) -> Duration {
+    pub(crate) fn window(&self) -> Duration {
         self.window
+    }
+
+    /// The deadline of a batch call's HTTP request (`polling.batch_timeout`); also the line
+    /// between a prompt and a slow single call.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn lock(&self) -> MutexGuard<'_, Batches> {
@@ -99,13 +111,13 @@ impl Batcher {
     }
 
     /// Adds `request` to the open batch of `token`, opening one if there is none.
-    pub(super) fn join(
+    pub(crate) fn join(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
         reply: oneshot::Sender<Reply>,
     ) -> Joined {
-        let token_id = ratelimit::fingerprint(token);
+        let token_id = *token.id();
         let waiting = Waiting {
             request: request.clone(),
             reply,
@@ -127,7 +139,7 @@ impl Batcher {
         batches.opened += 1;
         let batch = batches.opened;
         batches.open.insert(
-            token_id.clone(),
+            token_id,
             Open {
                 batch,
                 token: token.clone(),
@@ -139,7 +151,7 @@ impl Batcher {
 
     /// The batch `batch` of `token_id`, if it is still open (it is not when it filled up
     /// first and went already).
-    pub(super) fn take(&self, token_id: &str, batch: u64) -> Option<Collected> {
+    pub(crate) fn take(&self, token_id: &TokenId, batch: u64) -> Option<Collected> {
         let mut batches = self.lock();
         if batches.open.get(token_id)?.batch != batch {
             return None;
@@ -155,6 +167,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::COLLIDING_TOKENS;
 
     fn request(id: &str) -> GraphRequest {
         GraphRequest::object_fields(id, "name")
@@ -167,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_fiftieth_request_of_a_token_fills_its_batch_and_the_next_opens_another() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
         let first = join(&batcher, "0", &token);
         let Joined::Opened { token_id, batch } = first else {
@@ -199,7 +212,7 @@ mod tests {
 
     #[test]
     fn requests_with_different_tokens_never_share_a_batch() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
         let Joined::Opened {
             token_id: a_id,
@@ -225,8 +238,37 @@ mod tests {
     }
 
     #[test]
+    fn tokens_with_the_same_label_never_share_a_batch() {
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
+        let (a, b) = (
+            AccessToken::new(COLLIDING_TOKENS.0),
+            AccessToken::new(COLLIDING_TOKENS.1),
+        );
+        assert_eq!(a.id().label(), b.id().label());
+        let Joined::Opened {
+            token_id: a_id,
+            batch: a_batch,
+        } = join(&batcher, "1", &a)
+        else {
+            panic!("opens");
+        };
+        let Joined::Opened {
+            token_id: b_id,
+            batch: b_batch,
+        } = join(&batcher, "2", &b)
+        else {
+            panic!("a token with the same label opens its own batch");
+        };
+        let a_batch = batcher.take(&a_id, a_batch).expect("open");
+        let b_batch = batcher.take(&b_id, b_batch).expect("open");
+        assert_eq!(a_batch.token.expose(), COLLIDING_TOKENS.0);
+        assert_eq!(b_batch.token.expose(), COLLIDING_TOKENS.1);
+        assert_eq!((a_batch.waiting.len(), b_batch.waiting.len()), (1, 1));
+    }
+
+    #[test]
     fn a_late_timer_never_sends_a_later_batch_of_its_token() {
-        let batcher = Batcher::new(Duration::from_secs(1));
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
         let Joined::Opened { token_id, batch } = join(&batcher, "1", &token) else {
             panic!("opens");
