@@ -10,6 +10,11 @@
 //!
 //! deploy/README.md ("Memory and CPU") gives the figures measured this way. The simulator
 //! serves until Ctrl-C.
+//!
+//! `--hang-share`, `--error-share` and `--throttle-share` give that share of the Pages a
+//! fault for good (a stalled answer, Graph's 500, a Page rate limit), spread evenly over the
+//! tokens, and `--faults-out` writes which Pages got which: `benches/fault_soak.py` measures
+//! what the healthy ones keep.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -17,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use meta_messaging_exporter::simulator::{FakeGraphApi, Latency};
+use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, Latency};
 
 /// The token every simulated object accepts with `--tokens 1`; it opens nothing but the
 /// simulator.
@@ -81,12 +86,77 @@ struct Args {
     /// Where to write the exporter config.
     #[arg(long)]
     config_out: PathBuf,
+    /// Share of the Pages whose answers stall for an hour (a hung connection or proxy).
+    #[arg(long, default_value_t = 0.0)]
+    hang_share: f64,
+    /// Share of the Pages that always answer Graph's HTTP 500 (code 2, transient).
+    #[arg(long, default_value_t = 0.0)]
+    error_share: f64,
+    /// Share of the Pages that are always rate limited (code 80001, the Page's own limit).
+    #[arg(long, default_value_t = 0.0)]
+    throttle_share: f64,
+    /// Where to write, as JSON, which Pages got which fault.
+    #[arg(long)]
+    faults_out: Option<PathBuf>,
+}
+
+/// A fault given to a Page for good.
+#[derive(Clone, Copy)]
+enum PageFault {
+    Hang,
+    Error,
+    Throttle,
+}
+
+impl PageFault {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Hang => "hang",
+            Self::Error => "error",
+            Self::Throttle => "throttle",
+        }
+    }
+
+    fn fault(self) -> Fault {
+        match self {
+            Self::Hang => Fault::Stall(Duration::from_secs(3600)),
+            Self::Error => Fault::transient(),
+            Self::Throttle => Fault::throttled(80001),
+        }
+    }
+}
+
+/// The fault of Page `n`: the Pages of each token are numbered on their own (`n / tokens`),
+/// so every token gets its share of each fault.
+fn page_fault(args: &Args, n: usize) -> Option<PageFault> {
+    let per_token = args.pages.div_ceil(args.tokens).max(1);
+    let position = (n / args.tokens) as f64 / per_token as f64;
+    let mut bound = 0.0;
+    for (share, fault) in [
+        (args.hang_share, PageFault::Hang),
+        (args.error_share, PageFault::Error),
+        (args.throttle_share, PageFault::Throttle),
+    ] {
+        bound += share;
+        if position < bound {
+            return Some(fault);
+        }
+    }
+    None
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.tokens >= 1, "--tokens must be at least 1");
+    anyhow::ensure!(
+        [args.hang_share, args.error_share, args.throttle_share]
+            .iter()
+            .all(|share| (0.0..=1.0).contains(share))
+            && args.hang_share + args.error_share + args.throttle_share <= 1.0,
+        "--hang-share, --error-share and --throttle-share are shares between 0 and 1 that add up to at most 1"
+    );
+    let mut faults: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     let fake = FakeGraphApi::start()
         .await
         .context("starting the simulated Graph API")?;
@@ -106,6 +176,10 @@ async fn main() -> anyhow::Result<()> {
             format!("{TOKEN}-{}", n % args.tokens)
         };
         fake.simulate_page(&id, &token);
+        if let Some(fault) = page_fault(&args, n) {
+            fake.fail_always(&id, fault.fault());
+            faults.entry(fault.name()).or_default().push(id.clone());
+        }
         let _ = write!(
             yaml,
             "  - id: \"{id}\"\n    interval: {interval}\n",
@@ -139,6 +213,10 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&args.config_out, yaml)
         .with_context(|| format!("writing {}", args.config_out.display()))?;
+    if let Some(path) = &args.faults_out {
+        let json = serde_json::to_string_pretty(&faults).context("encoding the faults")?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
     eprintln!(
         "simulated Graph API at {} with {} Pages, {} campaigns, {} WhatsApp accounts; config in {}",
         fake.base_url(),

@@ -426,6 +426,7 @@ pub async fn run(
         discovery: discovery_board,
         tokens: exporter.tokens.board(),
         shard: options.shard,
+        limiter: exporter.limiter.clone(),
     });
     let address = listener
         .local_addr()

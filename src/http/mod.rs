@@ -66,6 +66,9 @@ pub struct AppState {
     pub tokens: Arc<TokenBoard>,
     /// Which shard this instance polls, for the landing page.
     pub shard: crate::shard::Shard,
+    /// The rate limiter, whose solo targets (polling outside batch calls) the landing page
+    /// lists.
+    pub limiter: Arc<crate::graph::ratelimit::RateLimiter>,
 }
 
 /// The exporter's HTTP routes. Every GET route answers HEAD too (axum runs the GET handler and
@@ -216,6 +219,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         &state.telemetry_path,
         &state.tokens.report(),
         state.shard,
+        &state.limiter.solo().list(),
     ))
 }
 
@@ -245,6 +249,7 @@ mod tests {
             discovery: Arc::default(),
             tokens: Arc::new(TokenBoard::default()),
             shard: crate::shard::Shard::default(),
+            limiter: Arc::new(crate::graph::ratelimit::RateLimiter::for_tests(None)),
         }
     }
 

@@ -9,6 +9,7 @@ use chrono::DateTime;
 
 use crate::config::Origin;
 use crate::discovery::SourceState;
+use crate::graph::solo::{SoloReason, SoloTarget, PROMPT_ANSWERS_TO_LEAVE};
 use crate::poller::UnavailableScope;
 use crate::shard::Shard;
 use crate::status::{State as TargetState, TargetStatus};
@@ -29,6 +30,7 @@ pub fn status_page(
     telemetry_path: &str,
     tokens: &TokenReport,
     shard: Shard,
+    solo: &[SoloTarget],
 ) -> String {
     let esc = |text: &str| html_escape::encode_text(text).into_owned();
     let path = html_escape::encode_double_quoted_attribute(telemetry_path).into_owned();
@@ -172,7 +174,26 @@ tr.row-disabled{{background:#fff5f5}}
         } else {
             String::new()
         };
-        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}");
+        // Polling outside batch calls: its calls were slow or timed out alone after a batch
+        // carrying it missed its deadline, so it no longer shares a batch with others.
+        let solo = solo
+            .iter()
+            .find(|solo| solo.object_id == key.id)
+            .map(|solo| {
+                format!(
+                    "<br><small>polls outside batch calls since {} ({}: its calls were {} when sent alone); rejoins after {} prompt answers in a row, {} so far</small>",
+                    when(solo.since, now),
+                    solo.reason.as_str(),
+                    match solo.reason {
+                        SoloReason::Timeout => "timing out",
+                        SoloReason::Slow => "slower than polling.batch_timeout",
+                    },
+                    PROMPT_ANSWERS_TO_LEAVE,
+                    solo.prompt_streak
+                )
+            })
+            .unwrap_or_default();
+        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}{solo}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
@@ -299,6 +320,7 @@ mod tests {
             telemetry_path,
             &TokenReport::default(),
             Shard::default(),
+            &[],
         )
     }
 
@@ -387,7 +409,7 @@ mod tests {
             ),
         ];
         let page = render(&targets, None, "/metrics");
-        assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
+        assert!(page.contains("<strong>3 targets:</strong> <span class=\"badge ok\">1 ok</span><span class=\"badge partial\">0 partial</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">1 disabled</span><span class=\"badge pending\">1 pending</span>"), "{page}");
         assert!(page.contains("<tr class=\"row-ok\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge ok\">ok</span></td><td>15m</td><td class=\"time\"><span title=\"2026-09-21 14:12:19 UTC\">1m 1s ago</span></td><td class=\"time\"><span title=\"2026-09-21 14:27:18 UTC\">in 13m 58s</span></td>"), "{page}");
         assert!(page.contains("<tr class=\"row-disabled\"><td>campaign</td><td class=\"id\">C1</td><td><span class=\"badge disabled\">disabled: invalid_token</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\"><span title=\"2026-09-21 14:13:15 UTC\">5s ago</span></td><td class=\"code\">190</td><td class=\"error\">invalid_token: Error validating access token <small>(<span title=\"2026-09-21 14:13:15 UTC\">5s ago</span>)</small></td></tr>"), "{page}");
         assert!(page.contains("<tr class=\"row-pending\"><td>whatsapp_<wbr>business_<wbr>account</td><td class=\"id\">W1</td><td><span class=\"badge pending\">pending</span></td><td>15m</td><td class=\"time\">never</td><td class=\"time\">-</td><td class=\"time\">never</td><td class=\"code\">-</td><td class=\"error\"></td></tr>"), "{page}");
@@ -427,6 +449,43 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_row_names_each_failed_read_and_a_solo_target_says_why_it_polls_alone() {
+        let partial = TargetStatus {
+            failed_reads: vec![crate::status::ReadFailure {
+                read: "phone_numbers".to_owned(),
+                class: "transient",
+                code: Some(2),
+                message: "An unexpected error <has> occurred".to_owned(),
+            }],
+            ..status(TargetState::Partial)
+        };
+        let targets = vec![(key(TargetKind::WhatsappBusinessAccount, "W1"), partial)];
+        let solo = [SoloTarget {
+            object_id: "W1".to_owned(),
+            reason: SoloReason::Timeout,
+            since: NOW - 60,
+            prompt_streak: 1,
+        }];
+        let page = status_page(
+            &targets,
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            Shard::default(),
+            &solo,
+        );
+        assert!(
+            page.contains("<span class=\"badge partial\">1 partial</span>"),
+            "{page}"
+        );
+        assert!(page.contains("<tr class=\"row-partial\">"), "{page}");
+        assert!(page.contains("read phone_numbers failed (transient, code 2): An unexpected error &lt;has&gt; occurred; its last values stay until they go stale"), "{page}");
+        assert!(page.contains("polls outside batch calls since"), "{page}");
+        assert!(page.contains("(timeout: its calls were timing out when sent alone); rejoins after 3 prompt answers in a row, 1 so far"), "{page}");
+    }
+
+    #[test]
     fn an_empty_config_says_so() {
         let page = render(&[], None, "/metrics");
         assert!(page.contains("<strong>0 targets:</strong>"), "{page}");
@@ -436,7 +495,15 @@ mod tests {
     #[test]
     fn a_shard_says_which_one_it_is_and_a_single_instance_says_nothing() {
         let shard = Shard::new(2, 3).expect("valid");
-        let page = status_page(&[], None, NOW, "/metrics", &TokenReport::default(), shard);
+        let page = status_page(
+            &[],
+            None,
+            NOW,
+            "/metrics",
+            &TokenReport::default(),
+            shard,
+            &[],
+        );
         assert!(
             page.contains(
                 "This instance is shard 2 of 3 (<code>--shard</code>, <code>--total-shards</code>)"

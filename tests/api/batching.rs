@@ -483,6 +483,11 @@ async fn a_hanging_page_delays_its_batch_once_then_polls_alone_while_the_others_
         ),
         1.0
     );
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        page.contains("polls outside batch calls since"),
+        "the status page says HANGING is solo: {page}"
+    );
     exporter.stop().await;
 }
 

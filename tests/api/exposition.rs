@@ -156,7 +156,7 @@ async fn the_landing_page_health_and_readiness_answer() {
     assert_eq!(status, 200);
     assert!(body.contains("<a href=\"/metrics\">Metrics</a>"), "{body}");
     assert!(
-        body.contains("<strong>1 target:</strong> <span class=\"badge ok\">0 ok</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">0 disabled</span><span class=\"badge pending\">1 pending</span>"),
+        body.contains("<strong>1 target:</strong> <span class=\"badge ok\">0 ok</span><span class=\"badge partial\">0 partial</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">0 disabled</span><span class=\"badge pending\">1 pending</span>"),
         "{body}"
     );
     assert!(
