@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{self, Config};
-use crate::simulator::{FakeGraphApi, TemplateAnalytics, TokenInfo};
+use crate::simulator::{FakeGraphApi, Fault, TemplateAnalytics, TokenInfo};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
@@ -67,6 +67,14 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
         &["104000000000003"],
     );
     fake.set_partner_billed("104000000000002", true);
+    // The client's account is shared without management rights: its phone-number list is
+    // refused (#200), which the exporter shows as a read switched off while the account's
+    // analytics, costs and templates go on.
+    fake.fail_edge_always(
+        "104000000000003",
+        "phone_numbers",
+        Fault::whatsapp_permission_denied(),
+    );
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
     // Token health: the demo app checks every token in use, the discovered Page tokens too;
     // the second Page's token loses its data access in five days, which the status page shows

@@ -91,6 +91,20 @@ impl Fault {
         }
     }
 
+    /// A token without `whatsapp_business_management` on a WhatsApp account's edge, as a
+    /// client's account shared for messaging only answers its `phone_numbers`: HTTP 403,
+    /// code 200.
+    pub fn whatsapp_permission_denied() -> Fault {
+        Fault::Graph {
+            status: 403,
+            code: 200,
+            subcode: None,
+            message: "(#200) Requires whatsapp_business_management permission to manage the object"
+                .to_owned(),
+            is_transient: false,
+        }
+    }
+
     /// Graph's generic "try again" error: HTTP 500, code 2, `is_transient: true`.
     pub fn transient() -> Fault {
         Fault::Graph {

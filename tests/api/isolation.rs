@@ -8,19 +8,6 @@ use meta_messaging_exporter::simulator::{FakeGraphApi, Fault};
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
 
-/// Meta's answer to a token without `whatsapp_business_management` on an edge: HTTP 403,
-/// code 200.
-fn edge_permission_error() -> Fault {
-    Fault::Graph {
-        status: 403,
-        code: 200,
-        subcode: None,
-        message: "(#200) Requires whatsapp_business_management permission to manage the object"
-            .to_owned(),
-        is_transient: false,
-    }
-}
-
 fn counter(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .series(name, labels)
@@ -48,7 +35,7 @@ fn asked(fake: &FakeGraphApi, suffix: &str) -> usize {
 async fn a_waba_whose_phone_number_list_is_refused_exports_its_analytics_and_pricing() {
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_waba("W1", TOKEN);
-    fake.fail_edge_always("W1", "phone_numbers", edge_permission_error());
+    fake.fail_edge_always("W1", "phone_numbers", Fault::whatsapp_permission_denied());
     let exporter = TestExporter::start(&waba_yaml(&fake, "")).await;
     let scrape = exporter
         .wait_for("analytics and pricing beside a refused list", |s| {
