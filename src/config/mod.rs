@@ -478,15 +478,101 @@ impl fmt::Display for ProblemList<'_> {
 
 /// Reads a configuration file, and the directory its relative paths resolve against.
 pub(crate) fn read_file(path: &Path) -> Result<(String, &Path), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    // `take` bounds the read: a config is kilobytes, and a path pointing at a huge file or a
+    // device must not take the memory of the process that serves Prometheus.
+    io::Read::read_to_end(
+        &mut io::Read::take(
+            std::fs::File::open(path).map_err(read_error)?,
+            MAX_CONFIG_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(read_error)?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB, far more than any config",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text")))?;
     let base_dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     Ok((text, base_dir))
+}
+
+/// The largest config file read: real configs are kilobytes, and the YAML parser's cost grows
+/// faster than the text.
+pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+/// The deepest nesting of flow collections (`[...]`, `{...}`) a config may have; the deepest
+/// real config nests about 6.
+pub const MAX_FLOW_NESTING: usize = 64;
+/// The widest indentation a config line may have, which bounds block nesting the same way.
+pub const MAX_INDENTATION: usize = 256;
+
+/// Why `text` nests too deeply to be parsed, if it does. Checked before the YAML parser runs:
+/// its cost grows with the square of the nesting depth (200 KB of `[[[...]]]` took 38 s of
+/// CPU to refuse), so the depth is bounded by a linear scan first. The scan skips quoted
+/// strings and comments; block scalars (`|`, `>`) count as indented text, which the limit is
+/// wide enough for.
+fn nesting_problem(text: &str) -> Option<String> {
+    let mut depth = 0usize;
+    for (index, line) in text.lines().enumerate() {
+        let indentation = line.len() - line.trim_start_matches(' ').len();
+        if indentation > MAX_INDENTATION {
+            return Some(format!(
+                "line {}: indented by {indentation} spaces, more than the {MAX_INDENTATION} a config may nest",
+                index + 1
+            ));
+        }
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (Some('\''), '\'') if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                }
+                (Some(open), c) if c == open => quote = None,
+                (Some(_), _) => {}
+                // A quote opens a quoted scalar only where a scalar starts; inside a plain one
+                // (`Joe's Page`) it is text, and must not hide what follows from the scan.
+                (None, '"' | '\'')
+                    if previous.is_whitespace()
+                        || matches!(previous, ':' | ',' | '[' | '{' | '-' | '?') =>
+                {
+                    quote = Some(c)
+                }
+                (None, '#') if previous.is_whitespace() => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_FLOW_NESTING {
+                        return Some(format!(
+                            "line {}: collections nested more than {MAX_FLOW_NESTING} deep",
+                            index + 1
+                        ));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                (None, _) => {}
+            }
+            previous = c;
+        }
+    }
+    None
 }
 
 /// Reads and validates the file; environment variables from the process.
@@ -512,6 +598,12 @@ pub fn from_yaml(
     env: &dyn Fn(&str) -> Option<String>,
     base_dir: &Path,
 ) -> Result<Config, ConfigError> {
+    if let Some(message) = nesting_problem(text) {
+        return Err(ConfigError::Parse {
+            source_name: source.to_owned(),
+            message,
+        });
+    }
     let raw: RawConfig = serde_yaml::from_str(text).map_err(|error| ConfigError::Parse {
         source_name: source.to_owned(),
         message: parse_message(&error),

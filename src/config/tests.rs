@@ -694,6 +694,23 @@ campaigns: [{id: \"123\"}]
 }
 
 #[test]
+fn an_ad_account_written_with_and_without_act_is_one_account_listed_twice() {
+    let problems = problems(
+        "
+graph_api: {access_token: t}
+ad_accounts: [{id: act_5}, {id: \"5\"}, {id: \"6\"}]
+",
+    );
+    assert_eq!(
+        problems,
+        vec![Problem {
+            key: "ad_accounts[1].id".to_owned(),
+            message: "duplicate id \"act_5\", also at ad_accounts[0].id".to_owned(),
+        }]
+    );
+}
+
+#[test]
 fn an_id_that_cannot_go_into_a_url_path_is_a_problem() {
     let yaml = "
 graph_api: {access_token: t}
@@ -1415,7 +1432,8 @@ fn alias_bombs_and_deep_nesting_are_parse_errors_not_exhaustion() {
         "{message}"
     );
 
-    let deep = format!("pages: {}{}", "[".repeat(10_000), "]".repeat(10_000));
+    // Nesting within the scan's bound still meets the parser's own recursion limit.
+    let deep = format!("pages: {}{}", "[".repeat(60), "]".repeat(60));
     let message = parse_error(&deep);
     assert!(message.starts_with("test.yaml: pages[0]: "), "{message}");
 }
@@ -1551,4 +1569,48 @@ ad_accounts:
     );
     let bad = "graph_api:\n  access_token: x\nad_accounts:\n  - id: act_12x\n";
     assert!(problem_at(bad, "ad_accounts[0].id").contains("act_ followed by digits"));
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_before_parsing_naming_the_line() {
+    // 100,000 levels: the parser would take minutes; the scan refuses it at once.
+    let deep = format!(
+        "graph_api: {{access_token: t}}\npages: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let message = parse_error(&deep);
+    assert!(
+        message.contains("line 2: collections nested more than 64 deep"),
+        "{message}"
+    );
+    let indented = format!("graph_api:\n{}access_token: t\n", " ".repeat(300));
+    assert!(parse_error(&indented).contains("indented by 300 spaces"));
+    // Brackets inside quotes, comments and plain text with an apostrophe count for nothing
+    // or as they should.
+    let fine = format!(
+        "graph_api: {{access_token: \"{}\"}} # {}\npages: [{{id: \"1\", name: Joe's}}]\n",
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    assert!(nesting_problem(&fine).is_none());
+    let hidden = format!("pages: Joe's {}\n", "[".repeat(100));
+    assert!(nesting_problem(&hidden).is_some());
+}
+
+#[test]
+fn a_config_file_larger_than_4_mib_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    let mut text = String::from("graph_api: {access_token: t}\n");
+    text.push_str(&"# padding\n".repeat(500_000));
+    std::fs::write(&path, text).expect("write");
+    let error = load(&path).expect_err("too large");
+    let shown = format!("{error:#}");
+    assert!(shown.contains("cannot read config file"), "{shown}");
+    let source = std::error::Error::source(&error).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref(),
+        Some("larger than 4 MiB, far more than any config")
+    );
 }

@@ -3,7 +3,11 @@
 //! Each `data` entry is one metric; each of its `values` rows is one point in time, and rows
 //! of a broken-down request carry their breakdown values as extra keys beside `value`. A
 //! gauge is `meta_` + the metric name with labels `page_id`, `period` and each breakdown key
-//! verbatim; for every label set the row with the latest `end_time` wins. An object value
+//! verbatim; for every label set the row with the latest `end_time` wins, and when that row's
+//! value is unusable the series has no value (it goes stale) rather than an older row's,
+//! which would be served as current. A row that ends more than one period after now is a
+//! fault in the answer and is skipped with a problem, so it cannot beat the real latest row.
+//! An object value
 //! (`{"US": 10, "FR": 3}`, sent by some older metrics) is a map whose keys become the `key`
 //! label. A label whose value is empty is left out, because Prometheus treats `x=""` as no
 //! label `x`: two rows that differ only there are one series, and the later one wins.
@@ -25,10 +29,22 @@ use crate::exposition::{is_valid_name, Family, Sample};
 const RESERVED_LABELS: &[&str] = &["page_id", "period", "key"];
 
 /// Converts one Page insights response. `requested_period` labels entries that omit `period`.
+/// No row is too late: for replaying history, whose rows all ended already.
 pub fn convert(
     page_id: &str,
     requested_period: &str,
     body: &Value,
+) -> Result<Converted, ShapeError> {
+    convert_at(page_id, requested_period, body, None)
+}
+
+/// [`convert`] of an answer read at `now` (unix seconds): rows ending more than one period
+/// after it are skipped as `future_end_time`.
+pub fn convert_at(
+    page_id: &str,
+    requested_period: &str,
+    body: &Value,
+    now: Option<i64>,
 ) -> Result<Converted, ShapeError> {
     let entries = body
         .get("data")
@@ -36,12 +52,29 @@ pub fn convert(
         .ok_or_else(|| ShapeError("Page insights body has no `data` array".into()))?;
     let mut converted = Converted::default();
     for entry in entries {
-        convert_entry(page_id, requested_period, entry, &mut converted);
+        convert_entry(page_id, requested_period, entry, now, &mut converted);
     }
     Ok(converted)
 }
 
-fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut Converted) {
+/// How long one row of `period` covers, to tell a row that ends soon from one that cannot
+/// have ended yet; periods without a fixed length count as a day.
+fn period_seconds(period: &str) -> i64 {
+    match period {
+        "week" => 7 * 86_400,
+        "days_28" => 28 * 86_400,
+        "month" => 31 * 86_400,
+        _ => 86_400,
+    }
+}
+
+fn convert_entry(
+    page_id: &str,
+    requested_period: &str,
+    entry: &Value,
+    now: Option<i64>,
+    out: &mut Converted,
+) {
     let Some(name) = entry.get("name").and_then(Value::as_str) else {
         out.problems.push(ValueProblem {
             reason: "missing_name",
@@ -72,8 +105,10 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
             parse_number
         };
 
-    // Latest end_time per label set; equal times keep the later row.
-    let mut latest: BTreeMap<Vec<(String, String)>, (i64, f64)> = BTreeMap::new();
+    // Latest end_time per label set, with its value or `None` when that row's value is
+    // unusable; equal times keep the later row.
+    let mut latest: BTreeMap<Vec<(String, String)>, (i64, Option<f64>)> = BTreeMap::new();
+    let latest_allowed = now.map(|now| now.saturating_add(period_seconds(period)));
     for row in rows {
         let Some(row) = row.as_object() else {
             out.problems.push(problem(
@@ -91,31 +126,41 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
             ));
             continue;
         };
+        if latest_allowed.is_some_and(|allowed| end_time > allowed) {
+            out.problems.push(problem(
+                name,
+                "future_end_time",
+                &format!("a row ends at unix time {end_time}, more than one {period} from now"),
+            ));
+            continue;
+        }
         let Some(labels) = breakdown_labels(page_id, period, name, row, out) else {
             continue;
         };
         let value = row.get("value").unwrap_or(&Value::Null);
-        let mut points: Vec<(Vec<(String, String)>, f64)> = Vec::new();
+        let mut points: Vec<(Vec<(String, String)>, Option<f64>)> = Vec::new();
         if let Value::Object(map) = value {
             for (key, inner) in map {
+                let mut keyed = labels.clone();
+                if !key.is_empty() {
+                    keyed.push(("key".to_owned(), key.clone()));
+                }
                 match read(inner) {
-                    Ok(number) => {
-                        let mut keyed = labels.clone();
-                        if !key.is_empty() {
-                            keyed.push(("key".to_owned(), key.clone()));
-                        }
-                        points.push((keyed, number));
-                    }
+                    Ok(number) => points.push((keyed, Some(number))),
                     Err(reason) => {
                         out.problems
-                            .push(problem(name, reason, &format!("value for key {key:?}")))
+                            .push(problem(name, reason, &format!("value for key {key:?}")));
+                        points.push((keyed, None));
                     }
                 }
             }
         } else {
             match read(value) {
-                Ok(number) => points.push((labels, number)),
-                Err(reason) => out.problems.push(problem(name, reason, "value")),
+                Ok(number) => points.push((labels, Some(number))),
+                Err(reason) => {
+                    out.problems.push(problem(name, reason, "value"));
+                    points.push((labels, None));
+                }
             }
         }
         for (labels, number) in points {
@@ -131,7 +176,12 @@ fn convert_entry(page_id: &str, requested_period: &str, entry: &Value, out: &mut
         help: catalog::page_metric_help(name),
         samples: latest
             .into_iter()
-            .map(|(labels, (_, value))| Sample { labels, value })
+            .filter_map(|(labels, (_, value))| {
+                Some(Sample {
+                    labels,
+                    value: value?,
+                })
+            })
             .collect(),
     });
 }
@@ -233,6 +283,56 @@ mod tests {
             samples(&converted, "meta_page_messages_sent"),
             vec![(l(&[("page_id", "1"), ("period", "day")]), 5.0)]
         );
+    }
+
+    #[test]
+    fn an_invalid_latest_row_leaves_its_series_without_a_value_not_with_an_older_one() {
+        let body = json!({"data": [{"name": "page_messages_sent", "period": "day", "values": [
+            {"value": 7, "end_time": "2024-01-01T08:00:00+0000"},
+            {"value": 9, "end_time": "2024-01-02T08:00:00+0000"},
+            {"value": -12, "end_time": "2024-01-03T08:00:00+0000"}
+        ]}]});
+        let converted = convert("1", "day", &body).expect("shape");
+        assert!(samples(&converted, "meta_page_messages_sent").is_empty());
+        assert_eq!(converted.problems[0].reason, "negative");
+        // The same for one key of an object value: the other keys keep theirs.
+        let body = json!({"data": [{"name": "page_fans_country", "period": "day", "values": [
+            {"value": {"US": 10, "FR": 3}, "end_time": "1000"},
+            {"value": {"US": "NaN", "FR": 4}, "end_time": "2000"}
+        ]}]});
+        let converted = convert("1", "day", &body).expect("shape");
+        assert_eq!(
+            samples(&converted, "meta_page_fans_country"),
+            vec![(
+                l(&[("page_id", "1"), ("period", "day"), ("key", "FR")]),
+                4.0
+            )]
+        );
+    }
+
+    #[test]
+    fn a_row_ending_beyond_one_period_from_now_is_skipped_and_cannot_beat_the_latest() {
+        // 2024-01-03 08:00 UTC.
+        let now = 1_704_268_800;
+        let body = json!({"data": [{"name": "page_messages_sent", "period": "day", "values": [
+            {"value": 5, "end_time": "2024-01-03T08:00:00+0000"},
+            {"value": 999, "end_time": "9999-12-31T08:00:00+0000"},
+            {"value": 6, "end_time": "2024-01-04T08:00:00+0000"}
+        ]}]});
+        let converted = convert_at("1", "day", &body, Some(now)).expect("shape");
+        // A row ending within one period (the day in progress) is still taken.
+        assert_eq!(
+            samples(&converted, "meta_page_messages_sent"),
+            vec![(l(&[("page_id", "1"), ("period", "day")]), 6.0)]
+        );
+        let reasons: Vec<&str> = converted.problems.iter().map(|p| p.reason).collect();
+        assert_eq!(reasons, ["future_end_time"]);
+        // A week row may end up to a week ahead.
+        let body = json!({"data": [{"name": "page_messages_sent", "period": "week", "values": [
+            {"value": 8, "end_time": now + 6 * 86_400}
+        ]}]});
+        let converted = convert_at("1", "week", &body, Some(now)).expect("shape");
+        assert_eq!(samples(&converted, "meta_page_messages_sent").len(), 1);
     }
 
     #[test]

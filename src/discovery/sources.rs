@@ -111,6 +111,10 @@ fn parse_pages(bodies: &[Value], complete: bool) -> Found<FoundPage> {
             continue;
         };
         if found.items.iter().any(|page: &FoundPage| page.id == id) {
+            // Said rather than dropped silently: a list that repeats an id is worth knowing of.
+            found.skipped.push(format!(
+                "Page {id}: listed more than once; polled once, with its first entry's token"
+            ));
             continue;
         }
         found.items.push(FoundPage {
@@ -159,7 +163,12 @@ fn add_wabas(found: &mut Found<FoundWaba>, bodies: &[Value], relation: Relation)
                 continue;
             }
         };
-        if found.items.iter().any(|waba: &FoundWaba| waba.id == id) {
+        if let Some(first) = found.items.iter().find(|waba: &&FoundWaba| waba.id == id) {
+            found.skipped.push(format!(
+                "WhatsApp Business Account {id}: listed again in {} after {}; polled once",
+                relation.edge(),
+                first.relation.edge()
+            ));
             continue;
         }
         found.items.push(FoundWaba {
@@ -222,9 +231,14 @@ mod tests {
         let ids: Vec<&str> = found.items.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, vec!["1"]);
         assert_eq!(found.items[0].token.expose(), "t1");
-        assert_eq!(found.skipped.len(), 3, "{:?}", found.skipped);
+        assert_eq!(found.skipped.len(), 4, "{:?}", found.skipped);
         assert!(
             found.skipped[1].contains("Page 3") && found.skipped[1].contains("Page access token")
+        );
+        assert!(
+            found.skipped[3].contains("Page 1: listed more than once"),
+            "a repeated id is named, not dropped silently: {:?}",
+            found.skipped
         );
         // The token never reaches a message.
         assert!(found
@@ -259,7 +273,10 @@ mod tests {
         assert_eq!(ids, vec![("W1", Relation::Owned), ("2", Relation::Owned)]);
         assert_eq!(
             found.skipped,
-            vec!["an entry without an id in client_whatsapp_business_accounts"]
+            vec![
+                "WhatsApp Business Account W1: listed again in client_whatsapp_business_accounts after owned_whatsapp_business_accounts; polled once",
+                "an entry without an id in client_whatsapp_business_accounts"
+            ]
         );
     }
 

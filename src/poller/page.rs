@@ -153,7 +153,7 @@ impl PagePoller {
                     for metric in &metrics {
                         self.dropped.remove(&group.entry_name(metric));
                     }
-                    let part = page::convert(page_id, group.period.as_str(), &body)?;
+                    let part = page::convert_at(page_id, group.period.as_str(), &body, Some(now))?;
                     converted.families.extend(part.families);
                     converted.problems.extend(part.problems);
                 }

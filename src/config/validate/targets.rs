@@ -9,6 +9,16 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// far more slowly than once a minute.
 const SHORT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How duplicates are told apart: `act_5` and `5` under `ad_accounts` are the same account,
+/// so both are reported as `act_5`.
+fn same_object(kind: &str, id: &str) -> String {
+    match (kind, id.strip_prefix("act_")) {
+        ("ad_accounts", Some(_)) => id.to_owned(),
+        ("ad_accounts", None) => format!("act_{id}"),
+        _ => id.to_owned(),
+    }
+}
+
 impl Checker<'_> {
     /// Checks the entries of one target list, their ids and that no id repeats.
     pub(super) fn targets<R, T>(
@@ -25,7 +35,7 @@ impl Checker<'_> {
             let id_key = format!("{key}.id");
             let id = self.id(&id_key, raw_id(&raw));
             if let Ok(id) = &id {
-                ids.push((id_key, id.clone()));
+                ids.push((id_key, same_object(kind, id)));
             }
             targets.push(check(self, &key, id, raw));
         }
