@@ -28,9 +28,11 @@ use crate::graph::ratelimit::RateLimiter;
 use crate::graph::GraphClient;
 use crate::http::{router, AppState, ReloadRequest};
 use crate::outcome::Applier;
+use crate::poller::guard::SeriesLimits;
+use crate::redact::Redactor;
 use crate::scheduler::source::SourceSettings;
 use crate::scheduler::{GraphSource, Scheduler};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, AppSecret};
 use crate::self_metrics::ExporterMetrics;
 use crate::shard::Shard;
 use crate::status::StatusBoard;
@@ -82,6 +84,10 @@ impl Default for Options {
     }
 }
 
+/// How long a read of the config file or the token files may take. Local files read in
+/// microseconds; one that takes seconds sits on a FIFO or a hung mount and will not finish.
+const FILE_READ_DEADLINE: Duration = Duration::from_secs(5);
+
 /// How often limiter state and usage series of businesses Meta stopped naming are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -96,6 +102,8 @@ struct Exporter {
     config: Config,
     config_file: Option<PathBuf>,
     token_files: u64,
+    /// A read of the config or token files still blocked past its deadline, and what it was.
+    stuck_read: Option<(tokio::task::AbortHandle, String)>,
     /// What discovery has found; merged with the config's own targets on every apply.
     inventory: Inventory,
     discovery_board: Arc<DiscoveryBoard>,
@@ -127,16 +135,20 @@ fn source_settings(config: &Config) -> SourceSettings {
     SourceSettings {
         retry_dropped_after: config.polling.retry_dropped_after,
         names_interval: config.names_interval(),
+        limits: SeriesLimits {
+            per_target: config.polling.max_series_per_target,
+            per_metric: config.polling.max_series_per_metric,
+        },
     }
 }
 
 impl Exporter {
     /// Reads the config file again and applies it; on any error the running config stays.
-    fn reload(&mut self) -> Result<(), String> {
+    async fn reload(&mut self) -> Result<(), String> {
         let metrics = self.metrics.clone();
-        let result = match &self.config_file {
+        let result = match self.config_file.clone() {
             None => Err("no config file to reload (demo mode)".to_owned()),
-            Some(path) => config::load(path).map_err(|error| error.to_string()),
+            Some(path) => self.load_config(path).await,
         };
         match result {
             Ok(config) => {
@@ -166,6 +178,69 @@ impl Exporter {
                 metrics.config_last_reload_successful.set(0);
                 tracing::error!(%error, "reload rejected; the previous configuration keeps running");
                 Err(error)
+            }
+        }
+    }
+
+    /// Reads and validates the config file at `path`, the file and then its token files each
+    /// within [`FILE_READ_DEADLINE`], naming what did not finish.
+    async fn load_config(&mut self, path: PathBuf) -> Result<Config, String> {
+        let what = format!("reading {}", path.display());
+        let (text, base_dir) = {
+            let path = path.clone();
+            self.read_files(&what, move || {
+                config::read_file(&path).map(|(text, base)| (text, base.to_owned()))
+            })
+            .await?
+            .map_err(|error| format!("{:#}", anyhow::Error::new(error)))?
+        };
+        let token_files = config::named_token_files(&text, &base_dir);
+        let what = if token_files.is_empty() {
+            format!("validating {}", path.display())
+        } else {
+            let files: Vec<String> = token_files
+                .iter()
+                .map(|file| file.display().to_string())
+                .collect();
+            format!(
+                "reading the token files of {} ({})",
+                path.display(),
+                files.join(", ")
+            )
+        };
+        self.read_files(&what, move || config::load_text(&text, &path, &base_dir))
+            .await?
+            .map_err(|error| error.to_string())
+    }
+
+    /// Runs `read` (file reads that may block: a FIFO, a hung NFS or secret mount) on the
+    /// blocking pool for at most [`FILE_READ_DEADLINE`], so the control loop always goes on
+    /// answering reloads, rotations and SIGTERM. A read past its deadline keeps its thread
+    /// until it returns, and until then every new read is refused at once rather than piling
+    /// up more stuck threads.
+    async fn read_files<T: Send + 'static>(
+        &mut self,
+        what: &str,
+        read: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        if let Some((stuck, stuck_what)) = &self.stuck_read {
+            if !stuck.is_finished() {
+                return Err(format!(
+                    "{what}: not tried, since {stuck_what} is still blocked (a FIFO, a hung mount?); the running config stays"
+                ));
+            }
+            self.stuck_read = None;
+        }
+        let mut handle = tokio::task::spawn_blocking(read);
+        match tokio::time::timeout(FILE_READ_DEADLINE, &mut handle).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(format!("{what} failed: {error}")),
+            Err(_) => {
+                self.stuck_read = Some((handle.abort_handle(), what.to_owned()));
+                Err(format!(
+                    "{what} did not finish within {}s (a FIFO, a hung mount?); the running config stays",
+                    FILE_READ_DEADLINE.as_secs()
+                ))
             }
         }
     }
@@ -231,6 +306,7 @@ impl Exporter {
         }
         let mut targets = Target::all(&self.config);
         targets.extend(discovered.targets);
+        self.source.set_redactor(self.redactor(&targets));
         // Every replica reads the same config and discovery answers and keeps its share, so
         // the replicas together poll each target once.
         let shard = self.shard;
@@ -250,6 +326,31 @@ impl Exporter {
         // lists with for the permissions discovery needs.
         self.tokens
             .set_targets(&self.scheduler.targets(), self.config.discovery.as_ref());
+    }
+
+    /// A redactor of every secret in use: the tokens of `targets` (every shard's, since a
+    /// Page's name may quote any of them), the token discovery lists with, the app token and
+    /// the app secret.
+    fn redactor(&self, targets: &[Target]) -> Redactor {
+        let check_settings = CheckSettings::from_config(&self.config.graph_api);
+        let tokens = targets
+            .iter()
+            .map(|target| &target.credentials().token)
+            .chain(
+                self.config
+                    .discovery
+                    .iter()
+                    .map(|discovery| &discovery.credentials.token),
+            )
+            .chain(check_settings.as_ref().map(CheckSettings::app_token))
+            .map(AccessToken::expose);
+        let secret = self
+            .config
+            .graph_api
+            .app_secret
+            .as_ref()
+            .map(AppSecret::expose);
+        Redactor::new(tokens.chain(secret))
     }
 
     /// Starts, stops or restarts the discovery loop so it runs with the current config; an
@@ -297,10 +398,29 @@ impl Exporter {
     }
 
     /// Picks up rotated token files: re-reads them for the running config and applies the
-    /// result. A file that does not read or holds no valid token keeps every old token.
-    fn rotate_tokens(&mut self) {
+    /// result. A file that does not read (in time) or holds no valid token keeps every old
+    /// token.
+    async fn rotate_tokens(&mut self) {
         // Each file is read once: the tokens compared are the tokens applied.
-        let reads = config::TokenFileReads::read(&self.config);
+        let files: Vec<String> = config::token_files(&self.config)
+            .iter()
+            .map(|file| file.display().to_string())
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let what = format!("reading the token files ({})", files.join(", "));
+        let config = self.config.clone();
+        let reads = match self
+            .read_files(&what, move || config::TokenFileReads::read(&config))
+            .await
+        {
+            Ok(reads) => reads,
+            Err(error) => {
+                tracing::error!(%error, "checking the token files for rotation failed; the previous tokens stay");
+                return;
+            }
+        };
         let digest = reads.digest();
         if digest == self.token_files {
             return;
@@ -389,6 +509,7 @@ pub async fn run(
         token_files: config::TokenFileReads::digest_of(&config),
         config: config.clone(),
         config_file: options.config_file.clone(),
+        stuck_read: None,
     };
     exporter.discovery_board.retain_configured(&config);
     exporter.tokens.configure(&config.graph_api);
@@ -452,23 +573,26 @@ pub async fn run(
             result = &mut server => break Some(result),
             () = shutdown.cancelled() => break None,
             Some(request) = reload_requests.recv() => {
-                let _ = request.respond.send(exporter.reload());
+                let _ = request.respond.send(exporter.reload().await);
             }
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP received, reloading the configuration");
-                let _ = exporter.reload();
+                let _ = exporter.reload().await;
             }
             Some((generation, report)) = discovered.recv() => exporter.discovered(generation, report),
-            _ = token_check.tick() => exporter.rotate_tokens(),
+            _ = token_check.tick() => exporter.rotate_tokens().await,
             _ = prune.tick() => exporter.scheduler.prune_limiter(),
         }
     };
 
     ready.store(false, Ordering::Release);
+    // One grace period for everything: open requests, then the polls in flight get what is
+    // left of it, so SIGTERM ends the process within it whatever is still running.
+    let deadline = tokio::time::Instant::now() + options.shutdown_grace;
     let served = match ended_early {
         Some(result) => result,
         // Open connections get the grace period to finish their requests; then they are cut.
-        None => match tokio::time::timeout(options.shutdown_grace, &mut server).await {
+        None => match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(grace = ?options.shutdown_grace, "HTTP connections still open after the grace period; closing them");
@@ -478,7 +602,10 @@ pub async fn run(
         },
     };
     exporter.discovery = None;
-    exporter.scheduler.shutdown(options.shutdown_grace).await;
+    exporter
+        .scheduler
+        .shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
     tracing::info!("stopped");
     served.context("HTTP server task")?.context("serving HTTP")
 }

@@ -69,6 +69,12 @@ pub struct Flags {
     #[arg(long = "web.max-connections", env = "META_EXPORTER_WEB_MAX_CONNECTIONS", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// How long a SIGTERM or Ctrl-C waits for open requests and polls in flight before the
+    /// process exits anyway; whatever is still running then (a slow login, a blocked file
+    /// read, a hung Graph API call) is abandoned.
+    #[arg(long = "web.shutdown-timeout", env = "META_EXPORTER_WEB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub shutdown_timeout: Duration,
+
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", env = "META_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,

@@ -25,6 +25,8 @@
 //! - [`token_health`]: `debug_token` checks of every token in use, their series and the
 //!   status page's token section.
 //! - [`self_metrics`]: the exporter's own counters; [`secret`]: unprintable tokens;
+//!   [`redact`]: every secret in use, replaced in what Meta echoes back; [`printable`]:
+//!   control characters made visible before text from outside is shown;
 //!   [`clock`]: injectable wall-clock time.
 
 pub mod app;
@@ -45,8 +47,10 @@ pub mod http;
 pub mod logging;
 pub mod outcome;
 pub mod poller;
+pub mod printable;
 #[cfg(test)]
 mod proptest_support;
+pub mod redact;
 pub mod scheduler;
 pub mod secret;
 pub mod self_metrics;

@@ -11,6 +11,7 @@ use meta_messaging_exporter::shard::Shard;
 use meta_messaging_exporter::{check, config, logging, web};
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc with its background threads, instead of glibc's allocator. The exporter's large
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
         Some(Command::Backfill(backfill)) => runtime.block_on(run_backfill(flags, backfill)),
         None => runtime.block_on(run(flags)),
     };
+    // `run` gave everything its grace period already. A blocking task still running (a file
+    // read stuck on a hung mount or a FIFO) would keep a plain drop of the runtime waiting
+    // for ever, so it is abandoned.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     match outcome {
         Ok(code) => code,
         Err(error) => {
@@ -89,6 +94,7 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         web,
         server: flags.server_settings(),
         shard,
+        shutdown_grace: flags.shutdown_timeout,
         ..Options::default()
     };
     let result = app::run(listener, config, options, shutdown).await;

@@ -205,6 +205,11 @@ impl Applier {
                 .map(|problem| problem.reason)
                 .filter(|reason| status.logged_problems.insert(reason))
                 .collect();
+            status.series_cut = reads
+                .problems()
+                .filter(|problem| problem.reason == "series_limit")
+                .map(|problem| problem.detail.clone())
+                .collect();
             status.failed_reads = reads
                 .failures()
                 .map(|(read, error)| ReadFailure {

@@ -97,6 +97,9 @@ pub struct TargetStatus {
     pub last_error: Option<LastError>,
     /// The reads of the last poll that failed (empty after a poll whose reads all succeeded).
     pub failed_reads: Vec<ReadFailure>,
+    /// What the last poll's answers held beyond the series limits, one line per metric cut
+    /// (`polling.max_series_per_target`, `polling.max_series_per_metric`).
+    pub series_cut: Vec<String>,
     /// Metrics or fields the API rejected as invalid, no longer requested.
     pub dropped: Vec<String>,
     /// How much later than one interval the next poll goes (rate-limit pause or slowdown).
@@ -126,6 +129,7 @@ impl TargetStatus {
             last_duration: None,
             last_error: None,
             failed_reads: Vec::new(),
+            series_cut: Vec::new(),
             dropped: Vec::new(),
             backoff: Duration::ZERO,
             backoff_reason: None,

@@ -17,7 +17,9 @@ mod token_files;
 mod validate;
 mod whatsapp;
 
-pub use self::token_files::{reread_token_files, rotate_tokens, token_files, TokenFileReads};
+pub use self::token_files::{
+    named_token_files, reread_token_files, rotate_tokens, token_files, TokenFileReads,
+};
 pub use self::whatsapp::{BillingAnalytics, BillingField, BillingGranularity, TemplateSettings};
 
 use self::validate::Checker;
@@ -114,6 +116,10 @@ pub struct PollingConfig {
     /// it, or when the batch fails as a whole, each entry goes again alone; an entry that is
     /// then slow or times out polls outside batches until it answers promptly again.
     pub batch_timeout: Duration,
+    /// The most series one target exports, whatever Meta answers.
+    pub max_series_per_target: usize,
+    /// The most series one metric of one target exports.
+    pub max_series_per_metric: usize,
 }
 
 impl PollingConfig {
@@ -581,9 +587,16 @@ fn nesting_problem(text: &str) -> Option<String> {
 /// its token files can move together.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (text, base_dir) = read_file(path)?;
+    load_text(&text, path, base_dir)
+}
+
+/// Validates the text read from `path` (token files resolve against `base_dir`), with
+/// environment variables from the process: [`load`] after its read, for a caller that reads
+/// the file itself.
+pub fn load_text(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
     // A variable whose value is not UTF-8 counts as unset: no setting can use such a value.
     let env = |name: &str| std::env::var(name).ok();
-    from_yaml(&text, &path.display().to_string(), &env, base_dir)
+    from_yaml(text, &path.display().to_string(), &env, base_dir)
 }
 
 /// Validates YAML text. `source` names the file in messages; `env` looks up variables

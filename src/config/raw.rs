@@ -128,6 +128,12 @@ pub struct RawPolling {
     /// entry goes again alone, so one hanging target delays the others of its batch by at
     /// most this long, once. Below `graph_api.request_timeout`.
     pub batch_timeout: Option<String>,
+    /// The most series one target exports; beyond it the target exports what fits and
+    /// counts a `series_limit` value problem.
+    pub max_series_per_target: Option<usize>,
+    /// The most series one metric of one target exports (its breakdown values); beyond it
+    /// the metric exports what fits and counts a `series_limit` value problem.
+    pub max_series_per_metric: Option<usize>,
 }
 
 /// The `rate_limits` section.

@@ -97,6 +97,8 @@ polling:
   batch: false
   batch_window: 250ms
   batch_timeout: 20s
+  max_series_per_target: 20000
+  max_series_per_metric: 1000
 pages:
   - id: \"${PAGE_ID}\"
     interval: 15m
@@ -159,6 +161,8 @@ fn the_full_example_loads_with_every_value_as_written() {
             batch: false,
             batch_window: Duration::from_millis(250),
             batch_timeout: secs(20),
+            max_series_per_target: 20_000,
+            max_series_per_metric: 1_000,
         }
     );
     assert_eq!(
@@ -286,6 +290,8 @@ fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_sc
             batch: true,
             batch_window: secs(1),
             batch_timeout: secs(10),
+            max_series_per_target: 10_000,
+            max_series_per_metric: 5_000,
         }
     );
     let [page] = config.pages.as_slice() else {

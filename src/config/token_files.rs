@@ -47,6 +47,38 @@ pub(super) fn token_flaw(value: &str) -> Option<&'static str> {
     }
 }
 
+/// The token files a config text names (`access_token_file` anywhere in it), resolved
+/// against `base_dir` as written (a `${VAR}` in one is not expanded): which files a reload of
+/// this text will read, to name them when the read does not finish. No file is touched.
+pub fn named_token_files(text: &str, base_dir: &Path) -> Vec<PathBuf> {
+    fn walk(value: &serde_yaml::Value, base_dir: &Path, found: &mut Vec<PathBuf>) {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value.as_str()) {
+                        (Some("access_token_file"), Some(path)) => found.push(base_dir.join(path)),
+                        _ => walk(value, base_dir, found),
+                    }
+                }
+            }
+            serde_yaml::Value::Sequence(items) => {
+                for item in items {
+                    walk(item, base_dir, found);
+                }
+            }
+            serde_yaml::Value::Tagged(tagged) => walk(&tagged.value, base_dir, found),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+        walk(&value, base_dir, &mut found);
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// Every token file the config's credentials came from, sorted, each once.
 pub fn token_files(config: &Config) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = credentials(config)
@@ -275,6 +307,19 @@ mod tests {
         let mut expected = config.clone();
         Arc::make_mut(&mut expected.pages[0]).credentials.token = AccessToken::new("second-token");
         assert_eq!(rotated, expected);
+    }
+
+    #[test]
+    fn the_token_files_a_config_text_names_are_found_without_reading_them() {
+        let text = "graph_api:\n  access_token_file: shared\npages:\n  - id: \"1\"\n    access_token_file: /abs/page\n  - id: \"2\"\n    access_token_file: shared\n";
+        assert_eq!(
+            named_token_files(text, Path::new("/etc/exporter")),
+            vec![
+                PathBuf::from("/abs/page"),
+                PathBuf::from("/etc/exporter/shared")
+            ]
+        );
+        assert!(named_token_files(": not yaml [", Path::new(".")).is_empty());
     }
 
     #[test]

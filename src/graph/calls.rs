@@ -27,8 +27,27 @@ use crate::self_metrics::ExporterMetrics;
 pub(crate) struct Calls {
     pub(crate) transport: Transport,
     in_flight: Arc<Semaphore>,
+    /// The slow lane: the slots solo targets' calls take instead of `in_flight`'s, a quarter
+    /// of them (at least one). A target whose calls hang holds one of these for each hung
+    /// call, so hanging targets can only queue behind each other, never take the slots the
+    /// healthy targets' calls need.
+    slow_lane: Arc<Semaphore>,
     pub(crate) metrics: ExporterMetrics,
     pub(crate) limiter: Arc<RateLimiter>,
+}
+
+/// Which slots a call takes: every call the normal ones, a solo target's the slow lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// `polling.max_concurrent_requests` slots.
+    Normal,
+    /// A quarter of them, for targets whose calls hang or crawl.
+    Slow,
+}
+
+/// The slow lane's size for `max_in_flight` normal slots.
+pub(crate) fn slow_lane_slots(max_in_flight: usize) -> usize {
+    (max_in_flight / 4).max(1)
 }
 
 /// Which kind of HTTP request `api_http_requests_total` counts.
@@ -58,6 +77,7 @@ impl Calls {
         Self {
             transport,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            slow_lane: Arc::new(Semaphore::new(slow_lane_slots(max_in_flight))),
             metrics,
             limiter,
         }
@@ -85,7 +105,16 @@ impl Calls {
     /// Waits for a slot among the requests in flight, outside any timeout: queueing behind
     /// other targets is not the Graph API being slow.
     pub(crate) async fn slot(&self) -> Result<OwnedSemaphorePermit, GraphError> {
-        self.in_flight
+        self.slot_in(Lane::Normal).await
+    }
+
+    /// [`Self::slot`] in `lane`.
+    pub(crate) async fn slot_in(&self, lane: Lane) -> Result<OwnedSemaphorePermit, GraphError> {
+        let slots = match lane {
+            Lane::Normal => &self.in_flight,
+            Lane::Slow => &self.slow_lane,
+        };
+        slots
             .clone()
             .acquire_owned()
             .await
@@ -98,7 +127,7 @@ impl Calls {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
-        self.send_once_timed(request, token).await.0
+        self.send_once_timed(request, token, Lane::Normal).await.0
     }
 
     /// [`Self::send_once`], also saying how long the HTTP exchange took; `None` when no
@@ -107,9 +136,10 @@ impl Calls {
         &self,
         request: &GraphRequest,
         token: &AccessToken,
+        lane: Lane,
     ) -> (Result<Value, GraphError>, Option<Duration>) {
         let token_id = *token.id();
-        let _permit = match self.slot().await {
+        let _permit = match self.slot_in(lane).await {
             Ok(permit) => permit,
             Err(error) => return (Err(error), None),
         };

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::batch::collect::{Batcher, Joined, Reply};
 use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
-use super::calls::Calls;
+use super::calls::{Calls, Lane};
 use super::error::{ErrorClass, GraphError};
 use super::ratelimit::RateLimiter;
 use super::request::{Endpoint, GraphRequest};
@@ -69,6 +69,7 @@ pub struct Pages {
 pub struct GraphClient {
     calls: Calls,
     retry: RetryPolicy,
+
     /// Where due GETs meet to share batch calls; `None` with `polling.batch: false`.
     batcher: Option<Arc<Batcher>>,
 }
@@ -164,9 +165,15 @@ impl GraphClient {
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
         let endpoints = [request.endpoint];
+        // A target solo before this call started is not retried after a timeout within the
+        // poll: it hung before, and each retry would hold a slot of the slow lane for another
+        // request_timeout, keeping the merely slow targets there waiting. The next poll asks
+        // again. A target that times out for the first time is retried (alone) as usual.
+        let was_solo = self.calls.limiter.solo().contains(&request.object_id);
         self.with_retries(
             || self.attempt(request, token),
             &endpoints,
+            |error| was_solo && matches!(error, GraphError::Timeout(_)),
             |error, delay| {
                 tracing::debug!(
                     endpoint = request.endpoint.as_str(),
@@ -187,6 +194,7 @@ impl GraphClient {
         &self,
         mut attempt: Attempt,
         endpoints: &[Endpoint],
+        give_up: impl Fn(&GraphError) -> bool,
         log: impl Fn(&GraphError, Duration),
     ) -> Result<T, GraphError>
     where
@@ -199,7 +207,7 @@ impl GraphClient {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if error.class() != ErrorClass::Transient {
+            if error.class() != ErrorClass::Transient || give_up(&error) {
                 return Err(error);
             }
             let Some(delay) = delays.next() else {
@@ -225,10 +233,15 @@ impl GraphClient {
         token: &AccessToken,
     ) -> Result<Value, GraphError> {
         let Some(batcher) = &self.batcher else {
-            return self.calls.send_once(request, token).await;
+            // Without batch calls every call is watched for hanging: one that times out moves
+            // its target to the slow lane. Slowness alone does not, since with nothing to
+            // share a batch with, a slow answer costs no other target anything.
+            return self.send_watched(request, token, None).await;
         };
         if self.calls.limiter.solo().contains(&request.object_id) {
-            return self.send_watched(request, token, batcher.timeout()).await;
+            return self
+                .send_watched(request, token, Some(batcher.timeout()))
+                .await;
         }
         let (reply, answer) = oneshot::channel();
         match batcher.join(request, token, reply) {
@@ -261,7 +274,8 @@ impl GraphClient {
             Ok(Reply::Answered(answer)) => answer,
             Ok(Reply::SendAlone { suspect: false }) => self.calls.send_once(request, token).await,
             Ok(Reply::SendAlone { suspect: true }) => {
-                self.send_watched(request, token, batcher.timeout()).await
+                self.send_watched(request, token, Some(batcher.timeout()))
+                    .await
             }
             Err(_) => Err(GraphError::Transport(
                 "the batch call carrying this request was abandoned".into(),
@@ -272,26 +286,33 @@ impl GraphClient {
 
 /// Solo targets: requests sent alone because their object hung, or may have hung, a batch.
 impl GraphClient {
-    /// Sends `request` alone and judges its object by the answer: a call that times out or
-    /// takes `deadline` (the batch deadline) or longer makes it solo, before any retry, so
-    /// the retry goes alone too; a solo object's prompt successes count towards rejoining
-    /// batches, and anything else starts that count again.
+    /// Sends `request` alone and judges its object by the answer: a call that times out, or
+    /// takes `deadline` (the batch deadline, with batching on) or longer, makes it solo before
+    /// any retry, so the retry goes alone too. A solo object's calls take the slow lane's
+    /// slots ([`Lane::Slow`]), so however many of them hang, the other targets' calls keep
+    /// theirs. A solo object's prompt successes count towards leaving solo, and anything else
+    /// starts that count again.
     async fn send_watched(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
-        deadline: Duration,
+        deadline: Option<Duration>,
     ) -> Result<Value, GraphError> {
-        let (result, elapsed) = self.calls.send_once_timed(request, token).await;
+        let solo = self.calls.limiter.solo();
+        let lane = if solo.contains(&request.object_id) {
+            Lane::Slow
+        } else {
+            Lane::Normal
+        };
+        let (result, elapsed) = self.calls.send_once_timed(request, token, lane).await;
         // No call went out (a pause): nothing was learnt about the object.
         let Some(elapsed) = elapsed else {
             return result;
         };
-        let solo = self.calls.limiter.solo();
         let object_id = request.object_id.as_str();
         let slow = match &result {
             Err(GraphError::Timeout(_)) => Some(SoloReason::Timeout),
-            _ if elapsed >= deadline => Some(SoloReason::Slow),
+            _ if deadline.is_some_and(|deadline| elapsed >= deadline) => Some(SoloReason::Slow),
             _ => None,
         };
         match slow {
@@ -301,7 +322,7 @@ impl GraphClient {
                         object_id,
                         reason = reason.as_str(),
                         elapsed_ms = elapsed.as_millis() as u64,
-                        batch_timeout_ms = deadline.as_millis() as u64,
+                        batch_timeout_ms = deadline.map(|d| d.as_millis() as u64),
                         "a target is too slow for batch calls; polling it alone until it answers promptly {PROMPT_ANSWERS_TO_LEAVE} times in a row"
                     );
                 }
@@ -351,6 +372,7 @@ impl GraphClient {
         self.with_retries(
             || batch::send::send_once(&self.calls, entries, token),
             &endpoints,
+            |_| false,
             |error, delay| {
                 tracing::debug!(
                     entries = entries.len(),

@@ -20,7 +20,9 @@ use super::error::{ErrorBody, GraphError};
 use super::request::GraphRequest;
 use super::usage::{self, Usage};
 use crate::config::GraphApiConfig;
+use crate::printable::printable;
 use crate::secret::{AccessToken, AppSecret};
+use std::borrow::Cow;
 
 /// The HTTP client and what every exchange needs: the versioned root, the app secret and the
 /// limits on time and size.
@@ -203,8 +205,13 @@ pub(crate) fn decode(status: u16, success: bool, body: &[u8]) -> Result<Value, G
         Ok(value) => {
             // Graph sometimes answers 200 with an error body; treat it by its content.
             if value.get("error").is_some_and(Value::is_object) {
-                let ErrorBody { error } = serde_json::from_value(value)
+                let ErrorBody { mut error } = serde_json::from_value(value)
                     .map_err(|e| GraphError::Decode(format!("malformed error body: {e}")))?;
+                // Meta's message reaches logs, the status page and backfill's summary: no byte
+                // in it may act on a terminal or a browser.
+                if let Cow::Owned(clean) = printable(&error.message) {
+                    error.message = clean;
+                }
                 return Err(GraphError::Api { status, error });
             }
             if success {
@@ -227,10 +234,12 @@ pub(crate) fn decode(status: u16, success: bool, body: &[u8]) -> Result<Value, G
     }
 }
 
-/// The start of a body on one line, for logs and the status page.
+/// The start of a body on one line, for logs and the status page, its control characters
+/// made visible.
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    printable(&line).into_owned()
 }
 
 /// `appsecret_proof`: hex HMAC-SHA256 of the token, keyed with the app secret.
@@ -316,6 +325,22 @@ mod tests {
                 snippet,
             }) => {
                 assert_eq!(snippet, "<html> <body>502 Bad Gateway</body> </html>");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn control_bytes_in_metas_message_or_a_body_are_made_visible() {
+        let body = "{\"error\":{\"message\":\"bad\\u0000\\u001b[2J\\u0008x\",\"code\":2}}";
+        let error = decode(500, false, body.as_bytes()).expect_err("error body");
+        assert_eq!(
+            error.api_error().map(|e| e.message.as_str()),
+            Some("bad\\u{0}\\u{1b}[2J\\u{8}x")
+        );
+        match decode(502, false, b"<html>\x1b]0;owned\x07</html>") {
+            Err(GraphError::Http { snippet, .. }) => {
+                assert_eq!(snippet, "<html>\\u{1b}]0;owned\\u{7}</html>")
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -32,7 +32,8 @@ pub fn status_page(
     shard: Shard,
     solo: &[SoloTarget],
 ) -> String {
-    let esc = |text: &str| html_escape::encode_text(text).into_owned();
+    let esc =
+        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     let path = html_escape::encode_double_quoted_attribute(telemetry_path).into_owned();
     let count = |state: TargetState| targets.iter().filter(|(_, s)| s.state == state).count();
     let mut page = String::with_capacity(4096 + 512 * targets.len());
@@ -174,14 +175,14 @@ tr.row-disabled{{background:#fff5f5}}
         } else {
             String::new()
         };
-        // Polling outside batch calls: its calls were slow or timed out alone after a batch
-        // carrying it missed its deadline, so it no longer shares a batch with others.
+        // Solo: its calls hung or crawled, so it polls outside batch calls and in the slow
+        // lane, where it cannot hold up any other target.
         let solo = solo
             .iter()
             .find(|solo| solo.object_id == key.id)
             .map(|solo| {
                 format!(
-                    "<br><small>polls outside batch calls since {} ({}: its calls were {} when sent alone); rejoins after {} prompt answers in a row, {} so far</small>",
+                    "<br><small>polls alone in the slow lane (outside batch calls) since {} ({}: its calls were {} when sent alone); rejoins after {} prompt answers in a row, {} so far</small>",
                     when(solo.since, now),
                     solo.reason.as_str(),
                     match solo.reason {
@@ -193,7 +194,12 @@ tr.row-disabled{{background:#fff5f5}}
                 )
             })
             .unwrap_or_default();
-        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}{solo}");
+        let cut: String = status
+            .series_cut
+            .iter()
+            .map(|cut| format!("<br><small>series limit: {}</small>", esc(cut)))
+            .collect();
+        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}{solo}{cut}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
@@ -235,7 +241,8 @@ tr.row-disabled{{background:#fff5f5}}
 /// One row per discovery source: when it last ran and succeeded, what it listed and skipped,
 /// and its last error.
 fn discovery_section(page: &mut String, sources: Option<&[SourceState]>, now: i64) {
-    let esc = |text: &str| html_escape::encode_text(text).into_owned();
+    let esc =
+        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     page.push_str("<h2>Discovery</h2>\n");
     let Some(sources) = sources else {
         page.push_str("<p class=\"muted\">Off: every target is listed in the config. Add a <code>discovery</code> section to find Pages (GET /me/accounts) and WhatsApp Business Accounts (a business's owned and client accounts) instead.</p>\n");
@@ -481,8 +488,35 @@ mod tests {
         );
         assert!(page.contains("<tr class=\"row-partial\">"), "{page}");
         assert!(page.contains("read phone_numbers failed (transient, code 2): An unexpected error &lt;has&gt; occurred; its last values stay until they go stale"), "{page}");
-        assert!(page.contains("polls outside batch calls since"), "{page}");
+        assert!(
+            page.contains("polls alone in the slow lane (outside batch calls) since"),
+            "{page}"
+        );
         assert!(page.contains("(timeout: its calls were timing out when sent alone); rejoins after 3 prompt answers in a row, 1 so far"), "{page}");
+    }
+
+    #[test]
+    fn control_bytes_from_an_answer_are_shown_as_escapes() {
+        let failing = TargetStatus {
+            last_error: Some(LastError {
+                class: "other",
+                code: None,
+                message: "a\u{0}b\u{1f}c\u{8}d".to_owned(),
+                at: NOW,
+            }),
+            ..status(TargetState::Failing)
+        };
+        let page = render(
+            &[(key(TargetKind::Page, "P\u{1b}"), failing)],
+            None,
+            "/metrics",
+        );
+        assert!(
+            !page.contains(['\u{0}', '\u{1f}', '\u{8}', '\u{1b}']),
+            "{page}"
+        );
+        assert!(page.contains("a\\u{0}b\\u{1f}c\\u{8}d"), "{page}");
+        assert!(page.contains("P\\u{1b}"), "{page}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! and a failing read costs only its own series.
 
 pub(crate) mod campaign;
+pub mod guard;
 pub(crate) mod names;
 pub(crate) mod page;
 pub mod read;
@@ -51,6 +52,10 @@ pub struct PollContext<'a> {
     pub retry_dropped_after: Duration,
     /// How often names for the info series are read again (the discovery interval).
     pub names_interval: Duration,
+    /// Every secret in use, replaced in label values.
+    pub redactor: &'a crate::redact::Redactor,
+    /// The series a target and each of its metrics may export.
+    pub limits: guard::SeriesLimits,
 }
 
 /// Why a poll produced nothing.
@@ -175,11 +180,13 @@ impl Poller {
 
     /// Polls once: what each read returned, or why the poll made no read at all.
     pub async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
-        match self {
+        let mut polled = match self {
             Poller::Page(poller) => poller.poll(context).await,
             Poller::Campaign(poller) => poller.poll(context).await,
             Poller::Waba(poller) => poller.poll(context).await,
-        }
+        }?;
+        guard::guard(&mut polled, context.redactor, context.limits);
+        Ok(polled)
     }
 
     /// Takes the credentials and name of `target` from the next request on: a rotated token

@@ -12,7 +12,9 @@ use futures::future::BoxFuture;
 
 use crate::clock::Clock;
 use crate::graph::GraphClient;
+use crate::poller::guard::SeriesLimits;
 use crate::poller::{PollContext, PollError, Polled, Poller, Unavailable};
+use crate::redact::Redactor;
 use crate::target::Target;
 
 /// Makes the poller of each target.
@@ -41,6 +43,7 @@ pub struct GraphSource {
     client: ArcSwap<GraphClient>,
     clock: Arc<dyn Clock>,
     settings: Mutex<SourceSettings>,
+    redactor: ArcSwap<Redactor>,
 }
 
 /// The config values polls read at each poll, so a reload reaches running targets.
@@ -50,6 +53,8 @@ pub struct SourceSettings {
     pub retry_dropped_after: Duration,
     /// How often names are read again ([`crate::config::Config::names_interval`]).
     pub names_interval: Duration,
+    /// `polling.max_series_per_target` and `polling.max_series_per_metric`.
+    pub limits: SeriesLimits,
 }
 
 impl GraphSource {
@@ -59,7 +64,13 @@ impl GraphSource {
             client: ArcSwap::from_pointee(client),
             clock,
             settings: Mutex::new(settings),
+            redactor: ArcSwap::from_pointee(Redactor::default()),
         }
+    }
+
+    /// Takes the secrets in use (the targets or the config changed), for the next polls.
+    pub fn set_redactor(&self, redactor: Redactor) {
+        self.redactor.store(Arc::new(redactor));
     }
 
     /// The client in use.
@@ -109,11 +120,14 @@ impl TargetPoller for GraphPoller {
         Box::pin(async move {
             let client = self.source.client();
             let settings = self.source.settings();
+            let redactor = self.source.redactor.load_full();
             let context = PollContext {
                 client: &client,
                 clock: self.source.clock.as_ref(),
                 retry_dropped_after: settings.retry_dropped_after,
                 names_interval: settings.names_interval,
+                redactor: &redactor,
+                limits: settings.limits,
             };
             self.poller.poll(&context).await
         })

@@ -17,7 +17,8 @@ pub const WARN_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The section, from `<h2>` to the end of its table.
 pub fn section(report: &TokenReport, now: i64) -> String {
-    let esc = |text: &str| html_escape::encode_text(text).into_owned();
+    let esc =
+        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     let mut html = String::from("<h2>Tokens</h2>\n");
     let Some(interval) = report.interval else {
         html.push_str("<p class=\"muted\">Token health is off. Set <code>graph_api.app_id</code> and <code>graph_api.app_secret</code> to check every token in use with Meta's <code>debug_token</code>.</p>\n");
@@ -51,7 +52,8 @@ pub fn section(report: &TokenReport, now: i64) -> String {
 }
 
 fn row(html: &mut String, token: &TokenState, now: i64) {
-    let esc = |text: &str| html_escape::encode_text(text).into_owned();
+    let esc =
+        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     let missing = token.missing_scopes();
     let (kind, valid, expires, data_access) = match &token.info {
         None => (

@@ -485,7 +485,7 @@ async fn a_hanging_page_delays_its_batch_once_then_polls_alone_while_the_others_
     );
     let (_, page) = exporter.get("/").await;
     assert!(
-        page.contains("polls outside batch calls since"),
+        page.contains("polls alone in the slow lane (outside batch calls) since"),
         "the status page says HANGING is solo: {page}"
     );
     exporter.stop().await;

@@ -190,3 +190,79 @@ async fn a_target_disabled_by_a_revoked_token_resumes_when_the_token_file_is_rot
         .is_empty());
     exporter.stop().await;
 }
+
+/// Replaces `path` with a FIFO, whose readers block until a writer comes, as a hung NFS or
+/// secret mount behaves; returns a second name of the FIFO, to unblock them later.
+fn replace_with_fifo(path: &Path) -> std::path::PathBuf {
+    std::fs::remove_file(path).expect("remove");
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let other = path.with_extension("fifo");
+    std::fs::hard_link(path, &other).expect("link");
+    other
+}
+
+/// Real time, not the paused clock: tokio never advances paused time while a blocking task
+/// runs, and the read stuck on the FIFO is one. Waits are for events; the deadline the
+/// exporter gives a read (5 s) is what the test waits out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_that_blocks_fails_rotation_and_reload_naming_it_and_the_old_token_stays() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page("PAGE1", TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    write(&token_file, &format!("{TOKEN}\n"));
+    let path = dir.path().join("config.yaml");
+    write(
+        &path,
+        &format!(
+            "graph_api:\n  base_url: {}\npolling:\n  startup_spread: 1s\npages:\n  - id: PAGE1\n    access_token_file: token\n    interval: 1s\n    metrics: [page_messages_sent]\n",
+            fake.base_url()
+        ),
+    );
+    let exporter = TestExporter::start_from_file(&path).await;
+    exporter
+        .wait_for("PAGE1 up", |s| {
+            s.value(
+                "meta_messaging_exporter_target_up",
+                &[("target_id", "PAGE1")],
+            ) == Some(1.0)
+        })
+        .await;
+    let fifo = replace_with_fifo(&token_file);
+    // The rotation check (every 100 ms here) or the reload itself blocks on the FIFO; the
+    // reload answers after at most the read's deadline, naming the file, either way.
+    let (status, body) = exporter.post("/-/reload").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains(&token_file.display().to_string())
+            && (body.contains("still blocked") || body.contains("did not finish within 5s")),
+        "{body}"
+    );
+    // Polling goes on with the token read before.
+    let before = fake.request_count("PAGE1");
+    exporter
+        .wait_for("PAGE1 polled again", |_| {
+            fake.request_count("PAGE1") > before
+        })
+        .await;
+
+    // The mount recovers: a regular file takes the FIFO's place, and the blocked read ends.
+    let fresh = dir.path().join("fresh");
+    write(&fresh, &format!("{TOKEN}\n"));
+    std::fs::rename(&fresh, &token_file).expect("rename");
+    std::fs::write(&fifo, format!("{TOKEN}\n")).expect("unblock the reader");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = exporter.post("/-/reload").await;
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    exporter.stop().await;
+}

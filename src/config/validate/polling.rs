@@ -24,6 +24,12 @@ const MAX_BATCH_WINDOW: Duration = Duration::from_secs(10);
 /// Well below the 30s single-call default: a batch carries up to 50 targets, and each of them
 /// waits this long when one entry hangs the whole HTTP request.
 const DEFAULT_BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Far above any real target (a WhatsApp account priced by country, category and type is a
+/// few thousand series), far below what a hostile or broken answer could make: an object of
+/// 200,000 keys is 200,000 series.
+const DEFAULT_MAX_SERIES_PER_TARGET: usize = 10_000;
+const DEFAULT_MAX_SERIES_PER_METRIC: usize = 5_000;
+const MAX_SERIES_LIMIT: usize = 1_000_000;
 const DEFAULT_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(DAY_SECS);
 const MIN_RETRY_DROPPED_AFTER: Duration = Duration::from_secs(60);
 /// Meta advises slowing down well before 100 %; 80 % leaves room for other users of the app.
@@ -117,6 +123,21 @@ impl Checker<'_> {
                 }
             });
         let batch_timeout = self.batch_timeout(raw.batch_timeout.as_deref(), request_timeout);
+        let series_rule = format!("must be between 1 and {MAX_SERIES_LIMIT}");
+        let max_series_per_target = self.number(
+            "polling.max_series_per_target",
+            raw.max_series_per_target,
+            DEFAULT_MAX_SERIES_PER_TARGET,
+            |limit| (1..=MAX_SERIES_LIMIT).contains(&limit),
+            &series_rule,
+        );
+        let max_series_per_metric = self.number(
+            "polling.max_series_per_metric",
+            raw.max_series_per_metric,
+            DEFAULT_MAX_SERIES_PER_METRIC,
+            |limit| (1..=MAX_SERIES_LIMIT).contains(&limit),
+            &series_rule,
+        );
         Ok(PollingConfig {
             max_concurrent_requests: max_concurrent_requests?,
             max_retries: max_retries?,
@@ -128,6 +149,8 @@ impl Checker<'_> {
             batch: raw.batch.unwrap_or(true),
             batch_window: batch_window?,
             batch_timeout: batch_timeout?,
+            max_series_per_target: max_series_per_target?,
+            max_series_per_metric: max_series_per_metric?,
         })
     }
 
