@@ -84,6 +84,7 @@ async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhi
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             max_connections: cap,
+            ..ServerSettings::default()
         },
     )
     .await;
@@ -155,6 +156,7 @@ async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scr
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(60),
             max_connections: cap,
+            ..ServerSettings::default()
         },
     )
     .await;
