@@ -884,4 +884,60 @@ mod tests {
         tokio::time::advance(settings.read_header_timeout).await;
         assert_eq!(connection.expire(), Some(Expiry::Close));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_that_waits_on_its_client_must_move_the_minimum_rate_each_window() {
+        let settings = ServerSettings::default();
+        let window = settings.write_rate_window;
+        let per_window = settings.min_write_rate * window.as_secs();
+        let limit = limit(8);
+        let stream = limit.admit((), PEER).expect("admitted");
+        let connection = stream.connection().clone();
+
+        // A fast client: the response is written whole, no write blocks; nothing to check.
+        let mut guard = connection.request_started();
+        guard.responding();
+        connection.wrote(&Poll::Ready(Ok(1000)));
+        drop(guard);
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), None);
+        assert_eq!(
+            connection.next_check(),
+            connection.deadline().map(|(at, _)| at)
+        );
+
+        // A client that keeps up while writes block now and then passes each window.
+        let mut guard = connection.request_started();
+        guard.responding();
+        connection.wrote(&Poll::Pending);
+        connection.wrote(&Poll::Ready(Ok(per_window as usize)));
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), None);
+
+        // Then it stops reading: the next window moves too little and ends the connection.
+        connection.wrote(&Poll::Pending);
+        connection.wrote(&Poll::Ready(Ok(10)));
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), Some(Expiry::TooSlow));
+        assert_eq!(rejected(&limit, "slow_reader"), 1);
+        drop(guard);
+    }
+
+    #[tokio::test]
+    async fn one_client_holds_at_most_its_share_and_others_are_still_admitted() {
+        let limit = limit(200);
+        let share = ServerSettings::default().max_connections_per_client;
+        let held: Vec<_> = (0..share)
+            .map(|_| limit.admit((), PEER).expect("within its share"))
+            .collect();
+        assert!(limit.admit((), PEER).is_none());
+        assert_eq!(rejected(&limit, "per_client"), 1);
+        let other = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2)), 40000);
+        assert!(limit.admit((), other).is_some());
+        drop(held);
+        assert!(
+            limit.admit((), PEER).is_some(),
+            "closed sockets give their share back"
+        );
+    }
 }
