@@ -75,6 +75,21 @@ pub struct Flags {
     #[arg(long = "web.shutdown-timeout", env = "META_EXPORTER_WEB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub shutdown_timeout: Duration,
 
+    /// Open HTTP connections at most from one client (an IPv4 address, or an IPv6 /64); a
+    /// newer one from it is closed at once, whatever room the cap has.
+    #[arg(long = "web.max-connections-per-client", env = "META_EXPORTER_WEB_MAX_CONNECTIONS_PER_CLIENT", default_value = "64", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_client: u32,
+
+    /// Bytes per second a response must move while the client is not keeping up, measured
+    /// over each --web.write-rate-window (the first is its grace); a slower client is
+    /// disconnected. A number of bytes, with an optional KiB or MiB suffix; 0 turns it off.
+    #[arg(long = "web.min-write-rate", env = "META_EXPORTER_WEB_MIN_WRITE_RATE", default_value = "64KiB", value_parser = parse_byte_rate)]
+    pub min_write_rate: u64,
+
+    /// The window over which --web.min-write-rate is measured.
+    #[arg(long = "web.write-rate-window", env = "META_EXPORTER_WEB_WRITE_RATE_WINDOW", default_value = "5s", value_parser = parse_timeout)]
+    pub write_rate_window: Duration,
+
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", env = "META_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
@@ -174,6 +189,31 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Bytes per second such as `65536`, `64KiB` or `1MiB` (binary units, as the sizes in the
+/// README are); `0` is allowed and turns the check off.
+fn parse_byte_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(split) => text.split_at(split),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (expected bytes per second such as 65536, 64KiB or 1MiB)"
+            ))
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(multiplier))
+        .ok_or_else(|| format!("{text:?} is not a number of bytes per second such as 64KiB"))
+}
+
 impl Flags {
     /// `--shard` of `--total-shards`, or why the pair is not one.
     pub fn shard(&self) -> Result<crate::shard::Shard, String> {
@@ -187,6 +227,10 @@ impl Flags {
             idle_timeout: self.idle_timeout,
             write_timeout: self.write_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_client: usize::try_from(self.max_connections_per_client)
+                .unwrap_or(usize::MAX),
+            min_write_rate: self.min_write_rate,
+            write_rate_window: self.write_rate_window,
         }
     }
 }
@@ -274,6 +318,9 @@ mod tests {
             "--web.idle-timeout=5m",
             "--web.write-timeout=30s",
             "--web.max-connections=64",
+            "--web.max-connections-per-client=8",
+            "--web.min-write-rate=1MiB",
+            "--web.write-rate-window=2s",
         ])
         .expect("flags parse");
         assert_eq!(
@@ -283,6 +330,9 @@ mod tests {
                 idle_timeout: Duration::from_secs(300),
                 write_timeout: Duration::from_secs(30),
                 max_connections: 64,
+                max_connections_per_client: 8,
+                min_write_rate: 1024 * 1024,
+                write_rate_window: Duration::from_secs(2),
             }
         );
         assert_eq!(flags.config_file, PathBuf::from("/etc/x.yaml"));
@@ -300,8 +350,26 @@ mod tests {
             "--web.write-timeout=0s",
             "--web.max-connections=0",
             "--web.max-connections=-1",
+            "--web.max-connections-per-client=0",
+            "--web.write-rate-window=0s",
+            "--web.min-write-rate=fast",
+            "--web.min-write-rate=64KB",
+            "--web.min-write-rate=-1",
         ] {
             assert!(Flags::try_parse_from(["x", flag]).is_err(), "{flag}");
+        }
+    }
+
+    #[test]
+    fn the_minimum_write_rate_takes_bytes_with_binary_units_and_zero_turns_it_off() {
+        for (text, rate) in [
+            ("0", 0),
+            ("65536", 65536),
+            ("64KiB", 65536),
+            ("1MiB", 1 << 20),
+            ("512B", 512),
+        ] {
+            assert_eq!(parse_byte_rate(text), Ok(rate), "{text}");
         }
     }
 

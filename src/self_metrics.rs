@@ -127,8 +127,10 @@ pub struct ExporterMetrics {
     pub config_last_reload_success_timestamp: IntGauge,
     /// Open HTTP connections (sockets, TLS handshakes in progress included).
     pub http_connections_open: IntGauge,
-    /// HTTP connections closed by the connection cap, by which one was closed.
+    /// HTTP connections closed by the connection limits, by which one was closed and why.
     pub http_connections_rejected: IntCounterVec,
+    /// Requests refused by basic auth, by why.
+    pub http_auth_refused: IntCounterVec,
     /// Discovery runs by source.
     pub discovery_runs: IntCounterVec,
     /// Discovery runs that failed (in any of their reads), by source.
@@ -275,12 +277,28 @@ impl ExporterMetrics {
         let http_connections_rejected = IntCounterVec::new(
             Opts::new(
                 name("http_connections_rejected_total"),
-                "HTTP connections closed because --web.max-connections was reached: closed=\"oldest_unserved\" for the oldest connection that had not sent a request, closed to make room; closed=\"longest_idle\" for the connection idle longest between requests, closed to make room when none was unserved; closed=\"newcomer\" for a new connection closed because every open one had a request in progress.",
+                "HTTP connections closed by the connection limits: closed=\"oldest_unserved\" for the oldest connection that had not sent a request, closed to make room under --web.max-connections; closed=\"longest_idle\" for the connection idle longest between requests, closed to make room when none was unserved; closed=\"newcomer\" for a new connection closed because every open one had a request in progress; closed=\"per_client\" for a new connection closed because its client held --web.max-connections-per-client; closed=\"slow_reader\" for a connection closed because it read its response slower than --web.min-write-rate.",
             ),
             &["closed"],
         )?;
-        for closed in ["oldest_unserved", "longest_idle", "newcomer"] {
+        for closed in [
+            "oldest_unserved",
+            "longest_idle",
+            "newcomer",
+            "per_client",
+            "slow_reader",
+        ] {
             http_connections_rejected.with_label_values(&[closed]);
+        }
+        let http_auth_refused = IntCounterVec::new(
+            Opts::new(
+                name("http_auth_refused_total"),
+                "Requests refused by basic auth (--web.config.file): reason=\"credentials\" for missing or wrong credentials or an unknown user; reason=\"client_busy\" for a request whose client already had its share of password checks in flight (401 at once, no check run); reason=\"saturated\" for a request refused with 429 because the password-check queue was full (a cached login is never refused so).",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["credentials", "client_busy", "saturated"] {
+            http_auth_refused.with_label_values(&[reason]);
         }
         let discovery_runs = IntCounterVec::new(
             Opts::new(
@@ -357,6 +375,7 @@ impl ExporterMetrics {
         registry.register(Box::new(config_last_reload_success_timestamp.clone()))?;
         registry.register(Box::new(http_connections_open.clone()))?;
         registry.register(Box::new(http_connections_rejected.clone()))?;
+        registry.register(Box::new(http_auth_refused.clone()))?;
         registry.register(Box::new(discovery_runs.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
         registry.register(Box::new(discovery_last_success.clone()))?;
@@ -406,6 +425,7 @@ impl ExporterMetrics {
             config_last_reload_success_timestamp,
             http_connections_open,
             http_connections_rejected,
+            http_auth_refused,
             discovery_runs,
             discovery_errors,
             discovery_last_success,

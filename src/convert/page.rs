@@ -24,6 +24,9 @@ use super::{
 use crate::catalog;
 use crate::exposition::{is_valid_name, Family, Sample};
 
+/// One series' labels.
+type Labels = Vec<(String, String)>;
+
 /// Labels the exporter sets itself; a breakdown key with one of these names is renamed
 /// `breakdown_<name>` rather than overwriting it.
 const RESERVED_LABELS: &[&str] = &["page_id", "period", "key"];
@@ -107,7 +110,7 @@ fn convert_entry(
 
     // Latest end_time per label set, with its value or `None` when that row's value is
     // unusable; equal times keep the later row.
-    let mut latest: BTreeMap<Vec<(String, String)>, (i64, Option<f64>)> = BTreeMap::new();
+    let mut latest: BTreeMap<Labels, (i64, Option<f64>)> = BTreeMap::new();
     let latest_allowed = now.map(|now| now.saturating_add(period_seconds(period)));
     for row in rows {
         let Some(row) = row.as_object() else {
@@ -138,7 +141,7 @@ fn convert_entry(
             continue;
         };
         let value = row.get("value").unwrap_or(&Value::Null);
-        let mut points: Vec<(Vec<(String, String)>, Option<f64>)> = Vec::new();
+        let mut points: Vec<(Labels, Option<f64>)> = Vec::new();
         if let Value::Object(map) = value {
             for (key, inner) in map {
                 let mut keyed = labels.clone();

@@ -1,4 +1,5 @@
-//! Connection accounting: the cap on open connections, and each connection's deadline.
+//! Connection accounting: the cap on open connections overall and per client, and each
+//! connection's deadlines, the minimum write rate included.
 //!
 //! Every TCP connection the server accepts is admitted by a [`ConnectionLimit`] before anything
 //! else happens to it (a TLS handshake included), and its socket is wrapped in a
@@ -21,6 +22,12 @@
 //! such a connection the newcomer is closed at once instead. Either way the connection closed
 //! costs no memory beyond its socket, briefly.
 //!
+//! **Per client.** One client holds at most `max_connections_per_client` sockets; a newer one
+//! from it is closed at once (`closed="per_client"`), before the cap is looked at, so it
+//! evicts no one. A client is an IPv4 address or an IPv6 /64 ([`client_key`]): one host is
+//! commonly given a whole /64, and counting single IPv6 addresses would let it open as many
+//! connections as it likes.
+//!
 //! **Deadlines.** A [`Connection`] tracks what it is waiting for, and [`super::serve`] closes
 //! it when the wait is too long:
 //!
@@ -35,12 +42,25 @@
 //!   write timeout, after which the connection is dropped. A connection in that state is never
 //!   evicted for a newcomer, so without it a client reading a large body very slowly would
 //!   hold its slot for as long as it liked.
+//!
+//! **Minimum write rate.** The write timeout alone lets a slow reader hold its slot for the
+//! whole timeout (2 minutes by default), and enough of them hold every slot. So while the
+//! connection waits on its client, it must move at least `min_write_rate` bytes per second,
+//! measured over each `write_rate_window`; a window that moved less closes the connection
+//! (`closed="slow_reader"`). "Waits on its client" means a socket write returned
+//! `WouldBlock` in the window (the client is not reading as fast as we write), or a response
+//! has been ready for the whole window without finishing (an HTTP/2 client that withholds
+//! flow-control credit never blocks the socket). Every response here is produced whole before
+//! it is sent, so a slow handler is never mistaken for a slow client: the clock starts when a
+//! response is ready. A connection that keeps up starts a fresh window with its next
+//! response, so a client reading fast never sees the check; a slow one gets one window of
+//! grace, two at most when the kernel's socket buffer took a first window's worth of bytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -59,9 +79,20 @@ use super::ServerSettings;
 pub struct ConnectionMetrics {
     /// Open connections (sockets), whatever state they are in.
     pub open: IntGauge,
-    /// Connections closed because of the cap, by `closed` (`oldest_unserved`, `longest_idle`
-    /// or `newcomer`).
+    /// Connections closed by the limits, by `closed` (`oldest_unserved`, `longest_idle`,
+    /// `newcomer`, `per_client` or `slow_reader`).
     pub rejected: IntCounterVec,
+}
+
+/// The key under which a client's connections and password checks are counted: an IPv4
+/// address as it is, an IPv6 address cut to its /64 (one host commonly holds a whole /64).
+/// IPv4 clients of a dual-stack listener arrive as IPv4-mapped IPv6 addresses and count as
+/// their IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+    }
 }
 
 /// The cap on open connections, shared by the accept loop and every [`TrackedStream`].
@@ -75,6 +106,8 @@ pub struct ConnectionLimit {
 struct LimitState {
     /// Connections holding a slot (evicted ones give theirs up at once, before they close).
     admitted: usize,
+    /// Open sockets by [`client_key`], evicted ones included until they close.
+    by_client: HashMap<IpAddr, usize>,
     next_id: u64,
     /// Connections that have not sent a whole request header yet, oldest first (ids grow).
     unserved: BTreeMap<u64, Weak<Connection>>,
@@ -123,11 +156,26 @@ impl ConnectionLimit {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits `stream`, at the cap closing the oldest unserved or else the longest idle
-    /// connection; `None` (the stream dropped, so closed) when every slot holds a connection
-    /// with a request in progress.
-    pub fn admit<T>(self: &Arc<Self>, stream: T) -> Option<TrackedStream<T>> {
+    /// Admits `stream` from `peer`, at the cap closing the oldest unserved or else the longest
+    /// idle connection; `None` (the stream dropped, so closed) when its client already holds
+    /// its share, or every slot holds a connection with a request in progress.
+    pub fn admit<T>(self: &Arc<Self>, stream: T, peer: SocketAddr) -> Option<TrackedStream<T>> {
+        let client = client_key(peer.ip());
         let mut state = self.lock();
+        let held = state.by_client.get(&client).copied().unwrap_or(0);
+        if held >= self.settings.max_connections_per_client {
+            drop(state);
+            self.metrics
+                .rejected
+                .with_label_values(&["per_client"])
+                .inc();
+            tracing::debug!(
+                %client,
+                max = self.settings.max_connections_per_client,
+                "this client holds its share of connections; closing the new one"
+            );
+            return None;
+        }
         if state.admitted >= self.settings.max_connections {
             let Some((victim, closed)) = state.evictable() else {
                 drop(state);
@@ -145,9 +193,10 @@ impl ConnectionLimit {
             self.metrics.rejected.with_label_values(&[closed]).inc();
         }
         state.admitted += 1;
+        *state.by_client.entry(client).or_default() += 1;
         let id = state.next_id;
         state.next_id += 1;
-        let connection = Arc::new(Connection::new(id, self.clone()));
+        let connection = Arc::new(Connection::new(id, peer, client, self.clone()));
         state.unserved.insert(id, Arc::downgrade(&connection));
         drop(state);
         self.metrics.open.inc();
@@ -190,6 +239,12 @@ impl ConnectionLimit {
         if !connection.evicted.load(Ordering::Acquire) {
             state.admitted -= 1;
         }
+        if let Some(held) = state.by_client.get_mut(&connection.client) {
+            *held -= 1;
+            if *held == 0 {
+                state.by_client.remove(&connection.client);
+            }
+        }
         drop(state);
         self.metrics.open.dec();
     }
@@ -203,6 +258,9 @@ pub enum Expiry {
     /// No request in progress: close it gracefully (an HTTP/1 connection closes at once, an
     /// HTTP/2 one is sent GOAWAY).
     Graceful,
+    /// It moved fewer bytes than the minimum write rate asks over a window in which it waited
+    /// on its client: drop the connection.
+    TooSlow,
 }
 
 #[derive(Debug)]
@@ -210,12 +268,34 @@ struct Activity {
     served: bool,
     in_flight: usize,
     deadline: Option<(Instant, Expiry)>,
+    /// Responses ready and not yet finished.
+    sending: usize,
+    /// Since when `sending` has been above zero.
+    sending_since: Option<Instant>,
+    /// The current minimum-write-rate window, while one runs.
+    rate: Option<RateWindow>,
+    /// Whether a socket write returned `WouldBlock` in the current window.
+    stalled: bool,
+}
+
+/// One window of the minimum write rate: when it ends, and the bytes written when it began.
+#[derive(Debug, Clone, Copy)]
+struct RateWindow {
+    began: Instant,
+    ends: Instant,
+    baseline: u64,
 }
 
 /// One admitted connection: its slot, its eviction flag and its deadline.
 pub struct Connection {
     id: u64,
+    /// The client's socket address.
+    peer: SocketAddr,
+    /// Its [`client_key`].
+    client: IpAddr,
     limit: Arc<ConnectionLimit>,
+    /// Bytes the socket has accepted from us.
+    written: AtomicU64,
     evicted: AtomicBool,
     /// The task reading or writing the socket, woken to notice an eviction.
     io_waker: AtomicWaker,
@@ -227,11 +307,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(id: u64, limit: Arc<ConnectionLimit>) -> Self {
+    fn new(id: u64, peer: SocketAddr, client: IpAddr, limit: Arc<ConnectionLimit>) -> Self {
         let deadline = Instant::now() + limit.settings.read_header_timeout;
         Self {
             id,
+            peer,
+            client,
             limit,
+            written: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             io_waker: AtomicWaker::new(),
             idle: AtomicBool::new(false),
@@ -239,6 +322,10 @@ impl Connection {
                 served: false,
                 in_flight: 0,
                 deadline: Some((deadline, Expiry::Close)),
+                sending: 0,
+                sending_since: None,
+                rate: None,
+                stalled: false,
             }),
             changed: Notify::new(),
         }
@@ -254,6 +341,11 @@ impl Connection {
         self.changed.notify_one();
     }
 
+    /// The client's socket address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// Whether the cap closed this connection to make room for a newer one.
     pub fn is_evicted(&self) -> bool {
         self.evicted.load(Ordering::Acquire)
@@ -267,6 +359,18 @@ impl Connection {
     /// When the connection should be closed, and how, if nothing happens before.
     pub fn deadline(&self) -> Option<(Instant, Expiry)> {
         self.activity().deadline
+    }
+
+    /// When [`Connection::expire`] should next be called: the deadline, or the end of the
+    /// current write-rate window if that comes first.
+    pub fn next_check(&self) -> Option<Instant> {
+        let activity = self.activity();
+        let deadline = activity.deadline.map(|(at, _)| at);
+        let window = activity.rate.map(|window| window.ends);
+        match (deadline, window) {
+            (Some(deadline), Some(window)) => Some(deadline.min(window)),
+            (deadline, window) => deadline.or(window),
+        }
     }
 
     /// Resolves when the deadline or the eviction flag may have changed.
@@ -289,7 +393,86 @@ impl Connection {
         self.idle.store(false, Ordering::Release);
         self.limit.busy(self.id);
         self.changed.notify_one();
-        RequestGuard(self.clone())
+        RequestGuard {
+            connection: self.clone(),
+            responding: false,
+        }
+    }
+
+    /// A response is ready to send. Starts a fresh write-rate window unless the client is
+    /// already behind in the current one (a client keeping up gains nothing from the reset; a
+    /// slow one cannot use new requests to postpone its check).
+    fn response_ready(&self) {
+        let mut activity = self.activity();
+        let now = Instant::now();
+        if activity.sending == 0 {
+            activity.sending_since = Some(now);
+        }
+        activity.sending += 1;
+        if activity.rate.is_none() || !activity.stalled {
+            self.start_window(&mut activity, now);
+        }
+    }
+
+    fn response_done(&self) {
+        let mut activity = self.activity();
+        activity.sending = activity.sending.saturating_sub(1);
+        if activity.sending == 0 {
+            activity.sending_since = None;
+        }
+    }
+
+    /// A socket write would block: the client is not reading as fast as we write.
+    fn write_blocked(&self) {
+        let mut activity = self.activity();
+        activity.stalled = true;
+        if activity.rate.is_none() {
+            self.start_window(&mut activity, Instant::now());
+        }
+    }
+
+    fn start_window(&self, activity: &mut Activity, now: Instant) {
+        if self.limit.settings.min_write_rate == 0 {
+            return;
+        }
+        let had_window = activity.rate.is_some();
+        activity.stalled = false;
+        activity.rate = Some(RateWindow {
+            began: now,
+            ends: now + self.limit.settings.write_rate_window,
+            baseline: self.written.load(Ordering::Relaxed),
+        });
+        if !had_window {
+            // The connection's task sleeps until its next check; this one may be earlier.
+            self.changed.notify_one();
+        }
+    }
+
+    /// Ends a write-rate window that is due: `true` if the connection waited on its client in
+    /// it and moved too few bytes. Otherwise the next window starts, or none while the
+    /// connection has nothing to send.
+    fn window_too_slow(&self, activity: &mut Activity, now: Instant) -> bool {
+        let Some(window) = activity.rate.filter(|window| window.ends <= now) else {
+            return false;
+        };
+        let waited = activity.stalled
+            || activity
+                .sending_since
+                .is_some_and(|since| since <= window.began);
+        if !waited {
+            activity.rate = None;
+            activity.stalled = false;
+            return false;
+        }
+        let settings = &self.limit.settings;
+        let written = self.written.load(Ordering::Relaxed);
+        let required = settings.min_write_rate as f64 * settings.write_rate_window.as_secs_f64();
+        if ((written - window.baseline) as f64) < required {
+            activity.rate = None;
+            return true;
+        }
+        self.start_window(activity, now);
+        false
     }
 
     fn request_finished(self: &Arc<Self>) {
@@ -329,18 +512,43 @@ impl Connection {
     /// deadline (one header timeout) for a client that does not let go.
     pub fn expire(&self) -> Option<Expiry> {
         let mut activity = self.activity();
+        if self.window_too_slow(&mut activity, Instant::now()) {
+            drop(activity);
+            self.limit
+                .metrics
+                .rejected
+                .with_label_values(&["slow_reader"])
+                .inc();
+            tracing::debug!(
+                peer = %self.peer,
+                min_write_rate = self.limit.settings.min_write_rate,
+                "the client reads its response slower than the minimum write rate; closing the connection"
+            );
+            return Some(Expiry::TooSlow);
+        }
         let (at, expiry) = activity.deadline?;
         if at > Instant::now() {
             return None;
         }
         activity.deadline = match expiry {
-            Expiry::Close => None,
+            Expiry::Close | Expiry::TooSlow => None,
             Expiry::Graceful => Some((
                 Instant::now() + self.limit.settings.read_header_timeout,
                 Expiry::Close,
             )),
         };
         Some(expiry)
+    }
+
+    /// Counts what a socket write did for the minimum write rate.
+    fn wrote(&self, result: &Poll<io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(bytes)) => {
+                self.written.fetch_add(*bytes as u64, Ordering::Relaxed);
+            }
+            Poll::Pending => self.write_blocked(),
+            Poll::Ready(Err(_)) => {}
+        }
     }
 
     /// True (and the caller should fail the I/O) once evicted; otherwise registers `cx` to be
@@ -352,11 +560,28 @@ impl Connection {
 }
 
 /// Held while a request is in progress, from its header to the end of its response body.
-pub struct RequestGuard(Arc<Connection>);
+pub struct RequestGuard {
+    connection: Arc<Connection>,
+    responding: bool,
+}
+
+impl RequestGuard {
+    /// The response is ready: from now on the connection waits on its client, and the
+    /// minimum write rate applies until the response has been sent.
+    pub fn responding(&mut self) {
+        if !self.responding {
+            self.responding = true;
+            self.connection.response_ready();
+        }
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.0.request_finished();
+        if self.responding {
+            self.connection.response_done();
+        }
+        self.connection.request_finished();
     }
 }
 
@@ -419,7 +644,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedStream<T> {
         if self.connection.poll_evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.connection.wrote(&result);
+        result
     }
 
     fn poll_write_vectored(
@@ -430,7 +657,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedStream<T> {
         if self.connection.poll_evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.connection.wrote(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -469,7 +698,7 @@ impl axum::serve::Listener for LimitedListener {
         loop {
             match self.tcp.accept().await {
                 Ok((stream, peer)) => {
-                    if let Some(tracked) = self.limit.admit(stream) {
+                    if let Some(tracked) = self.limit.admit(stream, peer) {
                         return (tracked, peer);
                     }
                 }
@@ -504,6 +733,8 @@ mod tests {
 
     use super::*;
 
+    const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
     fn limit(max: usize) -> Arc<ConnectionLimit> {
         let metrics = ConnectionMetrics {
             open: IntGauge::new("open", "h").expect("gauge"),
@@ -525,12 +756,12 @@ mod tests {
     #[tokio::test]
     async fn at_the_cap_the_oldest_connection_without_a_request_makes_room() {
         let limit = limit(3);
-        let first = limit.admit(()).expect("admitted");
-        let second = limit.admit(()).expect("admitted");
-        let third = limit.admit(()).expect("admitted");
+        let first = limit.admit((), PEER).expect("admitted");
+        let second = limit.admit((), PEER).expect("admitted");
+        let third = limit.admit((), PEER).expect("admitted");
         let _request = first.connection().request_started();
 
-        let fourth = limit.admit(()).expect("admitted by evicting one");
+        let fourth = limit.admit((), PEER).expect("admitted by evicting one");
         assert!(!first.connection().is_evicted(), "it has sent a request");
         assert!(second.connection().is_evicted(), "the oldest unserved goes");
         assert!(!third.connection().is_evicted());
@@ -544,7 +775,9 @@ mod tests {
         assert_eq!(limit.metrics.open.get(), 3);
         assert_eq!(limit.admitted(), 3);
 
-        let _fifth = limit.admit(()).expect("admitted by evicting the third");
+        let _fifth = limit
+            .admit((), PEER)
+            .expect("admitted by evicting the third");
         assert!(third.connection().is_evicted());
         assert!(!fourth.connection().is_evicted());
         assert_eq!(rejected(&limit, "oldest_unserved"), 2);
@@ -553,7 +786,9 @@ mod tests {
     #[tokio::test]
     async fn without_an_unserved_connection_the_longest_idle_one_makes_room() {
         let limit = limit(3);
-        let streams: Vec<_> = (0..3).map(|_| limit.admit(()).expect("admitted")).collect();
+        let streams: Vec<_> = (0..3)
+            .map(|_| limit.admit((), PEER).expect("admitted"))
+            .collect();
         // All three have served a request; the second finished first, then the third; the
         // first is still busy.
         let busy = streams[0].connection().request_started();
@@ -563,7 +798,7 @@ mod tests {
         drop(third);
 
         let fourth = limit
-            .admit(())
+            .admit((), PEER)
             .expect("admitted by evicting the longest idle");
         assert!(
             !streams[0].connection().is_evicted(),
@@ -577,7 +812,7 @@ mod tests {
         // the third once it is idle again.
         let again = streams[2].connection().request_started();
         let _fifth = limit
-            .admit(())
+            .admit((), PEER)
             .expect("admitted by evicting the unserved fourth");
         assert!(fourth.connection().is_evicted());
         assert_eq!(rejected(&limit, "oldest_unserved"), 1);
@@ -589,25 +824,27 @@ mod tests {
     #[tokio::test]
     async fn when_every_slot_has_a_request_in_progress_the_newcomer_is_refused() {
         let limit = limit(2);
-        let held: Vec<_> = (0..2).map(|_| limit.admit(()).expect("admitted")).collect();
+        let held: Vec<_> = (0..2)
+            .map(|_| limit.admit((), PEER).expect("admitted"))
+            .collect();
         let _guards: Vec<_> = held
             .iter()
             .map(|stream| stream.connection().request_started())
             .collect();
-        assert!(limit.admit(()).is_none());
+        assert!(limit.admit((), PEER).is_none());
         assert_eq!(rejected(&limit, "newcomer"), 1);
         assert_eq!(limit.metrics.open.get(), 2);
         drop(held);
         assert_eq!(limit.admitted(), 0);
         assert_eq!(limit.metrics.open.get(), 0);
-        assert!(limit.admit(()).is_some(), "a freed slot is reused");
+        assert!(limit.admit((), PEER).is_some(), "a freed slot is reused");
     }
 
     #[tokio::test(start_paused = true)]
     async fn deadlines_follow_the_header_then_idle_then_header_again() {
         let settings = ServerSettings::default();
         let limit = limit(8);
-        let stream = limit.admit(()).expect("admitted");
+        let stream = limit.admit((), PEER).expect("admitted");
         let connection = stream.connection().clone();
         let start = Instant::now();
         assert_eq!(
@@ -646,5 +883,61 @@ mod tests {
         // A client that ignores the graceful close is dropped one header timeout later.
         tokio::time::advance(settings.read_header_timeout).await;
         assert_eq!(connection.expire(), Some(Expiry::Close));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_that_waits_on_its_client_must_move_the_minimum_rate_each_window() {
+        let settings = ServerSettings::default();
+        let window = settings.write_rate_window;
+        let per_window = settings.min_write_rate * window.as_secs();
+        let limit = limit(8);
+        let stream = limit.admit((), PEER).expect("admitted");
+        let connection = stream.connection().clone();
+
+        // A fast client: the response is written whole, no write blocks; nothing to check.
+        let mut guard = connection.request_started();
+        guard.responding();
+        connection.wrote(&Poll::Ready(Ok(1000)));
+        drop(guard);
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), None);
+        assert_eq!(
+            connection.next_check(),
+            connection.deadline().map(|(at, _)| at)
+        );
+
+        // A client that keeps up while writes block now and then passes each window.
+        let mut guard = connection.request_started();
+        guard.responding();
+        connection.wrote(&Poll::Pending);
+        connection.wrote(&Poll::Ready(Ok(per_window as usize)));
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), None);
+
+        // Then it stops reading: the next window moves too little and ends the connection.
+        connection.wrote(&Poll::Pending);
+        connection.wrote(&Poll::Ready(Ok(10)));
+        tokio::time::advance(window).await;
+        assert_eq!(connection.expire(), Some(Expiry::TooSlow));
+        assert_eq!(rejected(&limit, "slow_reader"), 1);
+        drop(guard);
+    }
+
+    #[tokio::test]
+    async fn one_client_holds_at_most_its_share_and_others_are_still_admitted() {
+        let limit = limit(200);
+        let share = ServerSettings::default().max_connections_per_client;
+        let held: Vec<_> = (0..share)
+            .map(|_| limit.admit((), PEER).expect("within its share"))
+            .collect();
+        assert!(limit.admit((), PEER).is_none());
+        assert_eq!(rejected(&limit, "per_client"), 1);
+        let other = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2)), 40000);
+        assert!(limit.admit((), other).is_some());
+        drop(held);
+        assert!(
+            limit.admit((), PEER).is_some(),
+            "closed sockets give their share back"
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! policy ([`crate::app`]): [`serve`] takes the router and the cancellation token, and the
 //! caller bounds how long it waits for open requests.
 //!
-//! - [`connections`]: the connection cap and each connection's header and idle deadlines.
+//! - [`connections`]: the connection cap, overall and per client, and each connection's
+//!   header, idle and write deadlines and its minimum write rate.
 //! - [`config`]: the file as written, checked into a [`WebConfig`]. Certificates and keys are
 //!   read and the rustls server config is built there, so a bad file fails before any port is
 //!   bound, naming the key.
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use axum::Router;
 use hyper::body::Incoming;
@@ -64,6 +66,13 @@ pub struct ServerSettings {
     pub write_timeout: Duration,
     /// Open connections at most, counted per socket before any TLS handshake.
     pub max_connections: usize,
+    /// Open connections at most from one client (an IPv4 address or an IPv6 /64).
+    pub max_connections_per_client: usize,
+    /// Bytes per second a connection must move while it waits on its client, measured over
+    /// each `write_rate_window`; 0 turns the check off.
+    pub min_write_rate: u64,
+    /// The window over which `min_write_rate` is measured, and so the grace a response gets.
+    pub write_rate_window: Duration,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +91,16 @@ impl Default for ServerSettings {
             // hundred leaves room for many Prometheus replicas while bounding what idle and
             // half-open connections can hold (a few KiB to tens of KiB each).
             max_connections: 512,
+            // An eighth of the cap: a browser opens six or so, a Prometheus a few per target
+            // it scrapes through here, while eight addresses are needed to fill the cap.
+            max_connections_per_client: 64,
+            // 64 KiB/s moves a 14 MB /metrics in under four minutes, longer than any scrape
+            // timeout, so a real scraper is never near it (Prometheus on a LAN reads
+            // hundreds of MB/s); a client reading a byte at a time is far below.
+            min_write_rate: 64 * 1024,
+            // Longer than a TCP retransmission or two on a lossy link, short enough that a
+            // slot held by a stalled reader comes back within seconds.
+            write_rate_window: Duration::from_secs(5),
         }
     }
 }
@@ -111,6 +130,7 @@ pub async fn serve(
             rejected: metrics.http_connections_rejected,
         },
     );
+    let auth_refused = metrics.http_auth_refused;
     let listener = LimitedListener::new(listener, limit);
     let Some(web) = web else {
         return accept_loop(listener, router, shutdown).await;
@@ -124,7 +144,7 @@ pub async fn serve(
         extra_headers = web.headers.len(),
         "web config applied"
     );
-    let router = auth::layer(router, &web);
+    let router = auth::layer(router, &web, auth_refused);
     match web.tls {
         Some(tls) => {
             let listener = tls::TlsListener::new(listener, tls, settings.read_header_timeout);
@@ -197,16 +217,21 @@ async fn serve_connection<I>(
     let connection = io.connection().clone();
     let service = {
         let connection = connection.clone();
-        hyper::service::service_fn(move |request: Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: Request<Incoming>| {
             // From here to the end of the response body the connection is busy: no deadline,
             // and never evicted.
-            let guard = connection.request_started();
+            let mut guard = connection.request_started();
+            // As axum's own server does: basic auth counts password checks per client.
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(connection.peer()));
             let router = router.clone();
             async move {
                 let response = match router.oneshot(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
+                guard.responding();
                 Ok::<_, Infallible>(response.map(|body| {
                     Body::new(GuardedBody {
                         body,
@@ -220,7 +245,7 @@ async fn serve_connection<I>(
     let mut closing = false;
     let mut stopping = false;
     loop {
-        let deadline = connection.deadline();
+        let next_check = connection.next_check();
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
@@ -229,8 +254,8 @@ async fn serve_connection<I>(
                 return;
             }
             () = connection.changed() => {}
-            () = sleep_until(deadline) => match connection.expire() {
-                Some(Expiry::Close) => return,
+            () = sleep_until(next_check) => match connection.expire() {
+                Some(Expiry::Close | Expiry::TooSlow) => return,
                 Some(Expiry::Graceful) if !closing => {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
@@ -256,9 +281,9 @@ async fn serve_connection<I>(
 }
 
 /// Sleeps until the deadline, or for ever without one.
-async fn sleep_until(deadline: Option<(tokio::time::Instant, Expiry)>) {
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
-        Some((at, _)) => tokio::time::sleep_until(at).await,
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

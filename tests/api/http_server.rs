@@ -13,7 +13,8 @@ use meta_messaging_exporter::clock::FixedClock;
 use meta_messaging_exporter::simulator::FakeGraphApi;
 use meta_messaging_exporter::web::ServerSettings;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinSet;
 
 use crate::helpers::{preamble, test_options, Scrape, TestExporter, TOKEN};
 
@@ -84,6 +85,7 @@ async fn slow_header_clients_are_cut_off_and_a_fresh_scrape_gets_through_meanwhi
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             max_connections: cap,
+            ..ServerSettings::default()
         },
     )
     .await;
@@ -155,6 +157,7 @@ async fn clients_holding_idle_keep_alive_connections_cannot_lock_out_a_fresh_scr
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(60),
             max_connections: cap,
+            ..ServerSettings::default()
         },
     )
     .await;
@@ -239,6 +242,187 @@ async fn a_partial_header_after_an_idle_wait_gets_only_the_header_timeout() {
         closed_by_server(&mut stream).await,
         "slow second header not cut off"
     );
+    exporter.stop().await;
+}
+
+/// A connection to the exporter from `source` (any 127.0.0.0/8 address is loopback on Linux,
+/// so each is another client to the exporter), with a small receive buffer so that little of
+/// a response waits in this side's kernel.
+async fn connect_from(source: &str, exporter: &TestExporter) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .bind(format!("{source}:0").parse().expect("address"))
+        .expect("bind the source address");
+    socket.connect(exporter.address).await.expect("connect")
+}
+
+/// A scrape on a fresh connection: `None` if the connection was refused (closed by the
+/// server) instead of served.
+async fn fresh_scrape(exporter: &TestExporter) -> Option<Scrape> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let response = client
+        .get(format!("http://{}/metrics", exporter.address))
+        .send()
+        .await
+        .ok()?;
+    assert_eq!(response.status(), 200);
+    Some(Scrape::parse(response.text().await.ok()?))
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_address_holds_at_most_its_share_of_connections_and_another_address_still_connects() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let settings = ServerSettings {
+        // Longer than the test: only the per-client share can close a silent connection.
+        read_header_timeout: Duration::from_secs(600),
+        ..ServerSettings::default()
+    };
+    let share = settings.max_connections_per_client;
+    assert!(
+        share < settings.max_connections,
+        "the overall cap is not what refuses"
+    );
+    let exporter = exporter(&fake, settings).await;
+
+    let mut held = Vec::new();
+    for _ in 0..share {
+        held.push(connect_from("127.0.0.2", &exporter).await);
+    }
+    let mut one_too_many = connect_from("127.0.0.2", &exporter).await;
+    assert!(
+        closed_by_server(&mut one_too_many).await,
+        "connection {} from one address was kept",
+        share + 1
+    );
+    // Another address (the harness's scrapes come from 127.0.0.1) is served meanwhile.
+    let scrape = exporter.scrape().await;
+    assert_eq!(
+        scrape.value(REJECTED, &[("closed", "per_client")]),
+        Some(1.0),
+        "{}",
+        scrape.text
+    );
+    assert!(scrape
+        .value(OPEN, &[])
+        .is_some_and(|open| open > share as f64));
+    let mut other = connect_from("127.0.0.3", &exporter).await;
+    assert!(healthy_on(&mut other).await.starts_with("HTTP/1.1 200"));
+    // The first ones from 127.0.0.2 are still open and served.
+    assert!(healthy_on(&mut held[0]).await.starts_with("HTTP/1.1 200"));
+    exporter.stop().await;
+}
+
+/// The exporter with one Page whose breakdown has `topics` values, so `/metrics` is large:
+/// hyper keeps a response body of more than its write buffer (400 KiB) in progress until the
+/// client has read most of it, as with a real exporter's megabytes of series.
+async fn exporter_with_large_metrics(
+    fake: &FakeGraphApi,
+    topics: usize,
+    server: ServerSettings,
+) -> TestExporter {
+    let rows: Vec<_> = (0..topics)
+        .map(|topic| {
+            serde_json::json!({
+                "value": topic,
+                "end_time": "1704268800",
+                "recurring_notifications_topic": format!("a-topic-with-a-long-name-to-make-the-series-larger-{topic:06}"),
+            })
+        })
+        .collect();
+    fake.fixed_response(
+        "PAGE1",
+        TOKEN,
+        serde_json::json!({"data": [{"name": "recurring_notifications_tokens", "period": "day", "values": rows}]}),
+    );
+    let yaml = format!(
+        "{}pages:\n  - id: PAGE1\n    interval: 1m\n    metrics:\n      - name: recurring_notifications_tokens\n        breakdowns: [recurring_notifications_topic]\n",
+        preamble(fake)
+    );
+    let options = Options {
+        server,
+        ..test_options()
+    };
+    let exporter = TestExporter::start_with_options(&yaml, options).await;
+    exporter
+        .wait_for("every topic", |scrape| {
+            scrape
+                .series("meta_recurring_notifications_tokens", &[])
+                .len()
+                == topics
+        })
+        .await;
+    exporter
+}
+
+#[tokio::test(start_paused = true)]
+async fn more_slow_readers_than_the_cap_are_cut_off_and_normal_scrapes_get_through_long_before_the_write_timeout(
+) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let cap = 8;
+    let settings = ServerSettings {
+        max_connections: cap,
+        // Far longer than the test waits: only the minimum write rate can free the slots.
+        write_timeout: Duration::from_secs(600),
+        idle_timeout: Duration::from_secs(600),
+        ..ServerSettings::default()
+    };
+    let exporter = exporter_with_large_metrics(&fake, 5_000, settings).await;
+    let size = exporter.scrape().await.text.len();
+    assert!(size > 500 << 10, "/metrics is only {size} bytes");
+    // The kernel takes a few MiB of a connection's output before a write blocks; a few
+    // pipelined requests make one connection's answer larger than that.
+    let requests = (16 << 20) / size + 1;
+    let pipeline = "GET /metrics HTTP/1.1\r\nHost: exporter\r\n\r\n".repeat(requests);
+
+    let started = tokio::time::Instant::now();
+    let mut readers = JoinSet::new();
+    for _ in 0..cap * 2 {
+        let mut stream = connect_from("127.0.0.1", &exporter).await;
+        stream
+            .write_all(pipeline.as_bytes())
+            .await
+            .expect("send the requests");
+        let mut byte = [0_u8; 1];
+        if !matches!(stream.read(&mut byte).await, Ok(1)) {
+            continue;
+        }
+        // Served: from now on it reads one byte every 100 ms, 10 bytes a second.
+        readers.spawn(async move {
+            while matches!(stream.read(&mut byte).await, Ok(1)) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    let mut refused = 0;
+    let scrape = loop {
+        if let Some(scrape) = fresh_scrape(&exporter).await {
+            break scrape;
+        }
+        refused += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no scrape got through in a minute of slow readers"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(refused > 0, "the slow readers never held every slot");
+    let rejected = |closed| scrape.value(REJECTED, &[("closed", closed)]).unwrap_or(0.0);
+    assert!(rejected("newcomer") >= 1.0, "{}", scrape.text);
+    assert!(
+        rejected("slow_reader") >= cap as f64 - 1.0,
+        "{}",
+        scrape.text
+    );
+    // Once cut off, they stay out of the way: scrapes keep being served.
+    for _ in 0..3 {
+        assert!(fresh_scrape(&exporter).await.is_some());
+    }
+    readers.abort_all();
     exporter.stop().await;
 }
 

@@ -1,8 +1,13 @@
 //! `--web.config.file` end to end: real TLS handshakes with certificates rcgen makes at test
-//! time, and real bcrypt hashes (cost 4, bcrypt's minimum, only to keep the tests fast;
-//! production hashes use 10 or more).
+//! time, and real bcrypt hashes at cost 10, the lowest the exporter accepts (bcrypt is built
+//! optimised in dev builds, see Cargo.toml, so a check takes tens of milliseconds here too).
+//! Basic auth under a password flood runs in real time: the flood and the logins are waited
+//! for as events, with deadlines only as hang guards.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use meta_messaging_exporter::app::Options;
@@ -103,7 +108,7 @@ impl Pki {
 }
 
 fn hash(password: &str) -> String {
-    bcrypt::hash(password, 4).expect("bcrypt")
+    bcrypt::hash(password, web::auth::MIN_COST).expect("bcrypt")
 }
 
 fn users() -> String {
@@ -498,4 +503,228 @@ async fn tls_connections_that_never_handshake_count_against_the_cap_and_a_fresh_
     );
     drop(silent);
     exporter.stop().await;
+}
+
+const AUTH_REFUSED: &str = "meta_messaging_exporter_http_auth_refused_total";
+
+/// The exporter over plain HTTP with `USER` and `grafana` (password `GRAFANA_PASSWORD`), and a
+/// per-client connection share above `clients`, so that only basic auth stands between a
+/// flood from one address and the password checks.
+async fn start_with_two_users(pki: &Pki, clients: usize) -> (FakeGraphApi, TestExporter) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    let yaml = format!("{}  grafana: {}\n", users(), hash(GRAFANA_PASSWORD));
+    let options = Options {
+        web: Some(pki.web_config(&yaml)),
+        server: ServerSettings {
+            max_connections_per_client: clients + 16,
+            ..ServerSettings::default()
+        },
+        shutdown_grace: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let exporter = TestExporter::start_with_options(&preamble(&fake), options).await;
+    (fake, exporter)
+}
+
+const GRAFANA_PASSWORD: &str = "a different password";
+
+/// A plain HTTP client whose connections come from `source` (127.0.0.0/8 is all loopback on
+/// Linux, so each address is another client to the exporter).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().expect("address"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// `/metrics` with the right password, read through the cache.
+async fn auth_refusals(exporter: &TestExporter, prometheus: &reqwest::Client) -> Scrape {
+    let response = prometheus
+        .get(format!("http://{}/metrics", exporter.address))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), StatusCode::OK);
+    Scrape::parse(response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_login_answers_while_250_clients_flood_wrong_passwords() {
+    const FLOODERS: usize = 250;
+    let pki = Pki::new();
+    let (_fake, exporter) = start_with_two_users(&pki, FLOODERS).await;
+    let url = format!("http://{}/metrics", exporter.address);
+    // Prometheus scrapes from its own address; its first scrape verifies and is cached.
+    let prometheus = client_from("127.0.0.3");
+    auth_refusals(&exporter, &prometheus).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let flood: Vec<_> = (0..FLOODERS)
+        .map(|index| {
+            let (url, stop, refused) = (url.clone(), stop.clone(), refused.clone());
+            tokio::spawn(async move {
+                let client = client_from("127.0.0.1");
+                while !stop.load(Ordering::Relaxed) {
+                    let guess = format!("guess {index}");
+                    let response = client
+                        .get(&url)
+                        .basic_auth(USER, Some(guess))
+                        .send()
+                        .await
+                        .expect("a flood request is answered");
+                    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let under_way = async {
+        while refused.load(Ordering::Relaxed) < FLOODERS * 4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), under_way)
+        .await
+        .expect("the flood got going");
+
+    // The deadlines only guard against a hang; what is asserted is that each login is let in.
+    let cached = tokio::time::timeout(
+        Duration::from_secs(10),
+        prometheus.get(&url).basic_auth(USER, Some(PASSWORD)).send(),
+    )
+    .await
+    .expect("the cached login answered during the flood")
+    .expect("request");
+    assert_eq!(cached.status(), StatusCode::OK);
+    // Grafana has not logged in before: its check runs bcrypt beside the flood's share.
+    let uncached = tokio::time::timeout(
+        Duration::from_secs(10),
+        client_from("127.0.0.2")
+            .get(&url)
+            .basic_auth("grafana", Some(GRAFANA_PASSWORD))
+            .send(),
+    )
+    .await
+    .expect("the uncached login answered during the flood")
+    .expect("request");
+    assert_eq!(uncached.status(), StatusCode::OK);
+
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flood {
+        flooder
+            .await
+            .expect("every flood request was refused with 401");
+    }
+    let scrape = auth_refusals(&exporter, &prometheus).await;
+    assert!(
+        scrape
+            .value(AUTH_REFUSED, &[("reason", "client_busy")])
+            .is_some_and(|busy| busy > 0.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(AUTH_REFUSED, &[("reason", "saturated")]),
+        Some(0.0),
+        "one address never fills the queue"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_beyond_its_share_of_checks_is_refused_with_401_without_a_check() {
+    const REQUESTS: usize = 50;
+    let pki = Pki::new();
+    let (_fake, exporter) = start_with_two_users(&pki, REQUESTS).await;
+    let url = format!("http://{}/metrics", exporter.address);
+    let prometheus = client_from("127.0.0.3");
+    auth_refusals(&exporter, &prometheus).await;
+
+    let attacker = client_from("127.0.0.1");
+    let attempts = (0..REQUESTS).map(|index| {
+        attacker
+            .get(&url)
+            .basic_auth(USER, Some(format!("guess {index}")))
+            .send()
+    });
+    for response in futures::future::join_all(attempts).await {
+        let response = response.expect("answered");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response
+            .headers()
+            .contains_key(reqwest::header::WWW_AUTHENTICATE));
+    }
+    let scrape = auth_refusals(&exporter, &prometheus).await;
+    let busy = scrape
+        .value(AUTH_REFUSED, &[("reason", "client_busy")])
+        .expect("client_busy");
+    let checked = scrape
+        .value(AUTH_REFUSED, &[("reason", "credentials")])
+        .expect("credentials");
+    // Fifty at once from one address: at most two run bcrypt at a time, so most are refused
+    // before any check; each request is counted once, one way or the other.
+    assert!(busy > 0.0, "{}", scrape.text);
+    assert_eq!(busy + checked, REQUESTS as f64, "{}", scrape.text);
+    assert_eq!(
+        scrape.value(AUTH_REFUSED, &[("reason", "saturated")]),
+        Some(0.0)
+    );
+    exporter.stop().await;
+}
+
+#[test]
+fn a_cost_31_hash_is_refused_at_start_naming_the_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = hash("x");
+    let path = dir.path().join("web.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "basic_auth_users:\n  {USER}: {real}\n  mallory: \"$2b$31${}\"\n",
+            &real[7..]
+        ),
+    )
+    .expect("write web config");
+    // `--config.check` validates the web config as a start does, before any port is bound.
+    for check in [true, false] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meta-messaging-exporter"));
+        command.args([
+            "--demo",
+            "--web.listen-address=127.0.0.1:0",
+            "--web.config.file",
+        ]);
+        command.arg(&path);
+        if check {
+            command.arg("--config.check");
+        }
+        let output = output_within(command, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "check {check}: {stderr}");
+        assert!(
+            stderr.contains("basic_auth_users.mallory") && stderr.contains("bcrypt cost 31"),
+            "check {check}: {stderr}"
+        );
+        assert!(!stderr.contains(&real[7..]), "{stderr}");
+    }
+}
+
+/// Runs `command` to its end; a hang guard kills it after `limit` and fails the test.
+fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run binary");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the binary did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
 }

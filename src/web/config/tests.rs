@@ -79,7 +79,7 @@ impl Pki {
 const TLS: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
 
 fn hash(password: &str) -> String {
-    bcrypt::hash(password, 4).expect("bcrypt")
+    bcrypt::hash(password, super::super::auth::MIN_COST).expect("bcrypt")
 }
 
 #[test]
@@ -389,6 +389,27 @@ fn an_invalid_bcrypt_hash_is_named_by_user_and_never_echoed() {
         &format!("basic_auth_users:\n  \"a:b\": {}\n", hash("x")),
         "basic_auth_users.a:b",
     );
+}
+
+#[test]
+fn a_bcrypt_cost_outside_10_to_14_is_refused_naming_the_user() {
+    let pki = Pki::new();
+    // Made by hand from a real hash: hashing at cost 31 would take days.
+    let real = hash("a");
+    for cost in ["04", "09", "15", "31"] {
+        let problem = pki.problem(
+            &format!(
+                "basic_auth_users:\n  alice: {real}\n  mallory: \"$2b${cost}${}\"\n",
+                &real[7..]
+            ),
+            "basic_auth_users.mallory",
+        );
+        assert!(
+            problem.contains(&format!("bcrypt cost {}", cost.trim_start_matches('0'))),
+            "{problem}"
+        );
+        assert!(problem.contains("10 to 14"), "{problem}");
+    }
 }
 
 #[test]
