@@ -252,7 +252,7 @@ pub async fn run(
     if let Some(max) = flags.max_bytes {
         if estimate.bytes > max {
             anyhow::bail!(
-                "--max-bytes {}: the estimate is {}, more than allowed; nothing was read. Shorten the span, raise --step, or raise --max-bytes",
+                "--max-bytes {}: the estimate is {}, more than allowed, so no history was read. Shorten the span, raise --step, or raise --max-bytes",
                 bytesize::ByteSize(max).display().iec(),
                 bytesize::ByteSize(estimate.bytes).display().iec(),
             );

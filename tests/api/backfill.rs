@@ -600,7 +600,7 @@ async fn a_run_whose_estimate_exceeds_max_bytes_is_refused_before_any_call() {
     assert!(stderr.contains("expect about"), "{stderr}");
     assert!(
         stderr.contains("--max-bytes 10.0 MiB: the estimate is")
-            && stderr.contains("nothing was read"),
+            && stderr.contains("no history was read"),
         "{stderr}"
     );
     assert_eq!(fake.api_calls(), 0, "refused before any call");
