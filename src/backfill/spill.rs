@@ -28,6 +28,10 @@ const COPY_CHUNK: usize = 1024 * 1024;
 #[derive(Debug)]
 struct FamilySpill {
     help: String,
+    /// The target `help` came from: the first in target order wins whichever finished
+    /// first, so that a HELP text that differs between targets does not make the file depend
+    /// on which answered first.
+    help_from: usize,
     file: PathBuf,
     /// `(target index, offset, length)` of each target's lines in `file`.
     pieces: Vec<(usize, u64, u64)>,
@@ -87,6 +91,7 @@ impl Spill {
                 .entry(name.clone())
                 .or_insert_with(|| FamilySpill {
                     help: family.help().to_owned(),
+                    help_from: index,
                     // Numbered, not named after the family: a name is not always a valid file name
                     // everywhere (`:` on some file systems).
                     file: self.dir.join(format!("family-{count:05}")),
@@ -94,6 +99,10 @@ impl Spill {
                     series: HashSet::new(),
                     bytes: 0,
                 });
+            if index < spill.help_from {
+                family.help().clone_into(&mut spill.help);
+                spill.help_from = index;
+            }
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -286,6 +295,21 @@ mod tests {
         let text = joined(spill);
         assert!(!text.contains(" 9 "), "{text}");
         assert_eq!(text.matches("meta_b{page_id=\"1\"}").count(), 2);
+    }
+
+    #[test]
+    fn the_help_text_is_the_first_targets_in_target_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut spill = Spill::new(dir.path());
+        let mut later = History::default();
+        let mut other = family("meta_a", "2", 1.0);
+        other.help = "Another help.".into();
+        later.record(0, 60, vec![other]);
+        spill.absorb(1, later).expect("absorbed");
+        spill.absorb(0, target("1", 1.0)).expect("absorbed");
+        let text = joined(spill);
+        assert!(text.contains("# HELP meta_a Help of meta_a.\n"), "{text}");
+        assert!(!text.contains("Another help"), "{text}");
     }
 
     #[test]
