@@ -107,6 +107,10 @@ impl Output {
 
 fn prepare_file(path: &Path, force: bool) -> Result<TempDir, OutputError> {
     let owned = || path.to_owned();
+    // First, so `.` and `..` are named as the directories they are.
+    if std::fs::metadata(path).is_ok_and(|target| target.is_dir()) {
+        return Err(OutputError::Directory(owned(), path.join("history.om")));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| OutputError::NotAFileName(owned()))?;
@@ -126,14 +130,11 @@ fn prepare_file(path: &Path, force: bool) -> Result<TempDir, OutputError> {
         Err(error) => return Err(OutputError::Unwritable(owned(), parent, error)),
     }
     // The rename at the end replaces a link rather than follow it, so it is the link that
-    // must be a file or absent; only a directory is looked for through it.
+    // must be a file or absent (a link to a directory was refused above).
     match std::fs::symlink_metadata(path) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(OutputError::Unwritable(owned(), parent, error)),
         Ok(link) => {
-            if std::fs::metadata(path).is_ok_and(|target| target.is_dir()) {
-                return Err(OutputError::Directory(owned(), path.join("history.om")));
-            }
             if !(link.is_file() || link.file_type().is_symlink()) {
                 return Err(OutputError::NotARegularFile(owned()));
             }
