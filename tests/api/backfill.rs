@@ -2,7 +2,8 @@
 //! Page, a campaign and a WhatsApp Business Account from the fake, turned into TSDB blocks,
 //! then queried at past instants for the values the fake served for those days. Also: a
 //! target failing with 190 is named while the others are written, the file holds no token,
-//! and bad flags fail before any call.
+//! bad flags, a bad `--output` and a `--max-bytes` below the estimate fail before any call,
+//! `--force` replaces a file, and a SIGTERM mid-read leaves neither output nor partial files.
 //!
 //! Needs Debian's `prometheus` package; without it the Prometheus part is skipped with a
 //! message, unless REQUIRE_PROMETHEUS=1 (as in CI) makes that a failure.
