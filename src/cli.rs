@@ -169,9 +169,27 @@ pub struct BackfillFlags {
     pub step: Option<Duration>,
 
     /// The OpenMetrics file to write (written aside and renamed when complete), or `-` for
-    /// stdout.
+    /// stdout. Checked before any call: its directory must exist and be writable, and a file
+    /// already there needs --force.
     #[arg(long = "output")]
     pub output: String,
+
+    /// Replace the --output file if it exists.
+    #[arg(long = "force")]
+    pub force: bool,
+
+    /// Refuse the run, before any history is read, when the estimate of the file's size
+    /// exceeds this, such as 2GiB or 500MB.
+    #[arg(long = "max-bytes", value_parser = parse_size)]
+    pub max_bytes: Option<u64>,
+}
+
+/// A size such as `2GiB`, `500MB` or `1000000` (bytes).
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|error| format!("{error} (expected a size such as 2GiB or 500MB)"))
 }
 
 /// A duration such as `15m`; its range is checked with the rest of the span.
@@ -272,6 +290,8 @@ mod tests {
         assert_eq!(backfill.since, "2026-09-01");
         assert_eq!(backfill.step, Some(Duration::from_secs(900)));
         assert_eq!(backfill.output, "-");
+        assert!(!backfill.force);
+        assert_eq!(backfill.max_bytes, None);
         // The exporter's own flags are not backfill's.
         assert!(Flags::try_parse_from([
             "x",
@@ -381,5 +401,30 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn max_bytes_takes_binary_and_decimal_sizes_and_refuses_words() {
+        let parse = |size: &str| {
+            let flags = Flags::try_parse_from([
+                "x",
+                "backfill",
+                "--since=a",
+                "--until=b",
+                "--output=-",
+                "--force",
+                &format!("--max-bytes={size}"),
+            ])?;
+            let Some(Command::Backfill(backfill)) = flags.command else {
+                panic!("no backfill subcommand");
+            };
+            assert!(backfill.force);
+            Ok::<_, clap::Error>(backfill.max_bytes)
+        };
+        assert_eq!(parse("2GiB").expect("2GiB"), Some(2 << 30));
+        assert_eq!(parse("500MB").expect("500MB"), Some(500_000_000));
+        assert_eq!(parse("1000").expect("bytes"), Some(1000));
+        let error = parse("lots").expect_err("not a size").to_string();
+        assert!(error.contains("expected a size such as 2GiB"), "{error}");
     }
 }

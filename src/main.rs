@@ -114,8 +114,12 @@ async fn load_config(flags: &Flags) -> anyhow::Result<(Option<Simulator>, config
 }
 
 /// `backfill`: history as OpenMetrics. Exits 1 when a target could not be backfilled, after
-/// writing the others.
+/// writing the others, and when SIGTERM or Ctrl-C stopped it (nothing written then).
 async fn run_backfill(flags: Flags, backfill: BackfillFlags) -> anyhow::Result<ExitCode> {
+    // Listening first: a signal before the run's first look at it still stops it, and the
+    // default action (dying on the spot) would leave the partial directory behind.
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
     let (_simulator, config) = load_config(&flags).await?;
     let progress = backfill::progress::Progress::for_stderr();
     let summary = backfill::run(
@@ -123,6 +127,7 @@ async fn run_backfill(flags: Flags, backfill: BackfillFlags) -> anyhow::Result<E
         &backfill,
         std::sync::Arc::new(SystemClock),
         &progress,
+        shutdown,
     )
     .await
     .context("backfill")?;

@@ -23,7 +23,7 @@ use crate::poller::campaign::{request, InsightsObject, PARAMETERS};
 use crate::poller::{fetch_dropping_invalid, Plan, Verdicts};
 
 /// Presets whose range ends with the day of the poll, so their value grows through the day.
-const INCLUDES_TODAY: &[&str] = &[
+pub(super) const INCLUDES_TODAY: &[&str] = &[
     "today",
     "this_month",
     "this_quarter",

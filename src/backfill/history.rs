@@ -1,6 +1,8 @@
-//! The samples a backfill has gathered, and their OpenMetrics encoding.
+//! The samples one target's backfill has gathered, and their OpenMetrics encoding.
 //!
-//! Values change when Meta's day or bucket turns, not at every step, so each series holds runs
+//! A [`History`] holds one target at a time: once the target is read it goes to the
+//! [`Spill`](super::spill::Spill) on disk and is dropped, so memory follows the largest
+//! target, not the whole run. Values change when Meta's day or bucket turns, not at every step, so each series holds runs
 //! of equal values at a fixed step instead of one entry per instant: 90 days of an hourly
 //! step are about 90 runs, not 2,160 samples. Writing expands the runs again, since
 //! Prometheus needs a sample at each step to draw a line.
@@ -16,11 +18,12 @@ use std::io::{self, Write};
 
 use crate::exposition::{self, Family};
 
-type Labels = Vec<(String, String)>;
+/// A series' label names and values, in exposition order.
+pub(super) type Labels = Vec<(String, String)>;
 
 /// Equal values at `first`, `first + step`, ... (`count` of them).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Run {
+pub(super) struct Run {
     first: i64,
     step: i64,
     count: u32,
@@ -33,8 +36,9 @@ impl Run {
     }
 }
 
+/// One family's HELP text and series.
 #[derive(Debug, Default)]
-struct FamilyHistory {
+pub(super) struct FamilyHistory {
     help: String,
     series: BTreeMap<Labels, Vec<Run>>,
 }
@@ -64,44 +68,7 @@ impl History {
         }
     }
 
-    /// Takes in `other`'s series. Those of one target never collide with another's; if two
-    /// ever did, both sets of runs are kept in time order, the later taken at equal instants.
-    pub fn merge(&mut self, other: History) {
-        for (name, family) in other.families {
-            let mine = self.families.entry(name).or_default();
-            if mine.help.is_empty() {
-                mine.help = family.help;
-            }
-            for (labels, runs) in family.series {
-                match mine.series.entry(labels) {
-                    std::collections::btree_map::Entry::Vacant(vacant) => {
-                        vacant.insert(runs);
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut occupied) => {
-                        let mut samples: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
-                        for run in occupied.get().iter().chain(&runs) {
-                            for n in 0..i64::from(run.count) {
-                                samples.insert(run.first + n * run.step, (run.step, run.value));
-                            }
-                        }
-                        let merged = occupied.get_mut();
-                        merged.clear();
-                        for (at, (step, value)) in samples {
-                            push(merged, at, step, value);
-                        }
-                    }
-                }
-            }
-        }
-        self.samples = self
-            .families
-            .values()
-            .flat_map(|family| family.series.values().flatten())
-            .map(|run| u64::from(run.count))
-            .sum();
-    }
-
-    /// Samples written so far.
+    /// Samples held.
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -115,30 +82,68 @@ impl History {
     pub fn write_openmetrics(&self, out: &mut impl Write) -> io::Result<()> {
         let mut buffer = String::with_capacity(64 * 1024);
         for (name, family) in &self.families {
-            let _ = writeln!(buffer, "# TYPE {name} gauge");
-            let _ = writeln!(buffer, "# HELP {name} {}", escape_help(&family.help));
+            write_header(&mut buffer, name, &family.help);
             for (labels, runs) in &family.series {
-                let mut prefix = String::new();
-                exposition::write_sample(&mut prefix, name, labels, 0.0);
-                // "name{labels} 0\n" without its value: the line prefix every sample shares.
-                prefix.truncate(prefix.len() - 2);
-                for run in runs {
-                    for n in 0..i64::from(run.count) {
-                        let at = run.first + n * run.step;
-                        buffer.push_str(&prefix);
-                        write_value(&mut buffer, run.value);
-                        let _ = writeln!(buffer, " {at}");
-                    }
-                    if buffer.len() >= 60 * 1024 {
-                        out.write_all(buffer.as_bytes())?;
-                        buffer.clear();
-                    }
-                }
+                write_series(&mut buffer, name, labels, runs, out)?;
             }
         }
         buffer.push_str("# EOF\n");
         out.write_all(buffer.as_bytes())
     }
+
+    /// Takes the families out, each with its HELP text and series, for the spill.
+    pub(super) fn into_families(self) -> impl Iterator<Item = (String, FamilyHistory)> {
+        self.families.into_iter()
+    }
+}
+
+impl FamilyHistory {
+    /// The HELP text, as the first converter to make the family gave it.
+    pub(super) fn help(&self) -> &str {
+        &self.help
+    }
+
+    /// Label sets and their runs, sorted by label set.
+    pub(super) fn series(&self) -> impl Iterator<Item = (&Labels, &[Run])> {
+        self.series
+            .iter()
+            .map(|(labels, runs)| (labels, runs.as_slice()))
+    }
+}
+
+/// Appends a family's `# TYPE` and `# HELP` lines.
+pub(super) fn write_header(buffer: &mut String, name: &str, help: &str) {
+    let _ = writeln!(buffer, "# TYPE {name} gauge");
+    let _ = writeln!(buffer, "# HELP {name} {}", escape_help(help));
+}
+
+/// Appends the sample lines of one series to `buffer`, handing it to `out` whenever it holds
+/// 60 KiB or more (a long series must not be expanded whole in memory); whatever is left
+/// stays in `buffer` for the caller. Returns the samples written.
+pub(super) fn write_series(
+    buffer: &mut String,
+    name: &str,
+    labels: &Labels,
+    runs: &[Run],
+    out: &mut impl Write,
+) -> io::Result<u64> {
+    let mut prefix = String::new();
+    exposition::write_sample(&mut prefix, name, labels, 0.0);
+    // "name{labels} 0\n" without its value: the line prefix every sample shares.
+    prefix.truncate(prefix.len() - 2);
+    for run in runs {
+        for n in 0..i64::from(run.count) {
+            let at = run.first + n * run.step;
+            buffer.push_str(&prefix);
+            write_value(buffer, run.value);
+            let _ = writeln!(buffer, " {at}");
+            if buffer.len() >= 60 * 1024 {
+                out.write_all(buffer.as_bytes())?;
+                buffer.clear();
+            }
+        }
+    }
+    Ok(runs.iter().map(|run| u64::from(run.count)).sum())
 }
 
 /// Appends a sample at `at` to `runs`, extending the last run when it can; a sample at the
@@ -270,24 +275,6 @@ mod tests {
         assert_eq!((runs[0].first, runs[0].count), (0, 3));
         assert_eq!((runs[1].first, runs[1].count), (300, 1));
         assert!(text(&history).contains("meta_x 7 120\nmeta_x 7 300\n# EOF\n"));
-    }
-
-    #[test]
-    fn merging_keeps_each_series_in_time_order_and_counts_every_sample() {
-        let mut first = History::default();
-        let mut second = History::default();
-        for at in [0, 60] {
-            first.record(at, 60, vec![family("meta_x", &[("page_id", "1")], 1.0)]);
-        }
-        for at in [120, 180] {
-            second.record(at, 60, vec![family("meta_x", &[("page_id", "1")], 2.0)]);
-            second.record(at, 60, vec![family("meta_y", &[("page_id", "2")], 3.0)]);
-        }
-        second.merge(first);
-        assert_eq!(second.samples(), 6);
-        assert!(text(&second).contains(
-            "meta_x{page_id=\"1\"} 1 0\nmeta_x{page_id=\"1\"} 1 60\nmeta_x{page_id=\"1\"} 2 120\nmeta_x{page_id=\"1\"} 2 180\n"
-        ));
     }
 
     #[test]

@@ -9,33 +9,45 @@
 //! out, and the summary says so.
 //!
 //! - [`range`]: `--since`, `--until` and `--step`, checked before any call.
+//! - [`output`]: `--output` checked before any call, the directory the run writes in, and
+//!   the file renamed into place when complete (or stdout).
+//! - [`estimate`]: the samples and bytes expected, printed before the reads; `--max-bytes`.
 //! - [`page`], [`campaign`], [`whatsapp`]: one read path each, history read and replayed.
-//! - [`history`]: the samples gathered, as runs, and their OpenMetrics text.
-//! - [`output`]: the file (written aside and renamed when complete) or stdout.
+//! - [`history`]: one target's samples, as runs, and their OpenMetrics lines.
+//! - [`spill`]: each finished target's lines on disk, per family, joined at the end, so
+//!   memory holds one target at a time rather than the whole history.
 //! - [`progress`]: a progress bar on a terminal, log lines elsewhere.
+//!
+//! SIGTERM or Ctrl-C (the `shutdown` token [`run`] is given) stops the run wherever it is;
+//! the partial directory goes with it, and the error says nothing was written.
 //!
 //! Calls go through the live exporter's [`GraphClient`], so batching, retries, the rate
 //! limiter and the call budgets are the same; where the live exporter would skip a poll
 //! because the limiter holds a pause, backfill waits the pause out.
 
 pub mod campaign;
+pub mod estimate;
 pub mod history;
 pub mod output;
 pub mod page;
 pub mod progress;
 pub mod range;
+pub mod spill;
 pub mod whatsapp;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::Value;
 
+use self::estimate::Estimate;
 use self::history::History;
-use self::output::Output;
+use self::output::{Output, OutputError};
 use self::progress::Progress;
 use self::range::Span;
+use self::spill::Spill;
 use crate::cli::BackfillFlags;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -48,6 +60,7 @@ use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 use crate::target::{Target, TargetKey, TargetKind};
 use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
 
 /// How often a throttled call is tried again (each after the limiter's pause) before its
 /// target fails.
@@ -74,6 +87,8 @@ pub struct Summary {
     pub notes: Vec<(TargetKey, String)>,
     /// Bytes of OpenMetrics text written.
     pub bytes: u64,
+    /// What was expected before the reads.
+    pub estimate: Estimate,
     /// `--output` as given.
     pub output: String,
 }
@@ -102,43 +117,59 @@ impl Session {
         })
     }
 
-    /// Backfills `targets` over `span`, and returns the history and what happened. A target
-    /// that fails is named in the summary; the others' history is still returned.
+    /// Backfills `targets` over `span` into `spill`, each target's history as it finishes,
+    /// and says what happened. A target that fails is named in the summary; the others'
+    /// history is still written. Only failing to write the spill is an error.
     pub async fn collect(
         &self,
         config: &Config,
         targets: Vec<Target>,
         span: Span,
         progress: &Progress,
-    ) -> (History, Summary) {
+        spill: &mut Spill,
+    ) -> anyhow::Result<Summary> {
         let started = Instant::now();
         let caller = Caller {
             client: &self.client,
             progress,
         };
-        let mut history = History::default();
         let mut summary = Summary {
             targets: targets.len(),
             ..Summary::default()
         };
         progress.start(targets.len());
         // Targets run side by side, as many as requests may be in flight; each gathers its own
-        // history, merged as it finishes (series of different targets never collide).
+        // history, which goes to disk as it finishes.
         let concurrency = config.polling.max_concurrent_requests.max(1);
         let caller = &caller;
         let span = &span;
-        let mut finished = futures::stream::iter(targets.iter().map(|target| async move {
-            let key = target.key();
-            progress.target_started(&key);
-            let mut own = History::default();
-            let outcome = backfill_target(caller, target, span, &mut own).await;
-            (key, outcome, own)
-        }))
+        let mut finished = futures::stream::iter(targets.iter().enumerate().map(
+            |(index, target)| async move {
+                let key = target.key();
+                progress.target_started(&key);
+                let mut own = History::default();
+                let outcome = backfill_target(caller, target, span, &mut own).await;
+                (index, key, outcome, own)
+            },
+        ))
         .buffer_unordered(concurrency);
-        while let Some((key, outcome, own)) = finished.next().await {
+        while let Some((index, key, outcome, own)) = finished.next().await {
             match outcome {
                 Ok(notes) => {
-                    history.merge(own);
+                    let absorbed = spill
+                        .absorb(index, own)
+                        .context("writing the history read so far")?;
+                    summary.samples += absorbed.samples;
+                    summary.series += absorbed.series;
+                    if let Some(first) = absorbed.duplicates.first() {
+                        summary.notes.push((
+                            key.clone(),
+                            format!(
+                                "{} series left out, another target had written them already (the first: {first})",
+                                absorbed.duplicates.len()
+                            ),
+                        ));
+                    }
                     summary
                         .notes
                         .extend(notes.into_iter().map(|note| (key.clone(), note)));
@@ -153,28 +184,40 @@ impl Session {
         drop(finished);
         summary.failed.sort();
         summary.notes.sort();
-        summary.samples = history.samples();
-        summary.series = history.series();
         summary.calls = counted(&self.metrics.api_requests);
         summary.http_requests = counted(&self.metrics.api_http_requests);
         summary.elapsed = started.elapsed();
         progress.finish();
-        (history, summary)
+        Ok(summary)
     }
 }
 
-/// Runs `backfill` for `flags` over `config`'s targets: checks the span, finds the targets,
-/// reads and replays their history, writes it. The summary names the targets that failed;
-/// the caller decides the exit code.
+/// A run stopped by SIGTERM or Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+pub enum Interrupted {
+    /// Before anything reached the output.
+    #[error("interrupted by SIGTERM or Ctrl-C: nothing was written to {0}, and the partial files were removed")]
+    NothingWritten(String),
+    /// While the history streamed to stdout.
+    #[error(
+        "interrupted by SIGTERM or Ctrl-C: the history on stdout is incomplete (it has no `# EOF`)"
+    )]
+    StdoutIncomplete,
+}
+
+/// Runs `backfill` for `flags` over `config`'s targets: checks the span and `--output`,
+/// finds the targets, estimates the size, reads and replays their history, writes it. The
+/// summary names the targets that failed; the caller decides the exit code. When `shutdown`
+/// is cancelled the run stops, removes what it wrote and returns [`Interrupted`].
 pub async fn run(
     config: &Config,
     flags: &BackfillFlags,
     clock: Arc<dyn Clock>,
     progress: &Progress,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<Summary> {
     let since = range::parse_instant("--since", &flags.since)?;
     let until = range::parse_instant("--until", &flags.until)?;
-    let output = Output::parse(&flags.output);
     // Checked before any call, discovery's included: the kinds discovery can add count too.
     let mut kinds: Vec<TargetKind> = Target::all(config).iter().map(|t| t.key().kind).collect();
     if let Some(discovery) = &config.discovery {
@@ -186,10 +229,66 @@ pub async fn run(
         }
     }
     let span = Span::new(since, until, flags.step, clock.now_unix(), &kinds)?;
+    let output = Output::parse(&flags.output);
+    // Before any call too: a write that would fail must not wait for hours of reads.
+    let prepared = output.prepare(flags.force)?;
+    let shown = match &output {
+        Output::Stdout => "stdout".to_owned(),
+        Output::File(path) => path.display().to_string(),
+    };
+    let nothing_written = || Interrupted::NothingWritten(shown.clone());
     let session = Session::new(config, clock)?;
-    let targets = session.targets(config).await?;
-    let (history, mut summary) = session.collect(config, targets, span, progress).await;
-    summary.bytes = output.write(&history)?;
+    let targets = tokio::select! {
+        () = shutdown.cancelled() => return Err(nothing_written().into()),
+        targets = session.targets(config) => targets?,
+    };
+    let estimate = Estimate::of(&targets, &span);
+    progress.estimate(&format!(
+        "backfill of {} targets from {} to {}: expect {estimate} (an estimate from the config; Meta's answers decide)",
+        targets.len(),
+        range::format_time(span.since),
+        range::format_time(span.until),
+    ));
+    if let Some(max) = flags.max_bytes {
+        if estimate.bytes > max {
+            anyhow::bail!(
+                "--max-bytes {}: the estimate is {}, more than allowed, so no history was read. Shorten the span, raise --step, or raise --max-bytes",
+                bytesize::ByteSize(max).display().iec(),
+                bytesize::ByteSize(estimate.bytes).display().iec(),
+            );
+        }
+    }
+    let mut spill = Spill::new(prepared.dir());
+    let mut summary = tokio::select! {
+        () = shutdown.cancelled() => return Err(nothing_written().into()),
+        summary = session.collect(config, targets, span, progress, &mut spill) => summary?,
+    };
+    summary.estimate = estimate;
+    // The join is blocking file I/O: on the blocking pool, with a flag it looks at between
+    // chunks, so a signal during a join of gigabytes still stops it soon.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut join = tokio::task::spawn_blocking({
+        let stop = stop.clone();
+        move || prepared.finish(spill, &stop)
+    });
+    let joined = tokio::select! {
+        joined = &mut join => joined,
+        () = shutdown.cancelled() => {
+            stop.store(true, Ordering::Relaxed);
+            // Waited for, so the partial directory is gone before the error is printed.
+            let _ = join.await;
+            return Err(match output {
+                Output::Stdout => Interrupted::StdoutIncomplete,
+                Output::File(_) => nothing_written(),
+            }
+            .into());
+        }
+    };
+    summary.bytes = match joined.context("joining the history")? {
+        Ok(bytes) => bytes,
+        Err(OutputError::Stopped(_)) => return Err(nothing_written().into()),
+        Err(error) => return Err(error.into()),
+    };
     summary.output = flags.output.clone();
     Ok(summary)
 }
@@ -423,6 +522,7 @@ mod tests {
                 .chain([(page("1"), "y left out".to_owned())])
                 .collect(),
             bytes: 99,
+            estimate: Estimate::default(),
             output: "-".into(),
         };
         assert_eq!(

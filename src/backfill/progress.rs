@@ -42,6 +42,17 @@ impl Progress {
         }
     }
 
+    /// A line that must be seen whatever the log level: the estimate before the reads.
+    pub(super) fn estimate(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+    }
+
     pub(super) fn target_started(&self, key: &TargetKey) {
         if let Some(bar) = &self.bar {
             bar.set_message(key.to_string());

@@ -2,7 +2,8 @@
 //! Page, a campaign and a WhatsApp Business Account from the fake, turned into TSDB blocks,
 //! then queried at past instants for the values the fake served for those days. Also: a
 //! target failing with 190 is named while the others are written, the file holds no token,
-//! and bad flags fail before any call.
+//! bad flags, a bad `--output` and a `--max-bytes` below the estimate fail before any call,
+//! `--force` replaces a file, and a SIGTERM mid-read leaves neither output nor partial files.
 //!
 //! Needs Debian's `prometheus` package; without it the Prometheus part is skipped with a
 //! message, unless REQUIRE_PROMETHEUS=1 (as in CI) makes that a failure.
@@ -424,9 +425,18 @@ async fn a_throttled_read_waits_out_the_pause_and_the_target_is_still_backfilled
     .expect("span");
     let started = tokio::time::Instant::now();
     let session = backfill::Session::new(&config, Arc::new(SystemClock)).expect("session");
-    let (history, summary) = session
-        .collect(&config, Target::all(&config), span, &Progress::lines())
-        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut spill = backfill::spill::Spill::new(dir.path());
+    let summary = session
+        .collect(
+            &config,
+            Target::all(&config),
+            span,
+            &Progress::lines(),
+            &mut spill,
+        )
+        .await
+        .expect("the spill is written");
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     // Two throttled answers, then the read (its name read shares no call with it: batching off).
     assert_eq!(fake.request_count(PAGE), 4, "{:?}", fake.requests());
@@ -435,8 +445,230 @@ async fn a_throttled_read_waits_out_the_pause_and_the_target_is_still_backfilled
         "the throttles were waited out, not retried at once"
     );
     assert_eq!(
-        history.samples(),
+        summary.samples,
         2 * 24 * 2,
         "48 hourly samples of the metric and the name"
+    );
+}
+
+/// The names in `dir` that a backfill leaves while it runs (`.NAME.partial-XXXXXX`).
+fn partial_entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.contains(".partial"))
+        .collect()
+}
+
+/// A directory the backfill cannot write in: one without write permission, or, for root
+/// (whom permissions do not stop, as in CI), sysfs, which refuses new entries to everyone.
+fn unwritable_dir(inside: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = inside.join("read-only");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    if std::fs::write(dir.join("probe"), "x").is_ok() {
+        return std::path::PathBuf::from("/sys");
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_output_fails_before_any_call_naming_the_path_and_the_flag() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page(PAGE, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(&config_path, config(&fake)).expect("write config");
+    let existing = dir.path().join("existing.om");
+    std::fs::write(&existing, "an earlier history\n").expect("write");
+    let unwritable = unwritable_dir(dir.path()).join("history.om");
+    let since = ymd(utc_midnight_days_ago(2));
+    let until = ymd(utc_midnight_days_ago(1));
+    let cases = [
+        (
+            dir.path().to_owned(),
+            "is a directory; give the file to write in it",
+        ),
+        (
+            dir.path().join("missing").join("history.om"),
+            "does not exist",
+        ),
+        (unwritable.clone(), "cannot write in"),
+        (
+            existing.clone(),
+            "already exists; pass --force to replace it",
+        ),
+    ];
+    for (path, message) in cases {
+        let output = run(vec![
+            "backfill".into(),
+            format!("--config.file={}", config_path.display()),
+            format!("--since={since}"),
+            format!("--until={until}"),
+            format!("--output={}", path.display()),
+        ])
+        .await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert!(
+            stderr.contains(&format!("--output {}", path.display())),
+            "names the flag and the path: {stderr}"
+        );
+        assert!(stderr.contains(message), "{}: {stderr}", path.display());
+        assert!(
+            !stderr.contains("expect about"),
+            "refused before the estimate: {stderr}"
+        );
+    }
+    assert_eq!(fake.api_calls(), 0, "no call before --output is checked");
+    assert_eq!(
+        std::fs::read_to_string(&existing).expect("read"),
+        "an earlier history\n",
+        "the existing file is untouched"
+    );
+    assert!(partial_entries(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_file_is_replaced_with_force() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page(PAGE, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.yaml");
+    let yaml = format!(
+        "graph_api:\n  base_url: {}\n  access_token: {TOKEN}\npages:\n  - id: \"{PAGE}\"\n    metrics: [page_messages_sent]\n",
+        fake.base_url()
+    );
+    std::fs::write(&config_path, yaml).expect("write config");
+    let existing = dir.path().join("history.om");
+    std::fs::write(&existing, "an earlier history\n").expect("write");
+    let output = run(vec![
+        "backfill".into(),
+        format!("--config.file={}", config_path.display()),
+        format!("--since={}", ymd(utc_midnight_days_ago(2))),
+        format!("--until={}", ymd(utc_midnight_days_ago(1))),
+        "--step=1h".into(),
+        format!("--output={}", existing.display()),
+        "--force".into(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("expect about") && stderr.contains("(an estimate"),
+        "the estimate comes before the reads: {stderr}"
+    );
+    let text = std::fs::read_to_string(&existing).expect("read");
+    assert!(
+        text.starts_with("# TYPE ") && text.ends_with("# EOF\n"),
+        "{text}"
+    );
+    assert!(partial_entries(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_estimate_exceeds_max_bytes_is_refused_before_any_call() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page(PAGE, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(&config_path, config(&fake)).expect("write config");
+    let out = dir.path().join("history.om");
+    let output = run(vec![
+        "backfill".into(),
+        format!("--config.file={}", config_path.display()),
+        format!("--since={}", ymd(utc_midnight_days_ago(30))),
+        format!("--until={}", ymd(utc_midnight_days_ago(0))),
+        "--step=1m".into(),
+        "--max-bytes=10MiB".into(),
+        format!("--output={}", out.display()),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("expect about"), "{stderr}");
+    assert!(
+        stderr.contains("--max-bytes 10.0 MiB: the estimate is")
+            && stderr.contains("no history was read"),
+        "{stderr}"
+    );
+    assert_eq!(fake.api_calls(), 0, "refused before any call");
+    assert!(!out.exists());
+    assert!(partial_entries(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_backfill_removes_the_partial_files_and_says_nothing_was_written() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page(PAGE, TOKEN);
+    // The Page's read hangs far longer than the test lasts: the run is mid-way when stopped.
+    fake.fail_always(PAGE, Fault::Stall(std::time::Duration::from_secs(600)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.yaml");
+    let yaml = format!(
+        "graph_api:\n  base_url: {}\n  access_token: {TOKEN}\n  request_timeout: 10m\npages:\n  - id: \"{PAGE}\"\n    metrics: [page_messages_sent]\n",
+        fake.base_url()
+    );
+    std::fs::write(&config_path, yaml).expect("write config");
+    let out = dir.path().join("history.om");
+    let child = Command::new(BINARY)
+        .args([
+            "backfill".to_owned(),
+            format!("--config.file={}", config_path.display()),
+            format!("--since={}", ymd(utc_midnight_days_ago(10))),
+            format!("--until={}", ymd(utc_midnight_days_ago(0))),
+            format!("--output={}", out.display()),
+        ])
+        .env_remove("META_EXPORTER_DEMO")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    // Waits (in bounded steps, asserting nothing about time) for the partial directory and
+    // for the first request to reach the fake.
+    let mut started = false;
+    for _ in 0..600 {
+        if !partial_entries(dir.path()).is_empty() && fake.http_requests() > 0 {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(started, "the backfill never got to its reads");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "interrupted by SIGTERM or Ctrl-C: nothing was written to {}",
+            out.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no output");
+    assert!(
+        partial_entries(dir.path()).is_empty(),
+        "left behind: {:?}",
+        partial_entries(dir.path())
     );
 }
