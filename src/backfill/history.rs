@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::exposition::{self, Family};
+use crate::redact::Redactor;
 
 /// A series' label names and values, in exposition order.
 pub(super) type Labels = Vec<(String, String)>;
@@ -48,12 +49,24 @@ pub(super) struct FamilyHistory {
 pub struct History {
     families: BTreeMap<String, FamilyHistory>,
     samples: u64,
+    /// Every secret in use, replaced in label values before they are kept: a Page name that
+    /// quotes a token must not reach the file, as it must not reach `/metrics`.
+    redactor: Redactor,
 }
 
 impl History {
+    /// An empty history whose label values lose every secret of `redactor`.
+    pub fn redacting(redactor: Redactor) -> Self {
+        Self {
+            redactor,
+            ..Self::default()
+        }
+    }
+
     /// Records what a poll at `at` would have exported; `step` is the target's step. Within
     /// one call later samples with the same name and labels win, as in a live snapshot.
-    pub fn record(&mut self, at: i64, step: i64, families: Vec<Family>) {
+    pub fn record(&mut self, at: i64, step: i64, mut families: Vec<Family>) {
+        self.redactor.redact_families(&mut families);
         for (name, (help, samples)) in exposition::merge(families) {
             let family = self.families.entry(name).or_default();
             if family.help.is_empty() {

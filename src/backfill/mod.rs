@@ -56,6 +56,8 @@ use crate::graph::ratelimit::RateLimiter;
 use crate::graph::{ErrorClass, GraphClient, GraphError, GraphRequest};
 use crate::poller::campaign::InsightsObject;
 use crate::poller::names::{self, InfoKind};
+use crate::printable::printable;
+use crate::redact::Redactor;
 use crate::secret::AccessToken;
 use crate::self_metrics::ExporterMetrics;
 use crate::target::{Target, TargetKey, TargetKind};
@@ -141,13 +143,14 @@ impl Session {
         // Targets run side by side, as many as requests may be in flight; each gathers its own
         // history, which goes to disk as it finishes.
         let concurrency = config.polling.max_concurrent_requests.max(1);
+        let redactor = &redactor(config, &targets);
         let caller = &caller;
         let span = &span;
         let mut finished = futures::stream::iter(targets.iter().enumerate().map(
             |(index, target)| async move {
                 let key = target.key();
                 progress.target_started(&key);
-                let mut own = History::default();
+                let mut own = History::redacting(redactor.clone());
                 let outcome = backfill_target(caller, target, span, &mut own).await;
                 (index, key, outcome, own)
             },
@@ -190,6 +193,26 @@ impl Session {
         progress.finish();
         Ok(summary)
     }
+}
+
+/// Every secret the backfill's answers could echo: the targets' tokens, discovery's token and
+/// the app secret.
+fn redactor(config: &Config, targets: &[Target]) -> Redactor {
+    let tokens = targets
+        .iter()
+        .map(|target| target.credentials().token.expose())
+        .chain(
+            config
+                .discovery
+                .iter()
+                .map(|discovery| discovery.credentials.token.expose()),
+        );
+    let secret = config
+        .graph_api
+        .app_secret
+        .as_ref()
+        .map(|secret| secret.expose());
+    Redactor::new(tokens.chain(secret))
 }
 
 /// A run stopped by SIGTERM or Ctrl-C.
@@ -315,6 +338,8 @@ impl Summary {
             by_note.entry(note).or_default().push(key);
         }
         for (note, keys) in by_note {
+            // A note can quote Meta (a message, a name): no byte of it may act on a terminal.
+            let note = printable(note);
             match keys.as_slice() {
                 [key] => out.push_str(&format!("note: {key}: {note}\n")),
                 keys => {
@@ -348,7 +373,7 @@ impl Summary {
             self.targets
         );
         for (key, error) in &self.failed {
-            out.push_str(&format!("\n  {key}: {error}"));
+            out.push_str(&format!("\n  {key}: {}", printable(error)));
         }
         Some(out)
     }

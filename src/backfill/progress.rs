@@ -63,7 +63,10 @@ impl Progress {
         match (&self.bar, error) {
             (Some(bar), None) => bar.inc(1),
             (Some(bar), Some(error)) => {
-                bar.println(format!("{key}: failed: {error}"));
+                bar.println(format!(
+                    "{key}: failed: {}",
+                    crate::printable::printable(error)
+                ));
                 bar.inc(1);
             }
             (None, None) => tracing::info!(target = %key, "backfilled"),

@@ -435,3 +435,48 @@ fn a_shard_outside_the_total_exits_1_naming_both_flags() {
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(report.contains("shard 2 of 3: polls "), "{report}");
 }
+
+#[test]
+fn sigterm_exits_while_a_reload_is_stuck_on_a_config_file_that_blocks() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeGraphApi::start()).expect("fake");
+    fake.simulate_page("FIRST", "t");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        &format!(
+            "graph_api:\n  base_url: {}\n  access_token: t\npages:\n  - id: FIRST\n    interval: 1s\n    metrics: [page_messages_sent]\n",
+            fake.base_url()
+        ),
+    );
+    let config_arg = path.to_string_lossy().into_owned();
+    let running = Running::start(
+        &["--config.file", &config_arg, "--web.shutdown-timeout=2s"],
+        &[],
+    );
+    wait_until("FIRST polled", || {
+        running.get("/metrics").contains("page_id=\"FIRST\"")
+    });
+    // The config file becomes a FIFO, as a file on a hung mount behaves: the reload's read
+    // never returns.
+    std::fs::remove_file(&path).expect("remove");
+    assert!(Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    // `stop` sends SIGTERM and waits for exit 0: the stuck read is abandoned, not waited for.
+    let log = running.stop();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("did not finish within 5s") && line.contains(&config_arg)),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|line| line.contains("stopped")), "{log:?}");
+}

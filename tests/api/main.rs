@@ -18,6 +18,7 @@ mod failures;
 mod faults;
 mod formats;
 mod helpers;
+mod hostile;
 mod http_server;
 mod invalid_parameter;
 mod isolation;
