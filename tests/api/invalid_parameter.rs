@@ -235,6 +235,9 @@ async fn a_dropped_metric_is_asked_for_again_after_retry_dropped_after() {
     const T0: i64 = 1_767_225_600; // 2026-01-01 00:00 UTC
     const HOUR: i64 = 3600;
     let fake = FakeGraphApi::start().await.expect("fake");
+    // The fake's rows end at its own now, which keeps to the exporter's clock: a row ending
+    // months after the exporter's now would be skipped as being from the future.
+    fake.set_now(Some(T0));
     fake.simulate_page("PAGE1", TOKEN);
     fake.retire_metric_named("PAGE1", ORDERS);
     let clock = Arc::new(FixedClock::new(T0));
@@ -262,6 +265,7 @@ async fn a_dropped_metric_is_asked_for_again_after_retry_dropped_after() {
 
     // An hour later it is asked for again; still rejected, it is dropped for another hour.
     clock.set(T0 + HOUR);
+    fake.set_now(Some(T0 + HOUR));
     exporter
         .wait_for("the metric asked for again", |_| {
             page_queries(&fake)[dropped_after..]
@@ -289,6 +293,7 @@ async fn a_dropped_metric_is_asked_for_again_after_retry_dropped_after() {
     // Served again, and the hour since the second drop over: it is back.
     fake.restore("PAGE1", ORDERS);
     clock.set(T0 + 2 * HOUR);
+    fake.set_now(Some(T0 + 2 * HOUR));
     let scrape = exporter
         .wait_for("the metric back", |s| {
             s.value(

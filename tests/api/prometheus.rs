@@ -143,7 +143,7 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     fake.set_now(Some(unix_now()));
     fake.simulate_page("PAGE1", TOKEN);
     fake.simulate_page("PAGE2", TOKEN);
-    fake.retire_metric("PAGE2", "page_messages_order_count");
+    fake.retire_metric_named("PAGE2", "page_messages_order_count");
     fake.simulate_page("PAGE_REVOKED", "a-token-the-exporter-does-not-have");
     fake.fixed_response(
         "PAGE_FIXED",
