@@ -549,6 +549,17 @@ mod tests {
         }
     }
 
+    /// Hands the Page to the task of `generation`, due now.
+    fn register(applier: &Applier, generation: u64) {
+        applier.register(
+            &page(),
+            generation,
+            Duration::from_secs(20),
+            Origin::Static,
+            Instant::now(),
+        );
+    }
+
     fn body(store: &SnapshotStore) -> String {
         String::from_utf8(store.render(Instant::now()).to_vec()).expect("utf-8")
     }
@@ -556,25 +567,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_the_current_generation_publishes() {
         let (applier, store, status) = applier();
-        applier.register(
-            &page(),
-            1,
-            Duration::from_secs(20),
-            Origin::Static,
-            Instant::now(),
-        );
+        register(&applier, 1);
         assert!(applier.apply(success(1, 1.0)));
         assert!(body(&store).contains("m{page_id=\"P\"} 1\n"));
 
         // A reload replaced the task: the old one's late outcome is discarded, and the data
         // it published stays until the new task's first outcome replaces it.
-        applier.register(
-            &page(),
-            2,
-            Duration::from_secs(20),
-            Origin::Static,
-            Instant::now(),
-        );
+        register(&applier, 2);
         assert!(!applier.apply(success(1, 5.0)));
         assert!(body(&store).contains("m{page_id=\"P\"} 1\n"));
         assert!(applier.apply(success(2, 2.0)));
@@ -589,13 +588,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_value_problem_is_counted_and_the_status_series_follow_the_outcome() {
         let (applier, store, status) = applier();
-        applier.register(
-            &page(),
-            1,
-            Duration::from_secs(20),
-            Origin::Static,
-            Instant::now(),
-        );
+        register(&applier, 1);
         applier.apply(success(1, 1.0));
         applier.apply(success(1, 1.0));
         let own = String::from_utf8(applier.metrics().encode().expect("encode")).expect("utf-8");
@@ -615,13 +608,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_outcome_applies_while_a_render_is_copying_the_body() {
         let (applier, store, _) = applier();
-        applier.register(
-            &page(),
-            1,
-            Duration::from_secs(20),
-            Origin::Static,
-            Instant::now(),
-        );
+        register(&applier, 1);
         assert!(applier.apply(success(1, 1.0)));
         let mut applied_during_render = false;
         let rendered = store.render_with(Instant::now(), || {
@@ -637,13 +624,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_partial_poll_publishes_its_good_reads_and_keeps_the_failed_reads_values() {
         let (applier, store, status) = applier();
-        applier.register(
-            &page(),
-            1,
-            Duration::from_secs(20),
-            Origin::Static,
-            Instant::now(),
-        );
+        register(&applier, 1);
         let family = |name: &str, value: f64| Converted {
             families: vec![Family {
                 name: name.into(),

@@ -443,8 +443,9 @@ fn polls_in_flight_keep_the_requests_in_flight_fed() {
     assert_eq!(super::polls_in_flight(&polling), 16);
 }
 
-#[tokio::test(start_paused = true)]
-async fn polls_beyond_the_bound_wait_for_a_running_one_to_finish() {
+/// Three targets due at once whose polls wait for their gates, with one request in flight and
+/// so two poll slots: the third waits for a slot.
+fn three_gated_polls_with_two_slots() -> (Harness, Vec<Arc<Notify>>) {
     let mut polling = default_polling();
     polling.batch = false;
     polling.max_concurrent_requests = 1;
@@ -458,6 +459,12 @@ async fn polls_beyond_the_bound_wait_for_a_running_one_to_finish() {
         .map(|id| target(id, "t", FIFTEEN_MINUTES))
         .collect();
     harness.scheduler.apply(targets, Duration::ZERO);
+    (harness, gates)
+}
+
+#[tokio::test(start_paused = true)]
+async fn polls_beyond_the_bound_wait_for_a_running_one_to_finish() {
+    let (harness, gates) = three_gated_polls_with_two_slots();
     let started = |harness: &Harness| {
         harness
             .script
@@ -491,19 +498,7 @@ fn histogram_sum(harness: &Harness, name: &str) -> f64 {
 
 #[tokio::test(start_paused = true)]
 async fn poll_duration_is_the_time_a_poll_spent_and_the_wait_for_a_slot_is_counted_apart() {
-    let mut polling = default_polling();
-    polling.batch = false;
-    polling.max_concurrent_requests = 1;
-    let mut harness = Harness::with_polling(&polling);
-    let gates: Vec<Arc<Notify>> = ["G1", "G2", "G3"]
-        .iter()
-        .map(|id| harness.script.gate(id))
-        .collect();
-    let targets = ["G1", "G2", "G3"]
-        .iter()
-        .map(|id| target(id, "t", FIFTEEN_MINUTES))
-        .collect();
-    harness.scheduler.apply(targets, Duration::ZERO);
+    let (harness, gates) = three_gated_polls_with_two_slots();
     // Two polls hold the two slots for 10 s; the third waits for them, then answers at once
     // (its gate was opened while it queued).
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -122,6 +122,14 @@ impl TestExporter {
         Scrape::parse(body)
     }
 
+    /// Scrapes until the target `id`'s last poll succeeded (wholly or partly).
+    pub async fn wait_until_up(&self, id: &str) -> Scrape {
+        self.wait_for(&format!("{id} up"), |s| {
+            s.value("meta_messaging_exporter_target_up", &[("target_id", id)]) == Some(1.0)
+        })
+        .await
+    }
+
     /// Scrapes until `ready` holds, for at most 40 seconds, and returns that scrape. Longer
     /// than the default `polling.startup_spread` (30s) and a batch window or two, so a
     /// target's first poll always falls inside it, wherever its hash puts it.

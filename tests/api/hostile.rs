@@ -169,11 +169,7 @@ async fn an_invalid_or_future_latest_row_never_changes_the_value_served() {
         preamble(&fake)
     );
     let exporter = TestExporter::start_with_clock(&yaml, Arc::new(FixedClock::new(now))).await;
-    let scrape = exporter
-        .wait_for("a poll", |s| {
-            s.value("meta_messaging_exporter_target_up", &[("target_id", "P1")]) == Some(1.0)
-        })
-        .await;
+    let scrape = exporter.wait_until_up("P1").await;
     // The latest sent row is invalid: no value, not the 7 of two days before.
     assert!(
         scrape.series("meta_page_messages_sent", &[]).is_empty(),
