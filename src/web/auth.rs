@@ -26,14 +26,22 @@
 //!   so a browser does not ask for the password again; Prometheus counts either as a failed
 //!   scrape.
 //!
-//! The guarantee, with `P` workers and `Q = 4P` places: a correct login that is cached always
-//! passes. One that is not yet cached is admitted whenever the flood comes from fewer than
-//! `Q / PER_CLIENT = 2P` client addresses other than its own, and then waits behind at most
-//! `Q - 1` checks spread over `P` workers: its answer comes within about five bcrypt checks
-//! (a quarter of a second at cost 10, five to eight seconds at cost 14, the most allowed). A
-//! flood from more addresses than that can keep an uncached login out (it gets `429`), but
-//! cannot touch a cached one: Prometheus, once its first scrape has verified, keeps scraping.
-//! A login from the flooding address itself, if not cached, shares that address's places.
+//! **Clean clients have places of their own.** A client whose last check failed within
+//! [`FAILURE_MEMORY`] is *marked*; the others are *clean*. Beyond the `Q` shared places there
+//! are `P` more that only clean clients may take. A flooding address is marked after its first
+//! wrong password, so however many addresses a flood comes from, each takes a reserved place
+//! at most once per [`FAILURE_MEMORY`], and a correct login from a clean address (Prometheus,
+//! whose checks pass) finds one free.
+//!
+//! The guarantee, with `P` workers and `Q = 4P` shared places: a correct login that is cached
+//! always passes. One that is not yet cached is admitted when its client is clean, or when
+//! the flood comes from fewer than `Q / PER_CLIENT = 2P` addresses other than its own, and
+//! then waits behind at most `Q + P - 1` checks spread over `P` workers: its answer comes
+//! within about six bcrypt checks (a third of a second at cost 10, six to ten seconds at cost
+//! 14, the most allowed). Only a flood that brings a fresh address for every attempt (more than
+//! `P` new addresses within one check's time) can keep an uncached login out; it still cannot
+//! touch a cached one. A login from the flooding address itself, if not cached, shares that
+//! address's places and its mark.
 //!
 //! **Timing.** An unknown user is checked against a dummy hash made at start-up with the
 //! highest cost configured, through the same pool and limits, so the answer takes as long as
@@ -88,6 +96,13 @@ pub const PER_CLIENT: usize = 2;
 /// admitted check to about four bcrypt durations while leaving room for `2P` flooding
 /// addresses beside a real login.
 pub const QUEUE_PER_WORKER: usize = 4;
+
+/// How long a failed check marks its client: it loses the reserved places for that long.
+pub const FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The most clients remembered as marked; beyond it the oldest marks go, which only gives an
+/// attacker one more reserved place per forgotten address.
+const MARKED_CAPACITY: usize = 65_536;
 
 /// A bcrypt hash from `basic_auth_users`. Its `Debug` hides the hash: a hash is not a
 /// password, but it allows an offline guessing attack, so it stays out of logs.
@@ -266,7 +281,9 @@ impl BasicAuth {
         })
         .await
         .unwrap_or(false);
-        if matched && known.is_some() {
+        let passed = matched && known.is_some();
+        self.0.checks.checked(client, passed);
+        if passed {
             self.remember(digest);
             Ok(())
         } else {
@@ -328,7 +345,11 @@ struct Checks {
 #[derive(Default)]
 struct Admitted {
     total: usize,
+    /// Of `total`, those in the places kept for clean clients.
+    reserved: usize,
     by_client: HashMap<Option<IpAddr>, usize>,
+    /// Clients whose last check failed, with when.
+    marked: HashMap<Option<IpAddr>, std::time::Instant>,
 }
 
 impl Checks {
@@ -347,15 +368,57 @@ impl Checks {
         if mine >= self.limits.per_client {
             return Err(Refusal::ClientBusy);
         }
-        if admitted.total >= self.limits.queue {
+        let shared = admitted.total - admitted.reserved;
+        let reserved = if shared < self.limits.queue {
+            false
+        } else if admitted.reserved < self.limits.workers.max(1) && !admitted.is_marked(&client) {
+            true
+        } else {
             return Err(Refusal::Saturated);
-        }
+        };
         admitted.total += 1;
+        admitted.reserved += usize::from(reserved);
         *admitted.by_client.entry(client).or_default() += 1;
         Ok(Ticket {
             checks: self.clone(),
             client,
+            reserved,
         })
+    }
+
+    /// Remembers how the check of `client` ended: a failure marks it, a success clears it.
+    fn checked(&self, client: Option<IpAddr>, passed: bool) {
+        let client = client.map(client_key);
+        let mut admitted = self.admitted.lock().unwrap_or_else(PoisonError::into_inner);
+        if passed {
+            admitted.marked.remove(&client);
+            return;
+        }
+        if admitted.marked.len() >= MARKED_CAPACITY && !admitted.marked.contains_key(&client) {
+            let now = std::time::Instant::now();
+            admitted
+                .marked
+                .retain(|_, at| now.duration_since(*at) < FAILURE_MEMORY);
+            if admitted.marked.len() >= MARKED_CAPACITY {
+                if let Some(oldest) = admitted
+                    .marked
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(client, _)| *client)
+                {
+                    admitted.marked.remove(&oldest);
+                }
+            }
+        }
+        admitted.marked.insert(client, std::time::Instant::now());
+    }
+}
+
+impl Admitted {
+    fn is_marked(&self, client: &Option<IpAddr>) -> bool {
+        self.marked
+            .get(client)
+            .is_some_and(|at| at.elapsed() < FAILURE_MEMORY)
     }
 }
 
@@ -363,6 +426,8 @@ impl Checks {
 struct Ticket {
     checks: Arc<Checks>,
     client: Option<IpAddr>,
+    /// Whether it holds one of the places kept for clean clients.
+    reserved: bool,
 }
 
 impl Drop for Ticket {
@@ -373,6 +438,9 @@ impl Drop for Ticket {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         admitted.total = admitted.total.saturating_sub(1);
+        if self.reserved {
+            admitted.reserved = admitted.reserved.saturating_sub(1);
+        }
         if let Some(count) = admitted.by_client.get_mut(&self.client) {
             *count -= 1;
             if *count == 0 {
@@ -638,16 +706,57 @@ mod tests {
             queue: 4,
             per_client: 2,
         }));
-        let held: Vec<Ticket> = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
-            .into_iter()
-            .map(|client| checks.admit(ip(client)).expect("room in the queue"))
-            .collect();
+        // Four shared places and the one reserved place (one worker) taken.
+        let held: Vec<Ticket> = [
+            "192.0.2.1",
+            "192.0.2.2",
+            "192.0.2.3",
+            "192.0.2.4",
+            "192.0.2.5",
+        ]
+        .into_iter()
+        .map(|client| checks.admit(ip(client)).expect("room in the queue"))
+        .collect();
         assert_eq!(
             checks.admit(ip("198.51.100.1")).err(),
             Some(Refusal::Saturated)
         );
         drop(held);
         assert!(checks.admit(ip("198.51.100.1")).is_ok());
+    }
+
+    #[test]
+    fn with_the_shared_places_full_a_clean_client_takes_a_reserved_place_and_a_marked_one_cannot() {
+        let checks = Arc::new(Checks::new(CheckLimits {
+            workers: 1,
+            queue: 2,
+            per_client: 2,
+        }));
+        let flood: Vec<Ticket> = ["192.0.2.1", "192.0.2.2"]
+            .into_iter()
+            .map(|client| checks.admit(ip(client)).expect("a shared place"))
+            .collect();
+        // A flooding address, marked by its wrong password, is refused.
+        checks.checked(ip("192.0.2.3"), false);
+        assert_eq!(
+            checks.admit(ip("192.0.2.3")).err(),
+            Some(Refusal::Saturated)
+        );
+        // Prometheus' address has never failed: it takes the reserved place.
+        let prometheus = checks.admit(ip("198.51.100.9")).expect("a reserved place");
+        assert!(prometheus.reserved);
+        // One reserved place per worker: the next clean client waits for a free one.
+        assert_eq!(
+            checks.admit(ip("198.51.100.10")).err(),
+            Some(Refusal::Saturated)
+        );
+        drop(prometheus);
+        assert!(checks.admit(ip("198.51.100.10")).is_ok());
+        // A success clears a mark.
+        checks.checked(ip("192.0.2.3"), true);
+        drop(flood);
+        let admitted = checks.admitted.lock().expect("lock");
+        assert!(!admitted.is_marked(&ip("192.0.2.3").map(client_key)));
     }
 
     #[test]
@@ -684,6 +793,11 @@ mod tests {
         .expect("users configured");
         assert_eq!(auth.verify("alice", b"s3cret", None).await, Ok(()));
         let _full = auth.0.checks.admit(ip("192.0.2.1")).expect("the one place");
+        let _reserved = auth
+            .0
+            .checks
+            .admit(ip("192.0.2.2"))
+            .expect("the one reserved place");
         assert_eq!(
             auth.verify("alice", b"wrong", ip("198.51.100.1")).await,
             Err(Refusal::Saturated)
