@@ -572,15 +572,30 @@ pub async fn run(
         tokio::select! {
             result = &mut server => break Some(result),
             () = shutdown.cancelled() => break None,
+            // A reload or a rotation waits for its file reads (at most their deadline); a
+            // SIGTERM meanwhile ends the wait at once, as it ends the loop.
             Some(request) = reload_requests.recv() => {
-                let _ = request.respond.send(exporter.reload().await);
+                tokio::select! {
+                    result = exporter.reload() => {
+                        let _ = request.respond.send(result);
+                    }
+                    () = shutdown.cancelled() => break None,
+                }
             }
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP received, reloading the configuration");
-                let _ = exporter.reload().await;
+                tokio::select! {
+                    _ = exporter.reload() => {}
+                    () = shutdown.cancelled() => break None,
+                }
             }
             Some((generation, report)) = discovered.recv() => exporter.discovered(generation, report),
-            _ = token_check.tick() => exporter.rotate_tokens().await,
+            _ = token_check.tick() => {
+                tokio::select! {
+                    () = exporter.rotate_tokens() => {}
+                    () = shutdown.cancelled() => break None,
+                }
+            }
             _ = prune.tick() => exporter.scheduler.prune_limiter(),
         }
     };

@@ -189,6 +189,23 @@ impl Running {
         })
     }
 
+    /// Reads log lines until one satisfies `found`, for at most 30 seconds.
+    fn wait_for_line(&mut self, found: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a log line");
+            let done = found(&line);
+            self.log.push(line);
+            if done {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{:?}", self.log);
+        }
+    }
+
     /// SIGTERMs the binary, checks it exits 0, and returns every log line.
     fn stop(mut self) -> Vec<String> {
         let pid = self.child.id().to_string();
@@ -471,12 +488,19 @@ fn sigterm_exits_while_a_reload_is_stuck_on_a_config_file_that_blocks() {
         .status()
         .expect("kill")
         .success());
-    // `stop` sends SIGTERM and waits for exit 0: the stuck read is abandoned, not waited for.
+    // The reload gives up after its deadline, naming the file; the control loop goes on.
+    let mut running = running;
+    running.wait_for_line(|line| {
+        line.contains("did not finish within 5s") && line.contains(&config_arg)
+    });
+    // A second reload while the first read is still stuck is refused at once, and a SIGTERM
+    // then ends the process: `stop` waits for exit 0, the stuck read abandoned.
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    running.wait_for_line(|line| line.contains("still blocked"));
     let log = running.stop();
-    assert!(
-        log.iter()
-            .any(|line| line.contains("did not finish within 5s") && line.contains(&config_arg)),
-        "{log:?}"
-    );
     assert!(log.iter().any(|line| line.contains("stopped")), "{log:?}");
 }
