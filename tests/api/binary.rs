@@ -504,3 +504,53 @@ fn sigterm_exits_while_a_reload_is_stuck_on_a_config_file_that_blocks() {
     let log = running.stop();
     assert!(log.iter().any(|line| line.contains("stopped")), "{log:?}");
 }
+
+#[test]
+fn sigterm_exits_while_slow_logins_are_being_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Cost 14, the most allowed: about a second of bcrypt per check.
+    let hash = bcrypt::hash("right", 14).expect("bcrypt");
+    let web = dir.path().join("web.yaml");
+    std::fs::write(
+        &web,
+        format!("basic_auth_users:\n  prometheus: \"{hash}\"\n"),
+    )
+    .expect("write web config");
+    let web_arg = web.to_string_lossy().into_owned();
+    let running = Running::start(
+        &[
+            "--demo",
+            "--web.config.file",
+            &web_arg,
+            "--web.shutdown-timeout=1s",
+        ],
+        &[],
+    );
+    // Wrong passwords keep every bcrypt worker busy while SIGTERM arrives.
+    let address = running.address.clone();
+    let logins: Vec<_> = (0..4)
+        .map(|n| {
+            let url = format!("http://{address}/metrics");
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let _ = reqwest::Client::new()
+                        .get(url)
+                        .basic_auth("prometheus", Some(format!("wrong-{n}")))
+                        .send()
+                        .await;
+                });
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // `stop` sends SIGTERM and waits for exit 0.
+    let log = running.stop();
+    assert!(log.iter().any(|line| line.contains("stopped")), "{log:?}");
+    for login in logins {
+        let _ = login.join();
+    }
+}
