@@ -193,3 +193,39 @@ async fn an_invalid_or_future_latest_row_never_changes_the_value_served() {
     }
     exporter.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn control_bytes_in_metas_message_reach_the_status_page_as_visible_escapes() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_page("P1", TOKEN);
+    fake.fail_always(
+        "P1",
+        meta_messaging_exporter::simulator::Fault::Graph {
+            status: 400,
+            code: 100,
+            subcode: Some(33),
+            message: "Unsupported\u{0} get\u{1f} request\u{8}\u{1b}[2J".to_owned(),
+            is_transient: false,
+        },
+    );
+    let yaml = format!(
+        "{}pages:\n  - id: P1\n    interval: 1m\n    metrics: [page_messages_sent]\n",
+        preamble(&fake)
+    );
+    let exporter = TestExporter::start(&yaml).await;
+    exporter
+        .wait_for("P1 disabled", |s| {
+            s.value("meta_messaging_exporter_target_up", &[("target_id", "P1")]) == Some(0.0)
+        })
+        .await;
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        !page.contains(['\u{0}', '\u{1f}', '\u{8}', '\u{1b}']),
+        "{page}"
+    );
+    assert!(
+        page.contains("Unsupported\\u{0} get\\u{1f} request\\u{8}\\u{1b}[2J"),
+        "{page}"
+    );
+    exporter.stop().await;
+}
