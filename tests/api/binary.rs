@@ -223,6 +223,15 @@ impl Running {
     }
 }
 
+/// Sends SIGHUP to the process `pid`.
+fn hang_up(pid: &str) {
+    assert!(Command::new("kill")
+        .args(["-HUP", pid])
+        .status()
+        .expect("kill")
+        .success());
+}
+
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !ready() {
@@ -388,11 +397,7 @@ fn sighup_reloads_the_config_file() {
 
     std::fs::write(&path, format!("{head}{}", page("SECOND"))).expect("rewrite config");
     let pid = running.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hang_up(&pid);
     wait_until("SECOND polled and FIRST gone", || {
         let metrics = running.get("/metrics");
         metrics.contains("page_id=\"SECOND\"") && !metrics.contains("page_id=\"FIRST\"")
@@ -483,11 +488,7 @@ fn sigterm_exits_while_a_reload_is_stuck_on_a_config_file_that_blocks() {
         .expect("mkfifo")
         .success());
     let pid = running.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hang_up(&pid);
     // The reload gives up after its deadline, naming the file; the control loop goes on.
     let mut running = running;
     running.wait_for_line(|line| {
@@ -495,11 +496,7 @@ fn sigterm_exits_while_a_reload_is_stuck_on_a_config_file_that_blocks() {
     });
     // A second reload while the first read is still stuck is refused at once, and a SIGTERM
     // then ends the process: `stop` waits for exit 0, the stuck read abandoned.
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    hang_up(&pid);
     running.wait_for_line(|line| line.contains("still blocked"));
     let log = running.stop();
     assert!(log.iter().any(|line| line.contains("stopped")), "{log:?}");
