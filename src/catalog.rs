@@ -7,6 +7,8 @@
 //! name is a warning, not an error), conversion uses it for HELP text, and the simulator uses it
 //! to answer like the real API.
 
+pub mod versions;
+
 /// A Page messaging insights metric as documented for `GET /{page-id}/insights`.
 #[derive(Debug, Clone, Copy)]
 pub struct PageMetricInfo {

@@ -71,7 +71,7 @@ pub struct Config {
 pub struct GraphApiConfig {
     /// Base URL without version, e.g. `https://graph.facebook.com`.
     pub base_url: String,
-    /// API version path segment, e.g. `v23.0`.
+    /// API version path segment, e.g. `v27.0`.
     pub version: String,
     /// When set, every request carries `appsecret_proof`.
     pub app_secret: Option<AppSecret>,

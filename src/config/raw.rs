@@ -80,7 +80,8 @@ pub struct RawGraphApi {
     /// Scheme and host (and optional path prefix) without the version; default
     /// `https://graph.facebook.com`.
     pub base_url: Option<String>,
-    /// API version such as `v23.0`.
+    /// API version of every read, such as `v27.0`. Default: the newest version whose changes
+    /// break none of the reads (`catalog::versions::DEFAULT_VERSION`).
     pub version: Option<String>,
     /// Token for every target that does not set its own, usually `${META_ACCESS_TOKEN}`.
     pub access_token: Option<String>,

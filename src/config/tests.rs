@@ -272,7 +272,10 @@ fn the_full_example_loads_with_every_value_as_written() {
 fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_schedule() {
     let config = valid(ONE_PAGE);
     assert_eq!(config.graph_api.base_url, "https://graph.facebook.com");
-    assert_eq!(config.graph_api.version, "v23.0");
+    assert_eq!(
+        config.graph_api.version,
+        crate::catalog::versions::DEFAULT_VERSION
+    );
     assert_eq!(config.graph_api.app_secret, None);
     assert_eq!(config.graph_api.connect_timeout, secs(10));
     assert_eq!(config.graph_api.request_timeout, secs(30));

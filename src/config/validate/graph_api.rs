@@ -2,9 +2,9 @@
 //! size limit. Its access token is resolved in credentials.rs, like the targets' own.
 
 use super::*;
+use crate::catalog::versions::{self, DEFAULT_VERSION};
 
 const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-const DEFAULT_VERSION: &str = "v23.0";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
@@ -128,11 +128,7 @@ impl Checker<'_> {
             return Ok(DEFAULT_VERSION.to_owned());
         };
         let version = self.expand(key, raw)?;
-        let well_formed = version
-            .strip_prefix('v')
-            .and_then(|number| number.split_once('.'))
-            .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
-        if well_formed {
+        if versions::parse(&version).is_some() {
             Ok(version)
         } else {
             Err(self.problem(
