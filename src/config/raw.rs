@@ -83,6 +83,9 @@ pub struct RawGraphApi {
     /// API version of every read, such as `v27.0`. Default: the newest version whose changes
     /// break none of the reads (`catalog::versions::DEFAULT_VERSION`).
     pub version: Option<String>,
+    /// API version of campaign and ad-account reads (insights and their names), which the
+    /// Marketing API retires long before the Graph API. Default: `version`.
+    pub marketing_version: Option<String>,
     /// Token for every target that does not set its own, usually `${META_ACCESS_TOKEN}`.
     pub access_token: Option<String>,
     /// File holding that token instead; re-read when it changes.

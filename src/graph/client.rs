@@ -246,7 +246,7 @@ impl GraphClient {
         let (reply, answer) = oneshot::channel();
         match batcher.join(request, token, reply) {
             Joined::Waiting => {}
-            Joined::Opened { token_id, batch } => {
+            Joined::Opened { key, batch } => {
                 // The batch is sent by its own task, not by the request that opened it: a
                 // poll cancelled by a reload must not take the other requests down with it.
                 let client = self.clone();
@@ -256,7 +256,7 @@ impl GraphClient {
                     let collected = client
                         .batcher
                         .as_ref()
-                        .and_then(|batcher| batcher.take(&token_id, batch));
+                        .and_then(|batcher| batcher.take(&key, batch));
                     if let Some(collected) = collected {
                         batch::send::send_collected(&client.calls, collected, timeout).await;
                     }

@@ -20,6 +20,11 @@ impl Checker<'_> {
     pub(super) fn graph_api(&mut self, raw: &RawGraphApi) -> Checked<GraphApiConfig> {
         let base_url = self.base_url("graph_api.base_url", raw.base_url.as_deref());
         let version = self.version("graph_api.version", raw.version.as_deref());
+        let marketing_version = match raw.marketing_version.as_deref() {
+            // Unset, it follows `version`, so one key still moves every read.
+            None => version.clone(),
+            Some(text) => self.version("graph_api.marketing_version", Some(text)),
+        };
         let app_secret = match raw.app_secret.as_deref() {
             None => Ok(None),
             Some(text) => self
@@ -48,6 +53,7 @@ impl Checker<'_> {
         Ok(GraphApiConfig {
             base_url: base_url?,
             version: version?,
+            marketing_version: marketing_version?,
             app_secret: app_secret?,
             app_id: app_id?,
             token_check_interval: token_check_interval?,

@@ -19,6 +19,7 @@ use super::collect::{Collected, Reply, Waiting};
 use super::{batch_field, parse_answers, BatchAnswer, BatchEntry};
 use crate::graph::calls::{Calls, HttpRequestType, InFlight};
 use crate::graph::error::GraphError;
+use crate::graph::request::Api;
 use crate::graph::transport;
 use crate::graph::usage::{self, Usage};
 use crate::secret::{AccessToken, AppSecret, TokenId};
@@ -136,9 +137,11 @@ async fn exchange(
     token: &AccessToken,
     deadline: Option<Duration>,
 ) -> (Usage, Result<Value, GraphError>) {
+    // The batcher keys batches by API, so the first entry speaks for all of them.
+    let api = entries.first().map_or(Api::Graph, |entry| entry.api);
     calls
         .transport
-        .post_form("batch", batch_field(entries), token, deadline)
+        .post_form(api, "batch", batch_field(entries), token, deadline)
         .await
 }
 
