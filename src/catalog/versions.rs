@@ -22,7 +22,7 @@ pub const DEFAULT_VERSION: &str = "v27.0";
 pub const WARN_DAYS: i64 = 90;
 
 /// Which of Meta's two API families a read belongs to; they expire versions separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Api {
     /// Page insights, WhatsApp, discovery, `debug_token`.
     Graph,

@@ -83,6 +83,9 @@ impl GraphClient {
         limiter: Arc<RateLimiter>,
     ) -> Result<Self, GraphError> {
         let transport = Transport::new(api)?;
+        metrics
+            .api_versions
+            .configure(&api.version, &api.marketing_version);
         Ok(Self {
             calls: Calls::new(transport, polling.max_concurrent_requests, metrics, limiter),
             retry: RetryPolicy {

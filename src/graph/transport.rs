@@ -66,6 +66,14 @@ impl Transport {
         })
     }
 
+    /// The version `api`'s calls are sent with: the root's last path segment.
+    pub(crate) fn version(&self, api: Api) -> &str {
+        self.root(api)
+            .path_segments()
+            .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
+            .unwrap_or_default()
+    }
+
     fn root(&self, api: Api) -> &Url {
         match api {
             Api::Graph => &self.graph_root,
