@@ -13,7 +13,7 @@ pub fn describe(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Graph API: {}/{} (Marketing API reads {}) (appsecret_proof {}), at most {} requests in flight, {} retries",
+        "Graph API: {}/{} (campaigns and ad accounts: {}; appsecret_proof {}), at most {} requests in flight, {} retries",
         config.graph_api.base_url,
         config.graph_api.version,
         config.graph_api.marketing_version,

@@ -75,7 +75,8 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    /// Builds a client for `{base_url}/{version}/`.
+    /// Builds a client for `{base_url}/{version}/` and, for Marketing API reads,
+    /// `{base_url}/{marketing_version}/`; publishes those versions' end dates.
     pub fn new(
         api: &GraphApiConfig,
         polling: &PollingConfig,

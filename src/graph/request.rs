@@ -3,7 +3,9 @@
 //! A [`GraphRequest`] is a path relative to the versioned API root plus query parameters,
 //! without any token. Keeping it as data (rather than a built URL) is what lets the client
 //! send it alone today and inside a `POST /{version}/` batch call later, where each entry
-//! is exactly a `relative_url`, without the pollers knowing the difference.
+//! is exactly a `relative_url`, without the pollers knowing the difference. Each request
+//! also says which [`Api`] it belongs to, since the Marketing API can be pinned to another
+//! version than the rest (`graph_api.marketing_version`).
 
 use reqwest::Url;
 
