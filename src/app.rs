@@ -155,6 +155,7 @@ impl Exporter {
                 for warning in &config.warnings {
                     tracing::warn!(warning = %warning, "config");
                 }
+                crate::check::log_version_notices(&config, self.clock.now_unix());
                 match self.apply(config) {
                     Ok(()) => {
                         metrics.config_last_reload_successful.set(1);

@@ -5,7 +5,10 @@
 //! date presets, and the HELP text of every gauge built from them. Config validation uses it to
 //! warn about names Meta does not list (Meta adds names faster than we release, so an unknown
 //! name is a warning, not an error), conversion uses it for HELP text, and the simulator uses it
-//! to answer like the real API.
+//! to answer like the real API. [`versions`] holds Meta's API version schedule: the default
+//! version, and the day each version stops working in the Graph API and the Marketing API.
+
+pub mod versions;
 
 /// A Page messaging insights metric as documented for `GET /{page-id}/insights`.
 #[derive(Debug, Clone, Copy)]

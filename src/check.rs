@@ -1,7 +1,9 @@
-//! `--config.check`: a readable account of what a config would poll.
+//! `--config.check`: a readable account of what a config would poll, and whether the API
+//! versions it pins still work ([`version_notices`], which start-up and reloads log too).
 
 use std::fmt::Write as _;
 
+use crate::catalog::versions::{self, Api, Standing};
 use crate::config::{CampaignDates, Config, Credentials, Pattern};
 use crate::shard::Shard;
 use crate::target::Target;
@@ -11,9 +13,10 @@ pub fn describe(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Graph API: {}/{} (appsecret_proof {}), at most {} requests in flight, {} retries",
+        "Graph API: {}/{} (campaigns and ad accounts: {}; appsecret_proof {}), at most {} requests in flight, {} retries",
         config.graph_api.base_url,
         config.graph_api.version,
+        config.graph_api.marketing_version,
         if config.graph_api.app_secret.is_some() {
             "on"
         } else {
@@ -127,6 +130,82 @@ pub fn describe(config: &Config) -> String {
     out
 }
 
+/// What Meta's version schedule says about the configured versions on one day.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VersionNotices {
+    /// Reads that Meta upgrades or rejects already: `--config.check` fails on these.
+    pub errors: Vec<String>,
+    /// Versions past their end where Meta still answers, or near their end.
+    pub warnings: Vec<String>,
+}
+
+/// The configured versions against Meta's schedule (`catalog::versions`) at `now_unix`,
+/// for the Graph API and the Marketing API separately, each notice naming the key to change.
+///
+/// An expired Marketing API version is an error because Meta then rejects some campaign
+/// reads with 2635 and upgrades others silently; an expired Graph version is only a warning,
+/// as Meta serves it with the next version without failing. Without campaign or ad-account
+/// targets nothing reads the Marketing API, so its version is not judged.
+pub fn version_notices(config: &Config, now_unix: i64) -> VersionNotices {
+    let today = crate::calendar::pacific_date(now_unix);
+    let api = &config.graph_api;
+    let mut notices = VersionNotices::default();
+    if let Some(notice) = versions::notice(Api::Graph, "graph_api.version", &api.version, today) {
+        notices.warnings.push(notice);
+    }
+    let reads_marketing = Target::all(config)
+        .iter()
+        .any(|target| matches!(target, Target::Campaign(_) | Target::AdAccount(_)));
+    if !reads_marketing {
+        return notices;
+    }
+    // Unset, the Marketing version is `graph_api.version`; naming both says what to change.
+    let key = if api.marketing_version == api.version {
+        "graph_api.marketing_version (unset, so graph_api.version)"
+    } else {
+        "graph_api.marketing_version"
+    };
+    let marketing = &api.marketing_version;
+    if let Some(notice) = versions::notice(Api::Marketing, key, marketing, today) {
+        match versions::standing(Api::Marketing, marketing, today) {
+            Standing::Expired { .. } => notices.errors.push(notice),
+            _ => notices.warnings.push(notice),
+        }
+    }
+    notices
+}
+
+/// The `--config.check` lines of `notices`: nothing when every version is current.
+pub fn describe_versions(notices: &VersionNotices) -> String {
+    let mut out = String::new();
+    if !notices.errors.is_empty() {
+        let _ = writeln!(out, "{} API version error(s):", notices.errors.len());
+        for error in &notices.errors {
+            let _ = writeln!(out, "  - {error}");
+        }
+    }
+    if !notices.warnings.is_empty() {
+        let _ = writeln!(out, "{} API version warning(s):", notices.warnings.len());
+        for warning in &notices.warnings {
+            let _ = writeln!(out, "  - {warning}");
+        }
+    }
+    out
+}
+
+/// Logs [`version_notices`] at start-up and after a reload: the exporter keeps running on an
+/// expired Marketing API version (Page and WhatsApp reads still work), so that one is logged
+/// at error level to be seen.
+pub fn log_version_notices(config: &Config, now_unix: i64) {
+    let notices = version_notices(config, now_unix);
+    for error in &notices.errors {
+        tracing::error!(problem = %error, "API version expired: campaign and ad-account reads are upgraded or rejected by Meta");
+    }
+    for warning in &notices.warnings {
+        tracing::warn!(warning = %warning, "API version");
+    }
+}
+
 /// What discovery would read, without calling Meta: the sources, filters and defaults.
 fn describe_discovery(config: &Config, out: &mut String) {
     let Some(discovery) = &config.discovery else {
@@ -225,12 +304,94 @@ fn token_source(credentials: &Credentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock as _;
     use crate::config::from_yaml;
     use std::path::Path;
 
     fn describe_yaml(yaml: &str) -> String {
         let config = from_yaml(yaml, "test", &|_: &str| None, Path::new(".")).expect("valid");
         describe(&config)
+    }
+
+    /// 2026-12-04 at noon UTC (04:00 in Meta's Pacific time, the same day), the day
+    /// graph-api.md 7.1 was written.
+    fn on_the_day_of_the_table() -> i64 {
+        crate::clock::FixedClock::new(1_796_385_600).now_unix()
+    }
+
+    fn notices(graph_api: &str, targets: &str) -> VersionNotices {
+        let yaml = format!("graph_api:\n  access_token: t\n{graph_api}{targets}");
+        let config = from_yaml(&yaml, "test", &|_: &str| None, Path::new(".")).expect("valid");
+        version_notices(&config, on_the_day_of_the_table())
+    }
+
+    const CAMPAIGN: &str = "campaigns:\n  - id: \"1\"\n";
+    const PAGE: &str = "pages:\n  - id: \"1\"\n";
+
+    #[test]
+    fn v23_with_a_campaign_is_an_error_naming_both_keys_as_the_marketing_version_is_unset() {
+        let found = notices("  version: v23.0\n", CAMPAIGN);
+        assert_eq!(found.errors.len(), 1, "{found:?}");
+        assert!(
+            found.errors[0].starts_with(
+                "graph_api.marketing_version (unset, so graph_api.version): v23.0 expired in the Marketing API on 2026-06-09"
+            ),
+            "{found:?}"
+        );
+        assert_eq!(
+            found.warnings,
+            Vec::<String>::new(),
+            "Graph keeps v23.0 until 2027-10-08"
+        );
+    }
+
+    #[test]
+    fn an_expired_marketing_version_set_on_its_own_is_an_error_naming_its_key() {
+        let found = notices("  version: v27.0\n  marketing_version: v24.0\n", CAMPAIGN);
+        assert_eq!(found.errors.len(), 1, "{found:?}");
+        assert!(
+            found.errors[0].starts_with(
+                "graph_api.marketing_version: v24.0 expired in the Marketing API on 2026-11-10"
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn v25_is_a_warning_as_its_marketing_end_is_within_ninety_days() {
+        let found = notices("  version: v25.0\n", CAMPAIGN);
+        assert_eq!(found.errors, Vec::<String>::new());
+        assert_eq!(
+            found.warnings,
+            ["graph_api.marketing_version (unset, so graph_api.version): v25.0 stops working in the Marketing API on 2027-02-23 (81 days from now); move to a newer version before then"]
+        );
+    }
+
+    #[test]
+    fn a_graph_version_near_its_end_is_a_warning_naming_graph_api_version() {
+        let found = notices("  version: v21.0\n", PAGE);
+        assert_eq!(found.errors, Vec::<String>::new());
+        assert_eq!(found.warnings.len(), 1, "{found:?}");
+        assert!(
+            found.warnings[0].starts_with(
+                "graph_api.version: v21.0 stops working in the Graph API on 2027-01-21"
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn without_campaigns_or_ad_accounts_the_marketing_version_is_not_judged() {
+        assert_eq!(
+            notices("  version: v23.0\n", PAGE),
+            VersionNotices::default()
+        );
+    }
+
+    #[test]
+    fn the_default_versions_give_no_notice() {
+        assert_eq!(notices("", CAMPAIGN), VersionNotices::default());
+        assert_eq!(describe_versions(&VersionNotices::default()), "");
     }
 
     #[test]

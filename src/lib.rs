@@ -3,7 +3,8 @@
 //! # Layout
 //! The modules follow the data, from the config file to a scrape:
 //!
-//! - [`config`]: the YAML file, raw and validated; [`catalog`]: the names Meta documents.
+//! - [`config`]: the YAML file, raw and validated; [`catalog`]: the names Meta documents
+//!   and its API version schedule.
 //! - [`target`]: one enum over Pages, campaigns and WhatsApp accounts.
 //! - [`scheduler`]: when to poll: one background task per target, start-up spread, reloads.
 //! - [`poller`]: what each target asks for, including dropping metrics Meta rejects.

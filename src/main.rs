@@ -6,7 +6,7 @@ use clap::Parser as _;
 use meta_messaging_exporter::app::{self, Options};
 use meta_messaging_exporter::backfill;
 use meta_messaging_exporter::cli::{BackfillFlags, Command, Flags};
-use meta_messaging_exporter::clock::SystemClock;
+use meta_messaging_exporter::clock::{Clock as _, SystemClock};
 use meta_messaging_exporter::shard::Shard;
 use meta_messaging_exporter::{check, config, logging, web};
 use std::io::Write as _;
@@ -71,13 +71,13 @@ async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     };
 
     if flags.config_check {
-        print_check(&flags, &config, shard)?;
-        return Ok(ExitCode::SUCCESS);
+        return print_check(&flags, &config, shard);
     }
     if !flags.demo {
         for warning in &config.warnings {
             tracing::warn!(warning = %warning, "config");
         }
+        check::log_version_notices(&config, SystemClock.now_unix());
     }
 
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
@@ -170,24 +170,32 @@ async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
 }
 
 /// Writes the `--config.check` report to stdout. A reader that stops early (`| head`) is not
-/// an error: the print macros panic on a closed pipe, so write and flush explicitly.
-fn print_check(flags: &Flags, config: &config::Config, shard: Shard) -> anyhow::Result<()> {
+/// an error: the print macros panic on a closed pipe, so write and flush explicitly. Exits 1
+/// when a configured API version has expired where Meta rejects reads (the Marketing API).
+fn print_check(flags: &Flags, config: &config::Config, shard: Shard) -> anyhow::Result<ExitCode> {
     let source = if flags.demo {
         "demo config".to_owned()
     } else {
         flags.config_file.display().to_string()
     };
+    let notices = check::version_notices(config, SystemClock.now_unix());
     let mut out = std::io::stdout().lock();
     let written = writeln!(out, "{source}: valid")
         .and_then(|()| out.write_all(check::describe(config).as_bytes()))
         .and_then(|()| out.write_all(check::describe_shard(config, shard).as_bytes()))
+        .and_then(|()| out.write_all(check::describe_versions(&notices).as_bytes()))
         .and_then(|()| out.flush());
     match written {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(error).context("writing the check's report")
+            return Err(error).context("writing the check's report");
         }
-        _ => Ok(()),
+        _ => {}
     }
+    if let Some(first) = notices.errors.first() {
+        eprintln!("error: {first}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

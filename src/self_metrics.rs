@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::catalog::versions::{self, Api};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -84,6 +86,85 @@ impl UsageGauges {
 /// Prefix of every metric about the exporter itself.
 pub const PREFIX: &str = "meta_messaging_exporter";
 
+/// The API version series: the end date of each configured version, and which version Meta
+/// served each configured one with. A served version replaces the previous one of its pair,
+/// so the info family keeps one series per API.
+#[derive(Clone)]
+pub struct ApiVersionGauges {
+    /// `api_version_end_timestamp_seconds{api, version}`.
+    end: IntGaugeVec,
+    /// `api_version_info{api, requested, served}`.
+    info: IntGaugeVec,
+    /// The last `served` of each `(api, requested)`.
+    served: Arc<Mutex<BTreeMap<(Api, String), String>>>,
+}
+
+impl ApiVersionGauges {
+    fn new(name: impl Fn(&str) -> String) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            end: IntGaugeVec::new(
+                Opts::new(
+                    name("api_version_end_timestamp_seconds"),
+                    "When each configured API version stops working, by api (graph or marketing): 00:00 Pacific time of the last day Meta lists, from the schedule compiled into this release. Absent where Meta has set no date.",
+                ),
+                &["api", "version"],
+            )?,
+            info: IntGaugeVec::new(
+                Opts::new(
+                    name("api_version_info"),
+                    "Always 1: the version each API's calls are sent with (requested) and the one Meta last answered with (served, its facebook-api-version header). They differ once Meta upgrades an expired version.",
+                ),
+                &["api", "requested", "served"],
+            )?,
+            served: Arc::default(),
+        })
+    }
+
+    /// Sets the end dates of the configured versions (and only those, after a change) and
+    /// drops served versions of versions no longer configured.
+    pub fn configure(&self, graph: &str, marketing: &str) {
+        self.end.reset();
+        for (api, version) in [(Api::Graph, graph), (Api::Marketing, marketing)] {
+            if let versions::End::On(date) = versions::end(api, version) {
+                self.end
+                    .with_label_values(&[api.as_str(), version])
+                    .set(crate::calendar::midnight(date));
+            }
+        }
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        served.retain(|(api, requested), answered| {
+            let configured = match api {
+                Api::Graph => graph,
+                Api::Marketing => marketing,
+            };
+            let keep = requested == configured;
+            if !keep {
+                let _ = self
+                    .info
+                    .remove_label_values(&[api.as_str(), requested, answered]);
+            }
+            keep
+        });
+    }
+
+    /// Records that a call of `api` sent with `requested` was served with `served`.
+    pub fn served(&self, api: Api, requested: &str, served: &str) {
+        let mut last = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (api, requested.to_owned());
+        if last.get(&key).is_some_and(|previous| previous == served) {
+            return;
+        }
+        if let Some(previous) = last.insert(key, served.to_owned()) {
+            let _ = self
+                .info
+                .remove_label_values(&[api.as_str(), requested, &previous]);
+        }
+        self.info
+            .with_label_values(&[api.as_str(), requested, served])
+            .set(1);
+    }
+}
+
 /// Counters and histograms the client, pollers and HTTP layer update.
 #[derive(Clone)]
 pub struct ExporterMetrics {
@@ -151,6 +232,10 @@ pub struct ExporterMetrics {
     pub target_solo: IntGaugeVec,
     /// Batch calls whose HTTP request passed `polling.batch_timeout`.
     pub api_batch_timeouts: IntCounter,
+
+    // API versions (issue 20).
+    /// End dates of the configured versions and the versions Meta served.
+    pub api_versions: ApiVersionGauges,
 }
 
 impl ExporterMetrics {
@@ -398,6 +483,9 @@ impl ExporterMetrics {
         )?;
         registry.register(Box::new(target_solo.clone()))?;
         registry.register(Box::new(api_batch_timeouts.clone()))?;
+        let api_versions = ApiVersionGauges::new(name)?;
+        registry.register(Box::new(api_versions.end.clone()))?;
+        registry.register(Box::new(api_versions.info.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -435,6 +523,7 @@ impl ExporterMetrics {
 
             target_solo,
             api_batch_timeouts,
+            api_versions,
         })
     }
 
@@ -477,6 +566,37 @@ impl ExporterMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_to_other_versions_leaves_only_their_end_dates_and_served_versions() {
+        let metrics = ExporterMetrics::new().expect("metrics");
+        let versions = &metrics.api_versions;
+        let lines = |metrics: &ExporterMetrics| -> Vec<String> {
+            String::from_utf8(metrics.encode().expect("encode"))
+                .expect("utf-8")
+                .lines()
+                .filter(|line| line.starts_with("meta_messaging_exporter_api_version"))
+                .map(str::to_owned)
+                .collect()
+        };
+        versions.configure("v23.0", "v25.0");
+        versions.served(Api::Marketing, "v25.0", "v25.0");
+        versions.served(Api::Marketing, "v25.0", "v26.0");
+        assert_eq!(
+            lines(&metrics),
+            [
+                "meta_messaging_exporter_api_version_end_timestamp_seconds{api=\"graph\",version=\"v23.0\"} 1822978800",
+                "meta_messaging_exporter_api_version_end_timestamp_seconds{api=\"marketing\",version=\"v25.0\"} 1803369600",
+                "meta_messaging_exporter_api_version_info{api=\"marketing\",requested=\"v25.0\",served=\"v26.0\"} 1",
+            ]
+        );
+        versions.configure("v27.0", "v27.0");
+        assert_eq!(
+            lines(&metrics),
+            Vec::<String>::new(),
+            "no dates set for v27.0"
+        );
+    }
 
     #[test]
     fn usage_series_are_written_in_label_order_after_the_registry_and_go_when_removed() {

@@ -498,7 +498,10 @@ impl Caller<'_> {
                 currency: None,
             },
             None => match self
-                .get(&GraphRequest::object_fields(id, fields), token)
+                .get(
+                    &GraphRequest::object_fields(id, fields).in_api(kind.api),
+                    token,
+                )
                 .await
             {
                 Ok(body) => names::parse(&body),

@@ -71,8 +71,11 @@ pub struct Config {
 pub struct GraphApiConfig {
     /// Base URL without version, e.g. `https://graph.facebook.com`.
     pub base_url: String,
-    /// API version path segment, e.g. `v23.0`.
+    /// API version path segment of Page, WhatsApp, discovery and token reads, e.g. `v27.0`.
     pub version: String,
+    /// API version path segment of campaign and ad-account reads (insights and names): the
+    /// Marketing API retires a version years before the Graph API does.
+    pub marketing_version: String,
     /// When set, every request carries `appsecret_proof`.
     pub app_secret: Option<AppSecret>,
     /// The app's id; with `app_secret` it forms the app token that checks every token in use

@@ -80,8 +80,12 @@ pub struct RawGraphApi {
     /// Scheme and host (and optional path prefix) without the version; default
     /// `https://graph.facebook.com`.
     pub base_url: Option<String>,
-    /// API version such as `v23.0`.
+    /// API version of every read, such as `v27.0`. Default: the newest version whose changes
+    /// break none of the reads (`catalog::versions::DEFAULT_VERSION`).
     pub version: Option<String>,
+    /// API version of campaign and ad-account reads (insights and their names), which the
+    /// Marketing API retires long before the Graph API. Default: `version`.
+    pub marketing_version: Option<String>,
     /// Token for every target that does not set its own, usually `${META_ACCESS_TOKEN}`.
     pub access_token: Option<String>,
     /// File holding that token instead; re-read when it changes.

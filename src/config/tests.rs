@@ -78,7 +78,8 @@ pages:
 const FULL_EXAMPLE: &str = "
 graph_api:
   base_url: https://graph.facebook.com/
-  version: v23.0
+  version: v26.0
+  marketing_version: v27.0
   access_token: ${META_ACCESS_TOKEN}
   app_secret: ${META_APP_SECRET}
   app_id: 1234567890
@@ -139,7 +140,8 @@ fn the_full_example_loads_with_every_value_as_written() {
         config.graph_api,
         GraphApiConfig {
             base_url: "https://graph.facebook.com".to_owned(),
-            version: "v23.0".to_owned(),
+            version: "v26.0".to_owned(),
+            marketing_version: "v27.0".to_owned(),
             app_secret: Some(AppSecret::new("app-secret-marker-93ab")),
             app_id: Some("1234567890".to_owned()),
             token_check_interval: secs(1800),
@@ -272,7 +274,10 @@ fn the_full_example_loads_with_every_value_as_written() {
 fn a_minimal_page_gets_all_documented_metrics_with_period_day_and_the_default_schedule() {
     let config = valid(ONE_PAGE);
     assert_eq!(config.graph_api.base_url, "https://graph.facebook.com");
-    assert_eq!(config.graph_api.version, "v23.0");
+    assert_eq!(
+        config.graph_api.version,
+        crate::catalog::versions::DEFAULT_VERSION
+    );
     assert_eq!(config.graph_api.app_secret, None);
     assert_eq!(config.graph_api.connect_timeout, secs(10));
     assert_eq!(config.graph_api.request_timeout, secs(30));
@@ -950,6 +955,29 @@ fn a_bad_version_is_a_problem() {
     for version in ["23.0", "v23", "v23.0.1", "V23.0", "v.0", "vx.y"] {
         let yaml = format!("graph_api: {{version: \"{version}\"}}\n");
         let message = problem_at(&yaml, "graph_api.version");
+        assert!(message.contains("is not a Graph API version"), "{message}");
+    }
+}
+
+#[test]
+fn the_marketing_version_follows_the_graph_version_unless_set() {
+    let config = valid("graph_api: {version: v26.0}\n");
+    assert_eq!(config.graph_api.marketing_version, "v26.0");
+    let config = valid(ONE_PAGE);
+    assert_eq!(
+        config.graph_api.marketing_version,
+        crate::catalog::versions::DEFAULT_VERSION
+    );
+    let config = valid("graph_api: {version: v24.0, marketing_version: v27.0}\n");
+    assert_eq!(config.graph_api.version, "v24.0");
+    assert_eq!(config.graph_api.marketing_version, "v27.0");
+}
+
+#[test]
+fn a_bad_marketing_version_is_a_problem_naming_its_key() {
+    for version in ["27.0", "v27", "v27.0.1"] {
+        let yaml = format!("graph_api: {{marketing_version: \"{version}\"}}\n");
+        let message = problem_at(&yaml, "graph_api.marketing_version");
         assert!(message.contains("is not a Graph API version"), "{message}");
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::error::{ErrorClass, GraphError};
 use super::ratelimit::RateLimiter;
-use super::request::{Endpoint, GraphRequest};
+use super::request::{Api, Endpoint, GraphRequest};
 use super::transport::{self, Transport};
 use super::usage::Usage;
 use crate::secret::{AccessToken, TokenId};
@@ -176,6 +176,7 @@ impl Calls {
             .with_label_values(&[endpoint, outcome])
             .inc();
         self.limiter.observe(token_id, &request.object_id, &usage);
+        self.observe_version(request.api, &usage);
         self.record_result(
             request.endpoint,
             token_id,
@@ -194,6 +195,15 @@ impl Calls {
             result.map_err(|error| transport::redact(error, token)),
             elapsed,
         )
+    }
+
+    /// Records the version Meta served a call of `api` with, if it said.
+    pub(crate) fn observe_version(&self, api: Api, usage: &Usage) {
+        if let Some(served) = &usage.served_version {
+            self.metrics
+                .api_versions
+                .served(api, self.transport.version(api), served);
+        }
     }
 
     /// Counts one HTTP request of `kind`.

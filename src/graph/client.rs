@@ -75,7 +75,8 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    /// Builds a client for `{base_url}/{version}/`.
+    /// Builds a client for `{base_url}/{version}/` and, for Marketing API reads,
+    /// `{base_url}/{marketing_version}/`; publishes those versions' end dates.
     pub fn new(
         api: &GraphApiConfig,
         polling: &PollingConfig,
@@ -83,6 +84,9 @@ impl GraphClient {
         limiter: Arc<RateLimiter>,
     ) -> Result<Self, GraphError> {
         let transport = Transport::new(api)?;
+        metrics
+            .api_versions
+            .configure(&api.version, &api.marketing_version);
         Ok(Self {
             calls: Calls::new(transport, polling.max_concurrent_requests, metrics, limiter),
             retry: RetryPolicy {
@@ -246,7 +250,7 @@ impl GraphClient {
         let (reply, answer) = oneshot::channel();
         match batcher.join(request, token, reply) {
             Joined::Waiting => {}
-            Joined::Opened { token_id, batch } => {
+            Joined::Opened { key, batch } => {
                 // The batch is sent by its own task, not by the request that opened it: a
                 // poll cancelled by a reload must not take the other requests down with it.
                 let client = self.clone();
@@ -256,7 +260,7 @@ impl GraphClient {
                     let collected = client
                         .batcher
                         .as_ref()
-                        .and_then(|batcher| batcher.take(&token_id, batch));
+                        .and_then(|batcher| batcher.take(&key, batch));
                     if let Some(collected) = collected {
                         batch::send::send_collected(&client.calls, collected, timeout).await;
                     }

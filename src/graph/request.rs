@@ -3,9 +3,13 @@
 //! A [`GraphRequest`] is a path relative to the versioned API root plus query parameters,
 //! without any token. Keeping it as data (rather than a built URL) is what lets the client
 //! send it alone today and inside a `POST /{version}/` batch call later, where each entry
-//! is exactly a `relative_url`, without the pollers knowing the difference.
+//! is exactly a `relative_url`, without the pollers knowing the difference. Each request
+//! also says which [`Api`] it belongs to, since the Marketing API can be pinned to another
+//! version than the rest (`graph_api.marketing_version`).
 
 use reqwest::Url;
+
+pub use crate::catalog::versions::Api;
 
 /// Which read path a request belongs to; a label on the request metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +56,16 @@ impl Endpoint {
         }
     }
 
+    /// The API family the read belongs to by its path alone. Name reads
+    /// ([`Endpoint::ObjectNames`]) are the one kind that can be either, so requests carry
+    /// their own [`GraphRequest::api`].
+    pub fn api(self) -> Api {
+        match self {
+            Endpoint::CampaignInsights | Endpoint::AdAccountInsights => Api::Marketing,
+            _ => Api::Graph,
+        }
+    }
+
     /// Whether the call counts against the WhatsApp Business Management limit of its WABA.
     pub fn is_whatsapp(self) -> bool {
         matches!(
@@ -69,6 +83,8 @@ impl Endpoint {
 pub struct GraphRequest {
     /// Which read path this is.
     pub endpoint: Endpoint,
+    /// Which API's version it is sent with: Marketing API versions expire years sooner.
+    pub api: Api,
     /// The object the request is about, for logs.
     pub object_id: String,
     /// Path below the version, e.g. `1234/insights`.
@@ -82,6 +98,7 @@ impl GraphRequest {
     pub fn page_insights(page_id: &str, query: Vec<(&'static str, String)>) -> Self {
         Self {
             endpoint: Endpoint::PageInsights,
+            api: Endpoint::PageInsights.api(),
             object_id: page_id.to_owned(),
             path: format!("{page_id}/insights"),
             query,
@@ -92,6 +109,7 @@ impl GraphRequest {
     pub fn campaign_insights(campaign_id: &str, query: Vec<(&'static str, String)>) -> Self {
         Self {
             endpoint: Endpoint::CampaignInsights,
+            api: Endpoint::CampaignInsights.api(),
             object_id: campaign_id.to_owned(),
             path: format!("{campaign_id}/insights"),
             query,
@@ -102,6 +120,7 @@ impl GraphRequest {
     pub fn ad_account_insights(ad_account_id: &str, query: Vec<(&'static str, String)>) -> Self {
         Self {
             endpoint: Endpoint::AdAccountInsights,
+            api: Endpoint::AdAccountInsights.api(),
             object_id: ad_account_id.to_owned(),
             path: format!("{ad_account_id}/insights"),
             query,
@@ -112,6 +131,7 @@ impl GraphRequest {
     pub fn object_fields(object_id: &str, fields: &str) -> Self {
         Self {
             endpoint: Endpoint::ObjectNames,
+            api: Endpoint::ObjectNames.api(),
             object_id: object_id.to_owned(),
             path: object_id.to_owned(),
             query: vec![("fields", fields.to_owned())],
@@ -128,6 +148,7 @@ impl GraphRequest {
     ) -> Self {
         Self {
             endpoint,
+            api: endpoint.api(),
             object_id: object_id.to_owned(),
             path: format!("{object_id}/{edge}"),
             query: vec![("fields", fields.to_owned()), ("limit", limit.to_string())],
@@ -138,6 +159,7 @@ impl GraphRequest {
     pub fn whatsapp_analytics(waba_id: &str, fields: String) -> Self {
         Self {
             endpoint: Endpoint::WhatsappAnalytics,
+            api: Endpoint::WhatsappAnalytics.api(),
             object_id: waba_id.to_owned(),
             path: waba_id.to_owned(),
             query: vec![("fields", fields)],
@@ -154,10 +176,17 @@ impl GraphRequest {
     ) -> Self {
         Self {
             endpoint,
+            api: endpoint.api(),
             object_id: waba_id.to_owned(),
             path: format!("{waba_id}/{edge}"),
             query,
         }
+    }
+
+    /// The same read sent with `api`'s version: for a name read of a campaign or ad account.
+    pub fn in_api(mut self, api: Api) -> Self {
+        self.api = api;
+        self
     }
 
     /// The same request for the page after `cursor` of a list edge: Graph's `paging.next`

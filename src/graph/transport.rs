@@ -17,29 +17,36 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::error::{ErrorBody, GraphError};
-use super::request::GraphRequest;
+use super::request::{Api, GraphRequest};
 use super::usage::{self, Usage};
 use crate::config::GraphApiConfig;
 use crate::printable::printable;
 use crate::secret::{AccessToken, AppSecret};
 use std::borrow::Cow;
 
-/// The HTTP client and what every exchange needs: the versioned root, the app secret and the
+/// The HTTP client and what every exchange needs: the versioned roots, the app secret and the
 /// limits on time and size.
 #[derive(Clone)]
 pub(crate) struct Transport {
     http: reqwest::Client,
-    api_root: Url,
+    /// `{base_url}/{graph_api.version}/`: Page, WhatsApp, discovery and token reads.
+    graph_root: Url,
+    /// `{base_url}/{graph_api.marketing_version}/`: campaign and ad-account reads.
+    marketing_root: Url,
     app_secret: Option<AppSecret>,
     max_response_bytes: usize,
     request_timeout: Duration,
 }
 
 impl Transport {
-    /// A transport for `{base_url}/{version}/`.
+    /// A transport for `{base_url}/{version}/` and `{base_url}/{marketing_version}/`.
     pub(crate) fn new(api: &GraphApiConfig) -> Result<Self, GraphError> {
-        let api_root = Url::parse(&format!("{}/{}/", api.base_url, api.version))
-            .map_err(|e| GraphError::Transport(format!("invalid base_url: {e}")))?;
+        let root = |version: &str| {
+            Url::parse(&format!("{}/{version}/", api.base_url))
+                .map_err(|e| GraphError::Transport(format!("invalid base_url: {e}")))
+        };
+        let graph_root = root(&api.version)?;
+        let marketing_root = root(&api.marketing_version)?;
         let http = reqwest::Client::builder()
             .connect_timeout(api.connect_timeout)
             .timeout(api.request_timeout)
@@ -51,11 +58,27 @@ impl Transport {
             .map_err(|e| GraphError::Transport(error_chain(&e)))?;
         Ok(Self {
             http,
-            api_root,
+            graph_root,
+            marketing_root,
             app_secret: api.app_secret.clone(),
             max_response_bytes: api.max_response_bytes,
             request_timeout: api.request_timeout,
         })
+    }
+
+    /// The version `api`'s calls are sent with: the root's last path segment.
+    pub(crate) fn version(&self, api: Api) -> &str {
+        self.root(api)
+            .path_segments()
+            .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
+            .unwrap_or_default()
+    }
+
+    fn root(&self, api: Api) -> &Url {
+        match api {
+            Api::Graph => &self.graph_root,
+            Api::Marketing => &self.marketing_root,
+        }
     }
 
     /// The configured app secret, for redacting it from errors.
@@ -69,7 +92,7 @@ impl Transport {
         request: &GraphRequest,
         token: &AccessToken,
     ) -> (Usage, Result<Value, GraphError>) {
-        let mut url = match request.url(&self.api_root) {
+        let mut url = match request.url(self.root(request.api)) {
             Ok(url) => url,
             Err(e) => return (Usage::default(), Err(GraphError::Transport(e.to_string()))),
         };
@@ -90,11 +113,12 @@ impl Transport {
         self.answer(sent, self.request_timeout).await
     }
 
-    /// `POST /{version}/` of the form field `name` = `value` (a batch call's `batch`) with
+    /// `POST /{version}/` of `api`'s version with the form field `name` = `value` (a batch call's `batch`) with
     /// `token`, plus `appsecret_proof` in the form body when an app secret is configured.
     /// `timeout`, when given, replaces the client's `request_timeout` for this request.
     pub(crate) async fn post_form(
         &self,
+        api: Api,
         name: &'static str,
         value: String,
         token: &AccessToken,
@@ -110,7 +134,7 @@ impl Transport {
         };
         let mut builder = self
             .http
-            .post(self.api_root.clone())
+            .post(self.root(api).clone())
             .header(AUTHORIZATION, authorization)
             .form(&form);
         if let Some(timeout) = timeout {

@@ -5,7 +5,8 @@
 //! `estimated_time_to_regain_access` once throttled), `X-Ad-Account-Usage` and
 //! `x-fb-ads-insights-throttle` (ads endpoints), plus the standard `Retry-After`. Any of them
 //! may be missing or malformed; a malformed one is reported (and counted) but never fails the
-//! request that carried it.
+//! request that carried it. `facebook-api-version`, the version that actually served the
+//! call, travels with them: after Meta upgrades an expired version it is the only sign.
 
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct Usage {
     pub retry_after: Option<Duration>,
     /// Headers that were present but unreadable, by name.
     pub malformed: Vec<&'static str>,
+    /// `facebook-api-version`: the version Meta served the call with, when it said one.
+    pub served_version: Option<String>,
 }
 
 impl Usage {
@@ -78,6 +81,16 @@ struct BusinessUseCase {
 pub fn read(headers: &HeaderMap) -> Usage {
     let mut usage = Usage::default();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+
+    if let Some(raw) = text("facebook-api-version") {
+        // Only `vMAJOR.MINOR` becomes a label value, so a strange header cannot grow series.
+        let raw = raw.trim();
+        if crate::catalog::versions::parse(raw).is_some() {
+            usage.served_version = Some(raw.to_owned());
+        } else {
+            usage.malformed.push("facebook-api-version");
+        }
+    }
 
     if let Some(raw) = text("x-app-usage") {
         match serde_json::from_str::<AppUsage>(raw) {
@@ -198,6 +211,17 @@ mod tests {
             map.insert(*name, HeaderValue::from_str(value).expect("header value"));
         }
         map
+    }
+
+    #[test]
+    fn the_served_version_is_read_and_anything_but_a_version_is_malformed() {
+        let usage = read(&headers(&[("facebook-api-version", "v25.0")]));
+        assert_eq!(usage.served_version.as_deref(), Some("v25.0"));
+        assert!(usage.malformed.is_empty());
+        let usage = read(&headers(&[("facebook-api-version", "latest, trust me")]));
+        assert_eq!(usage.served_version, None);
+        assert_eq!(usage.malformed, ["facebook-api-version"]);
+        assert_eq!(read(&HeaderMap::new()).served_version, None);
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl CampaignPoller {
             object,
             dropped: Dropped::default(),
             suspected: BTreeSet::new(),
-            names: NameLookup::new(object.name_fields()),
+            names: NameLookup::new(object.name_fields(), crate::graph::request::Api::Marketing),
             reads: ReadStates::default(),
         }
     }

@@ -17,6 +17,7 @@ use super::{PollContext, PollError};
 use crate::config::Origin;
 use crate::convert::Converted;
 use crate::exposition::{Family, Sample};
+use crate::graph::request::Api;
 use crate::graph::{GraphError, GraphRequest};
 use crate::secret::AccessToken;
 
@@ -33,16 +34,19 @@ pub struct ObjectNames {
 #[derive(Debug)]
 pub struct NameLookup {
     fields: &'static str,
+    /// Campaign and ad-account names are Marketing API reads, so they follow its version.
+    api: Api,
     known: Option<ObjectNames>,
     /// Monotonic, so a wall clock set back or forward neither stops nor hurries name reads.
     read_at: Option<Instant>,
 }
 
 impl NameLookup {
-    /// A lookup asking for `fields` (`name`, or `name,currency`).
-    pub fn new(fields: &'static str) -> Self {
+    /// A lookup asking for `fields` (`name`, or `name,currency`) with `api`'s version.
+    pub fn new(fields: &'static str, api: Api) -> Self {
         Self {
             fields,
+            api,
             known: None,
             read_at: None,
         }
@@ -72,7 +76,7 @@ impl NameLookup {
         let mut read = None;
         if is_due(self.read_at, now, context.names_interval) {
             self.read_at = Some(now);
-            let request = GraphRequest::object_fields(object_id, self.fields);
+            let request = GraphRequest::object_fields(object_id, self.fields).in_api(self.api);
             match context.client.get(&request, token).await {
                 Ok(body) => {
                     self.known = Some(parse(&body));
@@ -136,12 +140,15 @@ pub struct InfoKind {
     pub id_label: &'static str,
     /// HELP text.
     pub help: &'static str,
+    /// Whose version the name read goes to.
+    pub api: Api,
 }
 
 /// `meta_page_info`.
 pub const PAGE_INFO: InfoKind = InfoKind {
     family: "meta_page_info",
     id_label: "page_id",
+    api: Api::Graph,
     help: "Always 1: the Page's name, for joining names onto page_id (`* on(page_id) group_left(name) meta_page_info`); origin is static (listed in the config) or discovered. From discovery, or a name read at most once per discovery interval in the background.",
 };
 
@@ -149,6 +156,7 @@ pub const PAGE_INFO: InfoKind = InfoKind {
 pub const CAMPAIGN_INFO: InfoKind = InfoKind {
     family: "meta_campaign_info",
     id_label: "campaign_id",
+    api: Api::Marketing,
     help: "Always 1: the campaign's name, for joining names onto campaign_id (`* on(campaign_id) group_left(name) meta_campaign_info`). Read at most once per discovery interval (1h by default) in the background.",
 };
 
@@ -156,6 +164,7 @@ pub const CAMPAIGN_INFO: InfoKind = InfoKind {
 pub const AD_ACCOUNT_INFO: InfoKind = InfoKind {
     family: "meta_ad_account_info",
     id_label: "ad_account_id",
+    api: Api::Marketing,
     help: "Always 1: the ad account's name and the currency its spend is in, for joining names onto ad_account_id (`* on(ad_account_id) group_left(name) meta_ad_account_info`). Read at most once per discovery interval (1h by default) in the background.",
 };
 

@@ -66,7 +66,7 @@ impl PagePoller {
             target,
             dropped: Dropped::default(),
             suspected: BTreeSet::new(),
-            names: NameLookup::new("name"),
+            names: NameLookup::new("name", crate::graph::request::Api::Graph),
             reads: ReadStates::default(),
         }
     }

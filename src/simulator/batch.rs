@@ -140,6 +140,8 @@ fn entry(
     let mut entry_headers = vec![
         content_type,
         ("X-App-Usage".to_owned(), admission.app_usage.clone()),
+        // Meta serves a version it still has as itself; it names the one that answered.
+        ("facebook-api-version".to_owned(), version.to_owned()),
     ];
     for (name, value) in &admission.headers {
         entry_headers.retain(|(kept, _)| !kept.eq_ignore_ascii_case(name));

@@ -6,7 +6,7 @@
 //! rather than by axum's router because Graph answers any path shape, including unknown
 //! ones, with a Graph error body, never a bare 404 or 405. Unversioned paths (which the real
 //! API would serve with a default version) are rejected, so an exporter that forgets to pin
-//! the version fails its tests.
+//! the version fails its tests. Versioned answers carry `facebook-api-version`, as Meta's do.
 //!
 //! The registry lock is taken only to record the request and to copy out what the read needs;
 //! it is never held across an `.await` (a `Delay` or `Stall` fault sleeps outside it) or while numbers
@@ -29,9 +29,34 @@ use super::faults::{cut_response, json_response, Effect, GraphError};
 use super::{campaign, discovery, fields, page, phone_numbers, templates, waba, whatsapp_billing};
 use super::{ObjectKind, RecordedRequest, Shared, Simulated, WhatsAppSettings};
 
-/// The router serving every path with [`serve`].
+/// The router serving every path with [`serve`], each versioned answer naming its version.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(serve).with_state(shared)
+    Router::new()
+        .fallback(serve)
+        .layer(axum::middleware::from_fn(name_the_version))
+        .with_state(shared)
+}
+
+/// Adds `facebook-api-version` to the answer of a `/{version}/...` request, as Meta does on
+/// every response. The simulator answers every version as itself, so it is the path's.
+async fn name_the_version(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let version = request
+        .uri()
+        .path()
+        .split('/')
+        .nth(1)
+        .filter(|segment| is_version(segment))
+        .and_then(|segment| axum::http::HeaderValue::from_str(segment).ok());
+    let mut response = next.run(request).await;
+    // A test's own `set_headers` wins: that is how it plays an upgraded version.
+    let name = axum::http::HeaderName::from_static("facebook-api-version");
+    if let Some(version) = version {
+        response.headers_mut().entry(name).or_insert(version);
+    }
+    response
 }
 
 /// The decoded query parameters of one request, in order; duplicates are kept and the first

@@ -53,6 +53,33 @@ fn the_example_config_passes_the_check_and_lists_its_targets() {
 }
 
 #[test]
+fn the_check_exits_1_naming_the_key_when_campaigns_would_read_an_expired_marketing_version() {
+    // v23.0 left the Marketing API on 2026-06-09, so this holds on any later day the test runs.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "graph_api:\n  access_token: x\n  version: v23.0\ncampaigns:\n  - id: \"1\"\n",
+    );
+    let output = Command::new(BINARY)
+        .args(["--config.check", "--config.file"])
+        .arg(&path)
+        .output()
+        .expect("run binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("1 API version error(s):"), "{stdout}");
+    assert!(
+        stderr.contains("error: graph_api.marketing_version (unset, so graph_api.version): v23.0 expired in the Marketing API"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_invalid_config_exits_1_before_binding_and_names_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(

@@ -29,6 +29,7 @@ mod reload;
 mod seeds;
 mod sharding;
 mod token_health;
+mod versions;
 mod web;
 mod whatsapp;
 mod whatsapp_depth;

@@ -247,7 +247,13 @@ async fn every_token_in_use_gets_exactly_its_series_from_one_batch_call_with_the
         .filter(|r| r.method == "POST" && app_authenticated(r))
         .collect();
     assert_eq!(batches.len(), 1, "{requests:?}");
-    assert_eq!(batches[0].path, "/v23.0/");
+    assert_eq!(
+        batches[0].path,
+        format!(
+            "/{}/",
+            meta_messaging_exporter::catalog::versions::DEFAULT_VERSION
+        )
+    );
     assert_eq!(
         batches[0].authorization.as_deref(),
         Some(format!("Bearer {APP_ID}|{APP_SECRET}").as_str())

@@ -2,9 +2,9 @@
 //! size limit. Its access token is resolved in credentials.rs, like the targets' own.
 
 use super::*;
+use crate::catalog::versions::{self, DEFAULT_VERSION};
 
 const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-const DEFAULT_VERSION: &str = "v23.0";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
@@ -20,6 +20,11 @@ impl Checker<'_> {
     pub(super) fn graph_api(&mut self, raw: &RawGraphApi) -> Checked<GraphApiConfig> {
         let base_url = self.base_url("graph_api.base_url", raw.base_url.as_deref());
         let version = self.version("graph_api.version", raw.version.as_deref());
+        let marketing_version = match raw.marketing_version.as_deref() {
+            // Unset, it follows `version`, so one key still moves every read.
+            None => version.clone(),
+            Some(text) => self.version("graph_api.marketing_version", Some(text)),
+        };
         let app_secret = match raw.app_secret.as_deref() {
             None => Ok(None),
             Some(text) => self
@@ -48,6 +53,7 @@ impl Checker<'_> {
         Ok(GraphApiConfig {
             base_url: base_url?,
             version: version?,
+            marketing_version: marketing_version?,
             app_secret: app_secret?,
             app_id: app_id?,
             token_check_interval: token_check_interval?,
@@ -128,11 +134,7 @@ impl Checker<'_> {
             return Ok(DEFAULT_VERSION.to_owned());
         };
         let version = self.expand(key, raw)?;
-        let well_formed = version
-            .strip_prefix('v')
-            .and_then(|number| number.split_once('.'))
-            .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
-        if well_formed {
+        if versions::parse(&version).is_some() {
             Ok(version)
         } else {
             Err(self.problem(

@@ -5,7 +5,8 @@
 //! window (`polling.batch_window`) has passed since it opened, whichever comes first. Batches
 //! are keyed by the token's whole digest ([`TokenId`]) because a batch call carries one token, in its
 //! `Authorization` header (and one `appsecret_proof`), for all its entries: requests with
-//! different tokens never share one. This module only decides; sending a collected batch and
+//! different tokens never share one. They are keyed by [`Api`] too, as a batch goes to one
+//! versioned root and `graph_api.marketing_version` can differ from `graph_api.version`. This module only decides; sending a collected batch and
 //! answering each request is [`super::send`]'s.
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::MAX_BATCH_ENTRIES;
 use crate::graph::error::GraphError;
-use crate::graph::request::GraphRequest;
+use crate::graph::request::{Api, GraphRequest};
 use crate::secret::{AccessToken, TokenId};
 
 /// What a request that joined a batch gets back.
@@ -46,12 +47,15 @@ pub(crate) struct Collected {
     pub(crate) waiting: Vec<Waiting>,
 }
 
+/// What batches are keyed by: one token, one API version.
+pub(crate) type BatchKey = (TokenId, Api);
+
 /// What joining did, and what the caller must do about it.
 pub(crate) enum Joined {
     /// The request opened a new batch: send it with [`Batcher::take`] once the window is over.
     Opened {
-        /// The token's id, the batch's key.
-        token_id: TokenId,
+        /// The token's id and the API, the batch's key.
+        key: BatchKey,
         /// Which batch of that token this is, so a late timer cannot send a later one.
         batch: u64,
     },
@@ -69,7 +73,7 @@ struct Open {
 
 #[derive(Default)]
 struct Batches {
-    open: HashMap<TokenId, Open>,
+    open: HashMap<BatchKey, Open>,
     opened: u64,
 }
 
@@ -110,25 +114,25 @@ impl Batcher {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds `request` to the open batch of `token`, opening one if there is none.
+    /// Adds `request` to the open batch of `token` and its API, opening one if there is none.
     pub(crate) fn join(
         &self,
         request: &GraphRequest,
         token: &AccessToken,
         reply: oneshot::Sender<Reply>,
     ) -> Joined {
-        let token_id = *token.id();
+        let key = (*token.id(), request.api);
         let waiting = Waiting {
             request: request.clone(),
             reply,
         };
         let mut batches = self.lock();
-        if let Some(open) = batches.open.get_mut(&token_id) {
+        if let Some(open) = batches.open.get_mut(&key) {
             open.waiting.push(waiting);
             if open.waiting.len() < MAX_BATCH_ENTRIES {
                 return Joined::Waiting;
             }
-            return match batches.open.remove(&token_id) {
+            return match batches.open.remove(&key) {
                 Some(full) => Joined::Full(Collected {
                     token: full.token,
                     waiting: full.waiting,
@@ -139,24 +143,24 @@ impl Batcher {
         batches.opened += 1;
         let batch = batches.opened;
         batches.open.insert(
-            token_id,
+            key,
             Open {
                 batch,
                 token: token.clone(),
                 waiting: vec![waiting],
             },
         );
-        Joined::Opened { token_id, batch }
+        Joined::Opened { key, batch }
     }
 
-    /// The batch `batch` of `token_id`, if it is still open (it is not when it filled up
+    /// The batch `batch` of `key`, if it is still open (it is not when it filled up
     /// first and went already).
-    pub(crate) fn take(&self, token_id: &TokenId, batch: u64) -> Option<Collected> {
+    pub(crate) fn take(&self, key: &BatchKey, batch: u64) -> Option<Collected> {
         let mut batches = self.lock();
-        if batches.open.get(token_id)?.batch != batch {
+        if batches.open.get(key)?.batch != batch {
             return None;
         }
-        let open = batches.open.remove(token_id)?;
+        let open = batches.open.remove(key)?;
         Some(Collected {
             token: open.token,
             waiting: open.waiting,
@@ -183,7 +187,7 @@ mod tests {
         let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
         let first = join(&batcher, "0", &token);
-        let Joined::Opened { token_id, batch } = first else {
+        let Joined::Opened { key, batch } = first else {
             panic!("the first request opens a batch");
         };
         for n in 1..MAX_BATCH_ENTRIES - 1 {
@@ -203,7 +207,7 @@ mod tests {
         assert_eq!(ids.len(), MAX_BATCH_ENTRIES);
         assert_eq!((ids[0], ids[49]), ("0", "49"));
         // Its timer finds nothing to send; the 51st request opens a new batch.
-        assert!(batcher.take(&token_id, batch).is_none());
+        assert!(batcher.take(&key, batch).is_none());
         assert!(matches!(
             join(&batcher, "50", &token),
             Joined::Opened { .. }
@@ -215,14 +219,14 @@ mod tests {
         let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
         let Joined::Opened {
-            token_id: a_id,
+            key: a_id,
             batch: a_batch,
         } = join(&batcher, "1", &a)
         else {
             panic!("opens");
         };
         let Joined::Opened {
-            token_id: b_id,
+            key: b_id,
             batch: b_batch,
         } = join(&batcher, "2", &b)
         else {
@@ -246,14 +250,14 @@ mod tests {
         );
         assert_eq!(a.id().label(), b.id().label());
         let Joined::Opened {
-            token_id: a_id,
+            key: a_id,
             batch: a_batch,
         } = join(&batcher, "1", &a)
         else {
             panic!("opens");
         };
         let Joined::Opened {
-            token_id: b_id,
+            key: b_id,
             batch: b_batch,
         } = join(&batcher, "2", &b)
         else {
@@ -270,17 +274,14 @@ mod tests {
     fn a_late_timer_never_sends_a_later_batch_of_its_token() {
         let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
         let token = AccessToken::new("token-a");
-        let Joined::Opened { token_id, batch } = join(&batcher, "1", &token) else {
+        let Joined::Opened { key, batch } = join(&batcher, "1", &token) else {
             panic!("opens");
         };
-        assert!(batcher.take(&token_id, batch).is_some());
+        assert!(batcher.take(&key, batch).is_some());
         let Joined::Opened { batch: later, .. } = join(&batcher, "2", &token) else {
             panic!("opens again");
         };
-        assert!(batcher.take(&token_id, batch).is_none());
-        assert_eq!(
-            batcher.take(&token_id, later).map(|c| c.waiting.len()),
-            Some(1)
-        );
+        assert!(batcher.take(&key, batch).is_none());
+        assert_eq!(batcher.take(&key, later).map(|c| c.waiting.len()), Some(1));
     }
 }

@@ -25,7 +25,7 @@ pub(crate) mod collect;
 pub(crate) mod send;
 
 use super::error::GraphError;
-use super::request::{Endpoint, GraphRequest};
+use super::request::{Api, Endpoint, GraphRequest};
 use super::transport::decode;
 use crate::secret::{AccessToken, TokenId};
 
@@ -36,6 +36,8 @@ pub const MAX_BATCH_ENTRIES: usize = 50;
 #[derive(Clone)]
 pub struct BatchEntry {
     pub(crate) endpoint: Endpoint,
+    /// Whose version the batch call carrying it is sent to; one batch holds one API's entries.
+    pub(crate) api: Api,
     pub(crate) object_id: String,
     relative_url: String,
     /// A token the `relative_url` carries, removed from anything its answer echoes.
@@ -47,6 +49,7 @@ impl BatchEntry {
     pub fn get(request: &GraphRequest) -> Self {
         Self {
             endpoint: request.endpoint,
+            api: request.api,
             object_id: request.object_id.clone(),
             relative_url: request.relative_url(),
             carried: None,
@@ -68,6 +71,7 @@ impl BatchEntry {
         );
         Self {
             endpoint: Endpoint::DebugToken,
+            api: Api::Graph,
             object_id: token.id().full(),
             relative_url: format!("debug_token?{query}"),
             carried: Some(token.clone()),

@@ -19,6 +19,7 @@ use super::collect::{Collected, Reply, Waiting};
 use super::{batch_field, parse_answers, BatchAnswer, BatchEntry};
 use crate::graph::calls::{Calls, HttpRequestType, InFlight};
 use crate::graph::error::GraphError;
+use crate::graph::request::Api;
 use crate::graph::transport;
 use crate::graph::usage::{self, Usage};
 use crate::secret::{AccessToken, AppSecret, TokenId};
@@ -91,6 +92,7 @@ async fn send_admitted(
                 if let Some(answer) = answer {
                     let usage = usage::read(&answer.header_map());
                     calls.limiter.observe(token_id, &entry.object_id, &usage);
+                    calls.observe_version(entry.api, &usage);
                     let body = answer.body.as_ref().map(|_| ());
                     calls.record_result(entry.endpoint, token_id, &entry.object_id, body, &usage);
                 }
@@ -136,9 +138,11 @@ async fn exchange(
     token: &AccessToken,
     deadline: Option<Duration>,
 ) -> (Usage, Result<Value, GraphError>) {
+    // The batcher keys batches by API, so the first entry speaks for all of them.
+    let api = entries.first().map_or(Api::Graph, |entry| entry.api);
     calls
         .transport
-        .post_form("batch", batch_field(entries), token, deadline)
+        .post_form(api, "batch", batch_field(entries), token, deadline)
         .await
 }
 
