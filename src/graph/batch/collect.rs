@@ -214,27 +214,42 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn requests_with_different_tokens_never_share_a_batch() {
-        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
-        let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
+    /// Requests with `a` and then `b` each open a batch (the second must not join the first);
+    /// `meanwhile` runs while both are open; returns both batches.
+    fn two_batches(
+        batcher: &Batcher,
+        a: &AccessToken,
+        b: &AccessToken,
+        meanwhile: impl FnOnce(),
+    ) -> (Collected, Collected) {
         let Joined::Opened {
             key: a_id,
             batch: a_batch,
-        } = join(&batcher, "1", &a)
+        } = join(batcher, "1", a)
         else {
             panic!("opens");
         };
         let Joined::Opened {
             key: b_id,
             batch: b_batch,
-        } = join(&batcher, "2", &b)
+        } = join(batcher, "2", b)
         else {
             panic!("a second token opens its own batch");
         };
-        assert!(matches!(join(&batcher, "3", &a), Joined::Waiting));
-        let a_batch = batcher.take(&a_id, a_batch).expect("open");
-        let b_batch = batcher.take(&b_id, b_batch).expect("open");
+        meanwhile();
+        (
+            batcher.take(&a_id, a_batch).expect("open"),
+            batcher.take(&b_id, b_batch).expect("open"),
+        )
+    }
+
+    #[test]
+    fn requests_with_different_tokens_never_share_a_batch() {
+        let batcher = Batcher::new(Duration::from_secs(1), Duration::from_secs(10));
+        let (a, b) = (AccessToken::new("token-a"), AccessToken::new("token-b"));
+        let (a_batch, b_batch) = two_batches(&batcher, &a, &b, || {
+            assert!(matches!(join(&batcher, "3", &a), Joined::Waiting));
+        });
         assert_eq!(a_batch.token.expose(), "token-a");
         assert_eq!(a_batch.waiting.len(), 2);
         assert_eq!(b_batch.token.expose(), "token-b");
@@ -249,22 +264,7 @@ mod tests {
             AccessToken::new(COLLIDING_TOKENS.1),
         );
         assert_eq!(a.id().label(), b.id().label());
-        let Joined::Opened {
-            key: a_id,
-            batch: a_batch,
-        } = join(&batcher, "1", &a)
-        else {
-            panic!("opens");
-        };
-        let Joined::Opened {
-            key: b_id,
-            batch: b_batch,
-        } = join(&batcher, "2", &b)
-        else {
-            panic!("a token with the same label opens its own batch");
-        };
-        let a_batch = batcher.take(&a_id, a_batch).expect("open");
-        let b_batch = batcher.take(&b_id, b_batch).expect("open");
+        let (a_batch, b_batch) = two_batches(&batcher, &a, &b, || {});
         assert_eq!(a_batch.token.expose(), COLLIDING_TOKENS.0);
         assert_eq!(b_batch.token.expose(), COLLIDING_TOKENS.1);
         assert_eq!((a_batch.waiting.len(), b_batch.waiting.len()), (1, 1));
