@@ -97,6 +97,11 @@ pub struct ApiVersionGauges {
     info: IntGaugeVec,
     /// The last `served` of each `(api, requested)`.
     served: Arc<Mutex<BTreeMap<(Api, String), String>>>,
+    /// `api_version_warnings_total{endpoint}`.
+    warnings: IntCounterVec,
+    /// The UTC day each endpoint's warning was last logged on: Meta sends the header on
+    /// every upgraded call, and one line a day says all there is to say.
+    warning_logged: Arc<Mutex<BTreeMap<&'static str, i64>>>,
 }
 
 impl ApiVersionGauges {
@@ -117,7 +122,26 @@ impl ApiVersionGauges {
                 &["api", "requested", "served"],
             )?,
             served: Arc::default(),
+            warnings: IntCounterVec::new(
+                Opts::new(
+                    name("api_version_warnings_total"),
+                    "Graph API answers that carried X-Ad-Api-Version-Warning (Meta upgraded the call from an expired or expiring Marketing API version), by endpoint. The header's text is logged once per endpoint and day; api_version_info says which version answered.",
+                ),
+                &["endpoint"],
+            )?,
+            warning_logged: Arc::default(),
         })
+    }
+
+    /// Counts a version warning on `endpoint`; true when it is the first on UTC day `day`,
+    /// so the caller logs it.
+    pub fn warned(&self, endpoint: &'static str, day: i64) -> bool {
+        self.warnings.with_label_values(&[endpoint]).inc();
+        let mut logged = self
+            .warning_logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        logged.insert(endpoint, day) != Some(day)
     }
 
     /// Sets the end dates of the configured versions (and only those, after a change) and
@@ -486,6 +510,7 @@ impl ExporterMetrics {
         let api_versions = ApiVersionGauges::new(name)?;
         registry.register(Box::new(api_versions.end.clone()))?;
         registry.register(Box::new(api_versions.info.clone()))?;
+        registry.register(Box::new(api_versions.warnings.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -596,6 +621,32 @@ mod tests {
             Vec::<String>::new(),
             "no dates set for v27.0"
         );
+    }
+
+    #[test]
+    fn every_version_warning_counts_and_each_endpoint_is_logged_once_a_day() {
+        let metrics = ExporterMetrics::new().expect("metrics");
+        let versions = &metrics.api_versions;
+        let day = 20_791;
+        assert!(
+            versions.warned("campaign_insights", day),
+            "the first is logged"
+        );
+        assert!(
+            !versions.warned("campaign_insights", day),
+            "the same day: not again"
+        );
+        assert!(
+            versions.warned("ad_account_insights", day),
+            "another endpoint is"
+        );
+        assert!(
+            versions.warned("campaign_insights", day + 1),
+            "the next day is"
+        );
+        let text = String::from_utf8(metrics.encode().expect("encode")).expect("utf-8");
+        assert!(text.contains("meta_messaging_exporter_api_version_warnings_total{endpoint=\"campaign_insights\"} 3"), "{text}");
+        assert!(text.contains("meta_messaging_exporter_api_version_warnings_total{endpoint=\"ad_account_insights\"} 1"), "{text}");
     }
 
     #[test]

@@ -134,6 +134,32 @@ pub fn end(api: Api, version: &str) -> End {
     }
 }
 
+/// The version Meta serves an expired `version` of `api` with on `today`: the oldest newer
+/// one still working (Meta's upgrades chain over several expired versions, graph-api.md 7.1).
+/// `None` for a version that has not expired, or one this release cannot read.
+pub fn upgraded(api: Api, version: &str, today: NaiveDate) -> Option<String> {
+    let number = parse(version)?;
+    if !matches!(standing(api, version, today), Standing::Expired { .. }) {
+        return None;
+    }
+    ROWS.iter()
+        .map(|row| row.version)
+        .filter(|&newer| newer > number)
+        .map(written)
+        .find(|newer| !matches!(standing(api, newer, today), Standing::Expired { .. }))
+}
+
+/// The newest version this release knows, as Meta's 2635 message names it.
+pub fn newest() -> String {
+    ROWS.last()
+        .map_or_else(|| DEFAULT_VERSION.to_owned(), |row| written(row.version))
+}
+
+/// `(major, minor)` as Meta writes it, `vMAJOR.MINOR`.
+fn written((major, minor): (u32, u32)) -> String {
+    format!("v{major}.{minor}")
+}
+
 /// What a configured version's end means on `today`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -199,6 +225,34 @@ pub fn notice(api: Api, key: &str, version: &str, today: NaiveDate) -> Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expired_version_is_served_by_the_oldest_newer_one_still_working() {
+        let today = date(2026, 12, 4);
+        // v23.0 and v24.0 are both gone from the Marketing API: the upgrade chains to v25.0.
+        assert_eq!(
+            upgraded(Api::Marketing, "v23.0", today).as_deref(),
+            Some("v25.0")
+        );
+        assert_eq!(
+            upgraded(Api::Marketing, "v24.0", today).as_deref(),
+            Some("v25.0")
+        );
+        assert_eq!(upgraded(Api::Marketing, "v25.0", today), None);
+        // After v25.0's end (2027-02-23) it chains on to v26.0.
+        assert_eq!(
+            upgraded(Api::Marketing, "v23.0", date(2027, 3, 1)).as_deref(),
+            Some("v26.0")
+        );
+        // The Graph API keeps v23.0 until 2027-10-08; v20.0 went in 2026-09.
+        assert_eq!(upgraded(Api::Graph, "v23.0", today), None);
+        assert_eq!(
+            upgraded(Api::Graph, "v20.0", today).as_deref(),
+            Some("v21.0")
+        );
+        assert_eq!(upgraded(Api::Marketing, "latest", today), None);
+        assert_eq!(newest(), "v27.0");
+    }
 
     #[test]
     fn the_default_version_is_in_the_table_and_has_not_expired_in_either_api() {

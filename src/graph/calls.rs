@@ -176,7 +176,7 @@ impl Calls {
             .with_label_values(&[endpoint, outcome])
             .inc();
         self.limiter.observe(token_id, &request.object_id, &usage);
-        self.observe_version(request.api, &usage);
+        self.observe_version(request.api, request.endpoint, &usage);
         self.record_result(
             request.endpoint,
             token_id,
@@ -197,12 +197,25 @@ impl Calls {
         )
     }
 
-    /// Records the version Meta served a call of `api` with, if it said.
-    pub(crate) fn observe_version(&self, api: Api, usage: &Usage) {
+    /// Records the version Meta served a call of `request`'s API with, if it said, and any
+    /// version warning that came with it.
+    pub(crate) fn observe_version(&self, api: Api, endpoint: Endpoint, usage: &Usage) {
+        let versions = &self.metrics.api_versions;
         if let Some(served) = &usage.served_version {
-            self.metrics
-                .api_versions
-                .served(api, self.transport.version(api), served);
+            versions.served(api, self.transport.version(api), served);
+        }
+        if let Some(warning) = &usage.version_warning {
+            let day = self.limiter.wall_clock().now_unix().div_euclid(86_400);
+            if versions.warned(endpoint.as_str(), day) {
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    api = api.as_str(),
+                    requested = self.transport.version(api),
+                    served = usage.served_version.as_deref().unwrap_or("unknown"),
+                    warning = %warning,
+                    "Meta answered with a version warning (X-Ad-Api-Version-Warning); set a supported version (graph_api.marketing_version for campaigns and ad accounts). Logged once per endpoint and day; counted in api_version_warnings_total"
+                );
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use super::batch::{self, BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 use super::calls::{Calls, Lane};
 use super::error::{ErrorClass, GraphError};
 use super::ratelimit::RateLimiter;
-use super::request::{Endpoint, GraphRequest};
+use super::request::{Api, Endpoint, GraphRequest};
 use super::solo::{SoloReason, SoloTarget, PROMPT_ANSWERS_TO_LEAVE};
 use super::transport::Transport;
 use crate::config::{GraphApiConfig, PollingConfig};
@@ -98,6 +98,11 @@ impl GraphClient {
                 .batch
                 .then(|| Arc::new(Batcher::new(polling.batch_window, polling.batch_timeout))),
         })
+    }
+
+    /// The version `api`'s calls are sent with.
+    pub fn version(&self, api: Api) -> &str {
+        self.calls.transport.version(api)
     }
 
     /// The rate limiter this client reports to.

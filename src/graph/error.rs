@@ -107,6 +107,10 @@ pub enum ErrorClass {
     ObjectUnavailable,
     /// Policy block (368): back off.
     PolicyBlock,
+    /// The Marketing API no longer serves this endpoint on the version asked for (2635, "You
+    /// are calling a deprecated version of the Ads API"). A configuration error: asking again
+    /// on the same version gets the same answer, so it is never retried within a poll.
+    DeprecatedVersion,
     /// Anything else: count it and try again at the next interval.
     Permanent,
 }
@@ -122,6 +126,7 @@ impl ErrorClass {
             ErrorClass::InvalidParameter => "invalid_parameter",
             ErrorClass::ObjectUnavailable => "object_unavailable",
             ErrorClass::PolicyBlock => "policy_block",
+            ErrorClass::DeprecatedVersion => "deprecated_version",
             ErrorClass::Permanent => "other",
         }
     }
@@ -161,6 +166,10 @@ impl GraphError {
                     ErrorClass::ObjectUnavailable
                 } else if error.code == 368 {
                     ErrorClass::PolicyBlock
+                } else if error.code == 2635 {
+                    // Matched on the code alone: Meta writes "update to the latest version",
+                    // other servers "upgrade" (graph-api.md 7.1).
+                    ErrorClass::DeprecatedVersion
                 } else if error.code == 100 && error.error_subcode != Some(1504018) {
                     ErrorClass::InvalidParameter
                 } else if matches!(error.code, 1 | 2)
@@ -279,6 +288,25 @@ mod tests {
         );
         let too_large = GraphError::TooLarge { limit: 10 };
         assert_eq!(too_large.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn metas_deprecated_version_error_is_its_own_class_whatever_its_wording() {
+        // Meta's wording (graph-api.md 7.1), and the "upgrade" of other servers, marked
+        // transient for good measure: the code alone decides, and it is never retried.
+        for message in [
+            "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: v27.0.",
+            "(#2635) You are calling a deprecated version of the Ads API. Please upgrade to the latest version: v11.0.",
+        ] {
+            let body = serde_json::json!({"error": {"message": message, "type": "OAuthException", "code": 2635, "is_transient": true, "fbtrace_id": "AbCdEf123"}});
+            let body: ErrorBody = serde_json::from_value(body).expect("Meta's shape");
+            let error = GraphError::Api {
+                status: 400,
+                error: body.error,
+            };
+            assert_eq!(error.class(), ErrorClass::DeprecatedVersion);
+            assert_eq!(error.class().as_str(), "deprecated_version");
+        }
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub mod usage;
 pub use batch::{BatchAnswer, BatchEntry, MAX_BATCH_ENTRIES};
 pub use client::{GraphClient, Pages, RetryPolicy};
 pub use error::{ApiError, ErrorClass, GraphError};
-pub use request::{Endpoint, GraphRequest};
+pub use request::{Api, Endpoint, GraphRequest};
 pub use solo::{SoloReason, SoloTarget};

@@ -132,6 +132,12 @@ impl RateLimiter {
         }
     }
 
+    /// The wall clock the limiter reads, shared with the client for what happens on the
+    /// calendar (a warning logged once a day).
+    pub(crate) fn wall_clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// The same limiter reading wall-clock time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.solo = SoloTargets::new(self.metrics.target_solo.clone(), clock.clone());

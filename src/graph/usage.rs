@@ -42,7 +42,14 @@ pub struct Usage {
     pub malformed: Vec<&'static str>,
     /// `facebook-api-version`: the version Meta served the call with, when it said one.
     pub served_version: Option<String>,
+    /// `X-Ad-Api-Version-Warning`: Meta's free-text notice that it upgraded the call (or
+    /// soon will), control bytes escaped and cut to [`MAX_WARNING_CHARS`]. Only logged and
+    /// counted, never parsed: the version that answered is `served_version`.
+    pub version_warning: Option<String>,
 }
+
+/// How much of an `X-Ad-Api-Version-Warning` is kept for the log: Meta's are one sentence.
+pub const MAX_WARNING_CHARS: usize = 300;
 
 impl Usage {
     /// The highest usage percentage reported, if any.
@@ -90,6 +97,13 @@ pub fn read(headers: &HeaderMap) -> Usage {
         } else {
             usage.malformed.push("facebook-api-version");
         }
+    }
+
+    if let Some(raw) = headers.get("x-ad-api-version-warning") {
+        // Kept even when it is not ASCII: the notice matters, its exact bytes do not.
+        let raw = String::from_utf8_lossy(raw.as_bytes());
+        let escaped = crate::printable::printable(raw.trim());
+        usage.version_warning = Some(escaped.chars().take(MAX_WARNING_CHARS).collect());
     }
 
     if let Some(raw) = text("x-app-usage") {
@@ -222,6 +236,29 @@ mod tests {
         assert_eq!(usage.served_version, None);
         assert_eq!(usage.malformed, ["facebook-api-version"]);
         assert_eq!(read(&HeaderMap::new()).served_version, None);
+    }
+
+    #[test]
+    fn the_version_warning_is_kept_as_text_escaped_and_cut() {
+        // The live value seen on 2026-09-08 (graph-api.md 7.1).
+        let live = "The call has been auto-upgraded to v26.0 as v25.0 will be deprecated.";
+        let usage = read(&headers(&[("x-ad-api-version-warning", live)]));
+        assert_eq!(usage.version_warning.as_deref(), Some(live));
+        assert!(usage.malformed.is_empty());
+
+        // Header values cannot carry control bytes, but they can carry bytes that are not
+        // UTF-8, and any length.
+        let mut hostile = b"upgraded \xff\xfe ".to_vec();
+        hostile.extend(std::iter::repeat_n(b'x', 1000));
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-ad-api-version-warning",
+            HeaderValue::from_bytes(&hostile).expect("obs-text is a valid header value"),
+        );
+        let kept = read(&map).version_warning.expect("kept");
+        assert_eq!(kept.chars().count(), MAX_WARNING_CHARS);
+        assert!(kept.starts_with("upgraded \u{fffd}\u{fffd} x"), "{kept}");
+        assert_eq!(read(&HeaderMap::new()).version_warning, None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::read::{Polled, Read, ReadStates};
 use super::{fetch_dropping_invalid, Dropped, Plan, PollContext, PollError, Verdicts};
 use crate::config::{CampaignDates, CampaignTarget, Origin};
 use crate::convert::{campaign, Converted};
-use crate::graph::GraphRequest;
+use crate::graph::{Api, GraphRequest};
 
 /// Which insights object a [`CampaignPoller`] reads: seed 002's fields are the same on a
 /// message campaign and on an ad account, only the path, the id label and the info differ.
@@ -141,6 +141,8 @@ impl CampaignPoller {
             self.dropped.insert(field, now);
         }
         self.suspected = verdicts.suspected.into_iter().collect();
+        let version = client.version(Api::Marketing);
+        let fetched = fetched.map_err(|error| PollError::marketing(error, version));
         let insights = fetched.and_then(|answers| {
             if answers.is_empty() {
                 return Err(self.dropped.nothing_valid(retry_after));

@@ -87,6 +87,20 @@ pub enum PollError {
         /// The items under suspicion.
         items: Vec<String>,
     },
+    /// The Marketing API no longer serves the read on the version it was sent with (code
+    /// 2635). Only the configuration can fix it, so the message names the key; the read is
+    /// asked again at each interval (Meta's app setting for auto-upgrades can change the answer
+    /// without the exporter's config changing) but never retried within a poll.
+    #[error(
+        "{error} (Meta's Marketing API no longer serves this read on {version}: set `graph_api.marketing_version` to a supported version such as {}; every poll fails until then)",
+        crate::catalog::versions::DEFAULT_VERSION
+    )]
+    DeprecatedVersion {
+        /// Meta's error (boxed: rare, and the other variants stay small).
+        error: Box<GraphError>,
+        /// The version the read was sent with.
+        version: String,
+    },
     /// Every configured metric or field is dropped; nothing is asked for until the first of them
     /// is due to be asked for again.
     #[error(
@@ -103,6 +117,20 @@ pub enum PollError {
 }
 
 impl PollError {
+    /// `error` of a Marketing API read sent with `version`, with 2635 told apart so that the
+    /// message names the key that fixes it.
+    pub fn marketing(error: PollError, version: &str) -> PollError {
+        match error {
+            PollError::Graph(error) if error.class() == ErrorClass::DeprecatedVersion => {
+                PollError::DeprecatedVersion {
+                    error: Box::new(error),
+                    version: version.to_owned(),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The failure class, for state, metrics and logs.
     pub fn class(&self) -> &'static str {
         match self {
@@ -110,6 +138,7 @@ impl PollError {
             PollError::Shape(_) => "invalid_response",
             PollError::InvalidParameter(_) | PollError::Suspected { .. } => "invalid_parameter",
             PollError::NothingValid { .. } => "no_valid_metrics",
+            PollError::DeprecatedVersion { .. } => ErrorClass::DeprecatedVersion.as_str(),
         }
     }
 
@@ -117,7 +146,9 @@ impl PollError {
     pub fn graph_error(&self) -> Option<&GraphError> {
         match self {
             PollError::Graph(error) | PollError::InvalidParameter(error) => Some(error),
-            PollError::Suspected { error, .. } => Some(error),
+            PollError::Suspected { error, .. } | PollError::DeprecatedVersion { error, .. } => {
+                Some(error)
+            }
             PollError::Shape(_) | PollError::NothingValid { .. } => None,
         }
     }

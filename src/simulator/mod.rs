@@ -54,6 +54,7 @@ mod page;
 mod paging;
 mod phone_numbers;
 mod templates;
+mod versions;
 mod waba;
 mod whatsapp_billing;
 
@@ -208,6 +209,16 @@ impl FakeGraphApi {
     /// campaign's and whose node has `name`, `currency` and `account_id`, accepting `token`.
     pub fn simulate_ad_account(&self, id: &str, token: &str) {
         self.register(id, token, ObjectKind::Simulated(Simulated::AdAccount));
+    }
+
+    /// Makes the campaign or ad account `id` play an endpoint that a breaking change touches:
+    /// a call to it on an expired Marketing API version fails with error 2635 instead of
+    /// being auto-upgraded (graph-api.md 7.1).
+    pub fn reject_expired_marketing_version(&self, id: &str) {
+        self.shared
+            .registry()
+            .rejecting_expired_versions
+            .insert(id.to_owned());
     }
 
     /// Registers (or replaces) a business, accepting `token`, whose
@@ -608,12 +619,27 @@ impl Shared {
                     .and_then(|key| registry.faults.get_mut(key))
                     .and_then(FaultPlan::take)
             });
-        let headers = request
+        let own_headers = request
             .object_id
             .as_deref()
             .and_then(|id| registry.headers.get(id))
             .cloned()
             .unwrap_or_default();
+        let (fault, mut headers) = match fault {
+            Some(fault) => (Some(fault), Vec::new()),
+            None => match registry.marketing_version_treatment(&request) {
+                versions::Treatment::AsAsked => (None, Vec::new()),
+                versions::Treatment::Upgraded(headers) => (None, headers),
+                versions::Treatment::Rejected(fault) => (Some(fault), Vec::new()),
+            },
+        };
+        // A test's own headers win over the version's, as over every default.
+        headers.retain(|(name, _)| {
+            !own_headers
+                .iter()
+                .any(|(own, _)| own.eq_ignore_ascii_case(name))
+        });
+        headers.extend(own_headers);
         if let Some(id) = &request.object_id {
             *registry.request_counts.entry(id.clone()).or_default() += 1;
         }
@@ -749,6 +775,9 @@ struct Registry {
     businesses: HashMap<String, (Vec<String>, Vec<String>)>,
     /// Names set with `set_name`.
     names: HashMap<String, String>,
+    /// Campaigns and ad accounts answering an expired Marketing API version with 2635
+    /// (`reject_expired_marketing_version`).
+    rejecting_expired_versions: HashSet<String>,
     /// The largest page list edges serve, when smaller than Graph's (`set_max_page_size`).
     max_page_size: Option<usize>,
     /// The app, token facts and batch counts (`set_app`, `set_token_info`, ...).
@@ -769,6 +798,29 @@ impl Registry {
             ObjectKind::Simulated(kind) => kind.display_name(id),
             ObjectKind::Fixed(_) => format!("Object {id}"),
         }
+    }
+
+    /// What the Marketing API does with `request`'s version, if it is a campaign's or an ad
+    /// account's.
+    fn marketing_version_treatment(&self, request: &RecordedRequest) -> versions::Treatment {
+        let Some(id) = request.object_id.as_deref() else {
+            return versions::Treatment::AsAsked;
+        };
+        let marketing = self.objects.get(id).is_some_and(|object| {
+            matches!(
+                object.kind,
+                ObjectKind::Simulated(Simulated::Campaign | Simulated::AdAccount)
+            )
+        });
+        let version = request.path.split('/').nth(1).unwrap_or_default();
+        if !marketing {
+            return versions::Treatment::AsAsked;
+        }
+        versions::treat(
+            version,
+            self.now(),
+            self.rejecting_expired_versions.contains(id),
+        )
     }
 
     /// The simulated now, in unix seconds.

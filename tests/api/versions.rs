@@ -140,15 +140,20 @@ async fn the_versions_meta_served_and_the_end_dates_of_the_configured_ones_are_e
     exporter.stop().await;
 }
 
+/// 2026-12-04 12:00 UTC: v23.0 and v24.0 have left the Marketing API, v25.0 ends on
+/// 2027-02-23.
+const TODAY: i64 = 1_796_385_600;
+const WARNINGS: &str = "meta_messaging_exporter_api_version_warnings_total";
+
 #[tokio::test(start_paused = true)]
-async fn a_version_meta_upgraded_shows_as_served_beside_the_requested_one() {
+async fn an_expired_marketing_version_meta_upgraded_is_shown_served_and_its_warnings_counted() {
     let fake = FakeGraphApi::start().await.expect("fake");
+    fake.set_now(Some(TODAY));
     start_fake_with_targets(&fake);
-    for object in ["C1", "act_1001"] {
-        fake.set_headers(object, &[("facebook-api-version", "v25.0")]);
-    }
+    // The simulator upgrades by Meta's schedule: v24.0 is served as v25.0, with Meta's
+    // X-Ad-Api-Version-Warning on every campaign and ad-account answer.
     let versions = "  version: v27.0\n  marketing_version: v24.0\n";
-    let (exporter, scrape) = poll_everything(&config(&fake, versions, false)).await;
+    let (exporter, scrape) = poll_everything(&config(&fake, versions, true)).await;
     let upgraded = [
         ("api", "marketing"),
         ("requested", "v24.0"),
@@ -160,5 +165,89 @@ async fn a_version_meta_upgraded_shows_as_served_beside_the_requested_one() {
         1,
         "one served version per requested one"
     );
+    let graph = [
+        ("api", "graph"),
+        ("requested", "v27.0"),
+        ("served", "v27.0"),
+    ];
+    assert_eq!(
+        scrape.value(INFO, &graph),
+        Some(1.0),
+        "Graph paths are not upgraded"
+    );
+    for endpoint in ["campaign_insights", "ad_account_insights"] {
+        let warnings = scrape.value(WARNINGS, &[("endpoint", endpoint)]);
+        assert!(
+            warnings.is_some_and(|count| count >= 1.0),
+            "{endpoint}: {warnings:?}"
+        );
+    }
+    assert_eq!(
+        scrape.value(WARNINGS, &[("endpoint", "page_insights")]),
+        None,
+        "no warning on Graph reads"
+    );
+    // Upgraded calls answer: the campaign's data is there.
+    assert!(!scrape
+        .series(
+            "meta_marketing_messages_delivered",
+            &[("campaign_id", "C1")]
+        )
+        .is_empty());
+    exporter.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_2635_fails_only_that_campaigns_poll_names_the_key_and_is_not_retried() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.set_now(Some(TODAY));
+    start_fake_with_targets(&fake);
+    fake.simulate_campaign("C2", TOKEN);
+    fake.reject_expired_marketing_version("C2");
+    // Batching on, as by default: the rejected entry shares a batch call with healthy ones.
+    let yaml = config(&fake, "  marketing_version: v24.0\n", true)
+        .replace("campaigns:\n", "campaigns:\n  - id: C2\n    interval: 1h\n");
+    let exporter = TestExporter::start(&yaml).await;
+    let scrape = exporter
+        .wait_for("C1 up and C2 failing", |s| {
+            s.value("meta_messaging_exporter_target_up", &[("target_id", "C1")]) == Some(1.0)
+                && s.value("meta_messaging_exporter_target_up", &[("target_id", "C2")]) == Some(0.0)
+        })
+        .await;
+    let failing = [
+        ("target_id", "C2"),
+        ("read", "insights"),
+        ("error_class", "deprecated_version"),
+    ];
+    assert_eq!(
+        scrape.value("meta_messaging_exporter_target_read_failing", &failing),
+        Some(1.0)
+    );
+    assert!(!scrape
+        .series(
+            "meta_marketing_messages_delivered",
+            &[("campaign_id", "C1")]
+        )
+        .is_empty());
+    assert_eq!(
+        scrape.value(
+            "meta_messaging_exporter_target_disabled",
+            &[("target_id", "C2")]
+        ),
+        None,
+        "asked again at the next interval: Meta's app setting can change the answer"
+    );
+    let (status, page) = exporter.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("graph_api.marketing_version"), "{page}");
+    assert!(page.contains("v24.0"), "{page}");
+    // One insights call per poll: a 2635 is not retried, however many retries transient
+    // errors get.
+    let insights = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/C2/insights"))
+        .count();
+    assert_eq!(insights, 1);
     exporter.stop().await;
 }

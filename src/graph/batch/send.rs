@@ -92,7 +92,7 @@ async fn send_admitted(
                 if let Some(answer) = answer {
                     let usage = usage::read(&answer.header_map());
                     calls.limiter.observe(token_id, &entry.object_id, &usage);
-                    calls.observe_version(entry.api, &usage);
+                    calls.observe_version(entry.api, entry.endpoint, &usage);
                     let body = answer.body.as_ref().map(|_| ());
                     calls.record_result(entry.endpoint, token_id, &entry.object_id, body, &usage);
                 }
