@@ -80,7 +80,7 @@ const MAY_BE_EMPTY: &[(&str, &str)] = &[
     ),
     (
         "alert MetaMessagingTargetFailing",
-        "no target fails (PAGE_REVOKED is disabled, which this alert leaves to TokenInvalid)",
+        "it may have no series yet: CAMPAIGN_OLD (2635) fails, but only for 3 intervals after its first poll; PAGE_REVOKED is disabled, which this alert leaves to TokenInvalid",
     ),
     (
         "alert MetaMessagingDataOlderThanExpected",
@@ -118,6 +118,7 @@ const MUST_FIRE: &[(&str, &str, &str)] = &[
         "item",
         "page_messages_order_count",
     ),
+    ("MetaApiVersionRejected", "target_id", "CAMPAIGN_OLD"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,6 +160,11 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     fake.fail_next("PAGE1", 1, Fault::transient());
     fake.simulate_campaign("CAMPAIGN1", TOKEN);
     fake.simulate_campaign("CAMPAIGN2", TOKEN);
+    // The Marketing API is pinned to v24.0, expired on the fake's clock: Meta upgrades the
+    // campaign and ad-account reads (version info, warnings, the ending-soon and upgraded
+    // rules get series) and rejects CAMPAIGN_OLD's with 2635 (MetaApiVersionRejected).
+    fake.simulate_campaign("CAMPAIGN_OLD", TOKEN);
+    fake.reject_expired_marketing_version("CAMPAIGN_OLD");
     fake.simulate_waba("WABA1", TOKEN);
     fake.simulate_waba("WABA2", TOKEN);
     // The second account is in the states the "feature unavailable" panel and alert are for.
@@ -192,7 +198,7 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     );
     let preamble = preamble(&fake).replace(
         "  request_timeout: 2s\n",
-        &format!("  request_timeout: 2s\n  app_id: \"{APP_ID}\"\n  app_secret: {APP_SECRET}\n"),
+        &format!("  request_timeout: 2s\n  marketing_version: v24.0\n  app_id: \"{APP_ID}\"\n  app_secret: {APP_SECRET}\n"),
     );
     let yaml = format!(
         "{}pages:
@@ -229,6 +235,8 @@ campaigns:
   - id: CAMPAIGN2
     interval: 1s
     date_preset: last_7d
+  - id: CAMPAIGN_OLD
+    interval: 1s
 whatsapp_business_accounts:
   - id: WABA1
     interval: 1s
