@@ -24,6 +24,9 @@ const DEMO_APP_ID: &str = "1000000000000";
 /// Not a secret either: it only opens the simulator.
 const DEMO_APP_SECRET: &str = "demo-app-secret";
 
+/// An expired Marketing API version, on purpose (see [`start`]).
+const DEMO_MARKETING_VERSION: &str = "v24.0";
+
 /// Starts the simulator with demo objects and returns it with the matching config.
 pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     let fake = FakeGraphApi::start()
@@ -45,10 +48,15 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     for (campaign, name) in [
         ("120200000000001", "Spring sale"),
         ("120200000000002", "Loyalty reminders"),
+        ("120200000000003", "Winter win-back"),
     ] {
         fake.simulate_campaign(campaign, DEMO_TOKEN);
         fake.set_name(campaign, name);
     }
+    // The demo pins the Marketing API to v24.0, which Meta retired on 2026-11-10, to show
+    // what the exporter makes of it: Meta upgrades the campaign and ad-account reads (served
+    // v25.0, with X-Ad-Api-Version-Warning), and rejects the third campaign's with error 2635.
+    fake.reject_expired_marketing_version("120200000000003");
     fake.simulate_ad_account("act_106000000000001", DEMO_TOKEN);
     fake.set_name("act_106000000000001", "Demo ads");
     // Account 1 is listed; the business owns it and account 2, and account 3 is a client's.
@@ -100,6 +108,7 @@ fn demo_yaml(base_url: &str) -> String {
   access_token: {DEMO_TOKEN}
   app_id: "{DEMO_APP_ID}"
   app_secret: {DEMO_APP_SECRET}
+  marketing_version: {DEMO_MARKETING_VERSION}
 pages:
   - id: "100000000000001"
     interval: 10s
@@ -142,6 +151,8 @@ campaigns:
     interval: 20s
     fields: [marketing_messages_delivered, marketing_messages_read_rate, marketing_messages_spend]
     time_range: {{since: "2026-01-01", until: "2026-06-30"}}
+  - id: "120200000000003"
+    interval: 30s
 whatsapp_business_accounts:
   - id: "104000000000001"
     interval: 1m

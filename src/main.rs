@@ -153,7 +153,11 @@ type Simulator = std::convert::Infallible;
 #[cfg(feature = "demo")]
 async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
     let (fake, config) = meta_messaging_exporter::demo::start().await?;
-    tracing::info!(graph_api = %fake.base_url(), "demo mode: polling the built-in simulated Graph API");
+    tracing::info!(
+        graph_api = %fake.base_url(),
+        marketing_version = %config.graph_api.marketing_version,
+        "demo mode: polling the built-in simulated Graph API; its Marketing API version has expired on purpose, to show Meta's upgrades and error 2635"
+    );
     Ok((fake, config))
 }
 
