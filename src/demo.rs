@@ -24,8 +24,8 @@ const DEMO_APP_ID: &str = "1000000000000";
 /// Not a secret either: it only opens the simulator.
 const DEMO_APP_SECRET: &str = "demo-app-secret";
 
-/// An expired Marketing API version, on purpose (see [`start`]).
-const DEMO_MARKETING_VERSION: &str = "v24.0";
+/// A Marketing API version near its end, on purpose (see [`start`]).
+const DEMO_MARKETING_VERSION: &str = "v25.0";
 
 /// Starts the simulator with demo objects and returns it with the matching config.
 pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
@@ -53,9 +53,10 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
         fake.simulate_campaign(campaign, DEMO_TOKEN);
         fake.set_name(campaign, name);
     }
-    // The demo pins the Marketing API to v24.0, which Meta retired on 2026-11-10, to show
-    // what the exporter makes of it: Meta upgrades the campaign and ad-account reads (served
-    // v25.0, with X-Ad-Api-Version-Warning), and rejects the third campaign's with error 2635.
+    // The demo pins the Marketing API to v25.0, which Meta ends on 2027-02-23, to show what
+    // the exporter makes of an ending version: `--config.check` warns, and Meta upgrades the
+    // campaign and ad-account reads early (served v26.0, with X-Ad-Api-Version-Warning). Once
+    // v25.0 has expired, the third campaign plays an endpoint Meta cannot upgrade (2635).
     fake.reject_expired_marketing_version("120200000000003");
     fake.simulate_ad_account("act_106000000000001", DEMO_TOKEN);
     fake.set_name("act_106000000000001", "Demo ads");

@@ -156,7 +156,7 @@ async fn start_demo() -> anyhow::Result<(Simulator, config::Config)> {
     tracing::info!(
         graph_api = %fake.base_url(),
         marketing_version = %config.graph_api.marketing_version,
-        "demo mode: polling the built-in simulated Graph API; its Marketing API version has expired on purpose, to show Meta's upgrades and error 2635"
+        "demo mode: polling the built-in simulated Graph API; its Marketing API version is near its end on purpose, to show Meta's version warnings and upgrades"
     );
     Ok((fake, config))
 }

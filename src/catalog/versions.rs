@@ -149,6 +149,15 @@ pub fn upgraded(api: Api, version: &str, today: NaiveDate) -> Option<String> {
         .find(|newer| !matches!(standing(api, newer, today), Standing::Expired { .. }))
 }
 
+/// The version after `version` in Meta's schedule, if this release knows one.
+pub fn successor(version: &str) -> Option<String> {
+    let number = parse(version)?;
+    ROWS.iter()
+        .map(|row| row.version)
+        .find(|&newer| newer > number)
+        .map(written)
+}
+
 /// The newest version this release knows, as Meta's 2635 message names it.
 pub fn newest() -> String {
     ROWS.last()
@@ -252,6 +261,8 @@ mod tests {
         );
         assert_eq!(upgraded(Api::Marketing, "latest", today), None);
         assert_eq!(newest(), "v27.0");
+        assert_eq!(successor("v25.0").as_deref(), Some("v26.0"));
+        assert_eq!(successor("v27.0"), None);
     }
 
     #[test]

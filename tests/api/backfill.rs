@@ -370,7 +370,7 @@ async fn the_demo_backfills_its_targets_to_stdout_without_a_token() {
         );
     }
     assert!(
-        stderr.contains("backfilled 9 of 9 targets"),
+        stderr.contains("backfilled 10 of 10 targets"),
         "the summary: {stderr}"
     );
     // Discovered targets are backfilled too: the demo lists one Page and finds two more.
