@@ -343,7 +343,7 @@ impl TokenBoard {
         let mut families = vec![
             Family {
                 name: "meta_token_valid".to_owned(),
-                help: "1 if Meta's debug_token says the access token is valid, 0 if not (expired, revoked, unparsable), by token fingerprint and Meta's token type (USER, PAGE, SYSTEM_USER, APP; unknown if not given). From the background token check (at start, every graph_api.token_check_interval and when a token appears), not from the scrape.".to_owned(),
+                help: "1 if Meta's debug_token says the access token is valid, 0 if not (expired, revoked, unparsable), by token_id (`token:` and the first 8 hex digits of the token's SHA-256, never the token) and Meta's token type (USER, PAGE, SYSTEM_USER, APP; unknown if not given). From the background token check (at start, every graph_api.token_check_interval and when a token appears), not from the scrape.".to_owned(),
                 samples: valid,
             },
             Family {
