@@ -492,6 +492,16 @@ impl FakeGraphApi {
         self.whatsapp(waba_id, |settings| settings.partner_billed = partner_billed);
     }
 
+    /// Makes account `waba_id` bill its SERVICE messages per message from the Pacific day
+    /// 2026-10-01 on, as Meta announced, or not (the default, where every SERVICE point is
+    /// FREE_CUSTOMER_SERVICE at cost 0). From that day its `pricing_analytics` SERVICE points
+    /// are pricing type REGULAR, with the utility tier and the utility rate as their cost, and
+    /// the same volume as before; earlier buckets are unchanged. The shape is graph-api.md
+    /// 7.7's inference: Meta has not documented how the points will look.
+    pub fn set_service_billed(&self, waba_id: &str, billed: bool) {
+        self.whatsapp(waba_id, |settings| settings.service_billed = billed);
+    }
+
     /// Sets whether `template_analytics` of account `waba_id` answers (see
     /// [`TemplateAnalytics`] for the errors it answers otherwise).
     pub fn set_template_analytics(&self, waba_id: &str, state: TemplateAnalytics) {
@@ -913,6 +923,8 @@ struct ObjectSnapshot {
 pub(crate) struct WhatsAppSettings {
     /// Billed through a solution partner: no cost known (`set_partner_billed`).
     pub(crate) partner_billed: bool,
+    /// SERVICE messages charged from 2026-10-01 on (`set_service_billed`).
+    pub(crate) service_billed: bool,
     /// Whether `template_analytics` answers (`set_template_analytics`).
     pub(crate) template_analytics: TemplateAnalytics,
     /// The number of APPROVED templates, if not the default three (`set_template_count`).
