@@ -4,9 +4,9 @@
 //! is carried by one [`PollOutcome`] and applied by [`Applier::apply`]: one data slot of the
 //! snapshot store per read (replaced when the read succeeded, kept when it failed or answered
 //! with no data, and held through a rate-limit pause), the status board, the status slot, the
-//! exporter's counters and the log lines. A poll whose reads all succeeded is `success`, one with some failed reads is
-//! `partial` (its failed reads keep their previous values until they go stale), one whose
-//! reads all failed is failed. A read that answered with no data
+//! exporter's counters and the log lines. A poll whose reads all succeeded is `success`, one
+//! with some failed reads is `partial` (its failed reads keep their previous values until they
+//! go stale), one whose reads all failed is failed. A read that answered with no data
 //! ([`crate::convert::Converted::no_data()`], a campaign's empty `data`) succeeded: it is no
 //! error and counts nowhere as one, but its slot is neither replaced nor refreshed, so what
 //! it held goes stale `stale_after` past the last answer that had data, like the values of a
@@ -448,9 +448,9 @@ impl Reads {
     /// Replaces the data slot of every read that succeeded with data, keeps those of the reads
     /// that failed or answered with no data (without refreshing them, so they still expire
     /// `stale_after` past their last publish), removes those of reads the poll no longer
-    /// makes, and holds them all through a rate-limit pause. After a failed poll only the pause's hold applies: what earlier polls
-    /// read is not confirmed by it, so reads served from them publish nothing and every value
-    /// ages towards its staleness.
+    /// makes, and holds them all through a rate-limit pause. After a failed poll only the
+    /// pause's hold applies: what earlier polls read is not confirmed by it, so reads served
+    /// from them publish nothing and every value ages towards its staleness.
     fn publish(
         &mut self,
         store: &SnapshotStore,
