@@ -149,12 +149,12 @@ pub const CAMPAIGN_FIELDS: &[CampaignFieldInfo] = &[
     },
     CampaignFieldInfo {
         name: "marketing_messages_link_btn_click_rate",
-        meaning: "Delivered messages that got a link or button click (percent, 0-100, as the API gives it)",
+        meaning: "Link or button clicks per delivered message (percent as Meta reports it, not clamped: above 100 when clicks outnumber deliveries)",
         default: true,
     },
     CampaignFieldInfo {
         name: "marketing_messages_read_rate",
-        meaning: "Read messages divided by delivered messages; reads with receipts off are missed (percent, 0-100, as the API gives it)",
+        meaning: "Read messages divided by delivered messages; reads with receipts off are missed (percent as Meta reports it, not clamped: Meta shows values above 100)",
         default: true,
     },
     CampaignFieldInfo {
@@ -164,7 +164,7 @@ pub const CAMPAIGN_FIELDS: &[CampaignFieldInfo] = &[
     },
     CampaignFieldInfo {
         name: "marketing_messages_delivery_rate",
-        meaning: "Delivered messages divided by sent messages (percent, 0-100, as the API gives it)",
+        meaning: "Delivered messages divided by sent messages (percent as Meta reports it, not clamped)",
         default: false,
     },
 ];

@@ -76,6 +76,10 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
         &["104000000000003"],
     );
     fake.set_partner_billed("104000000000002", true);
+    // Service messages are charged from 2026-10-01: the accounts with costs show the change
+    // (SERVICE turns REGULAR and costs something) on the dashboard's service panel.
+    fake.set_service_billed("104000000000001", true);
+    fake.set_service_billed("104000000000003", true);
     // The client's account is shared without management rights: its phone-number list is
     // refused (#200), which the exporter shows as a read switched off while the account's
     // analytics, costs and templates go on.

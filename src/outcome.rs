@@ -2,11 +2,15 @@
 //!
 //! A poll task decides *when* to poll and *what* to ask; everything a finished poll changes
 //! is carried by one [`PollOutcome`] and applied by [`Applier::apply`]: one data slot of the
-//! snapshot store per read (replaced when the read succeeded, kept when it failed, and held
-//! through a rate-limit pause), the status board, the status slot, the exporter's counters and
-//! the log lines. A poll whose reads all succeeded is `success`, one with some failed reads is
-//! `partial` (its failed reads keep their previous values until they go stale), one whose
-//! reads all failed is failed. The applier is
+//! snapshot store per read (replaced when the read succeeded, kept when it failed or answered
+//! with no data, and held through a rate-limit pause), the status board, the status slot, the
+//! exporter's counters and the log lines. A poll whose reads all succeeded is `success`, one
+//! with some failed reads is `partial` (its failed reads keep their previous values until they
+//! go stale), one whose reads all failed is failed. A read that answered with no data
+//! ([`crate::convert::Converted::no_data()`], a campaign's empty `data`) succeeded: it is no
+//! error and counts nowhere as one, but its slot is neither replaced nor refreshed, so what
+//! it held goes stale `stale_after` past the last answer that had data, like the values of a
+//! failing read, and nothing turns 0 on the way. The applier is
 //! also where targets enter ([`Applier::register`]) and leave ([`Applier::remove`]), so the
 //! generation check that keeps a replaced or removed task from publishing lives next to the
 //! writes it guards.
@@ -292,6 +296,11 @@ impl Applier {
             Verdict::Failed(error) => error.class(),
         };
         self.metrics.polls.with_label_values(&[kind, result]).inc();
+        for read in reads.without_data() {
+            // Not a failure, so not a warning: Meta answers so for a range without deliveries
+            // every day, and the series going stale is the visible effect.
+            tracing::debug!(target_kind = kind, target_id = %key.id, read = %read, "the read answered with no data; its last values are kept, not refreshed, until they go stale");
+        }
         match &verdict {
             Verdict::Success => {
                 tracing::debug!(target_kind = kind, target_id = %key.id, "poll succeeded");
@@ -342,6 +351,8 @@ struct EncodedRead {
     read: Read,
     /// Asked for in this poll ([`crate::poller::ReadOutcome::fresh`]).
     fresh: bool,
+    /// Answered without data ([`crate::convert::Converted::no_data()`]): its slot is kept as is.
+    no_data: bool,
     result: Result<(Vec<EncodedFamily>, Vec<ValueProblem>), PollError>,
 }
 
@@ -367,6 +378,10 @@ impl Reads {
                     .map(|read| EncodedRead {
                         read: read.read,
                         fresh: read.fresh,
+                        no_data: read
+                            .result
+                            .as_ref()
+                            .is_ok_and(|converted| converted.no_data),
                         result: read
                             .result
                             .map(|converted| (encode(converted.families), converted.problems)),
@@ -415,6 +430,14 @@ impl Reads {
             .map(|(read, error)| (Some(read), error))
     }
 
+    /// The reads asked for in this poll that answered with no data.
+    fn without_data(&self) -> impl Iterator<Item = Read> + '_ {
+        self.reads
+            .iter()
+            .filter(|read| read.fresh && read.no_data)
+            .map(|read| read.read)
+    }
+
     fn problems(&self) -> impl Iterator<Item = &ValueProblem> {
         self.reads
             .iter()
@@ -422,11 +445,12 @@ impl Reads {
             .flat_map(|(_, problems)| problems)
     }
 
-    /// Replaces the data slot of every read that succeeded, keeps those of the reads that
-    /// failed, removes those of reads the poll no longer makes, and holds them all through a
-    /// rate-limit pause. After a failed poll only the pause's hold applies: what earlier polls
-    /// read is not confirmed by it, so reads served from them publish nothing and every value
-    /// ages towards its staleness.
+    /// Replaces the data slot of every read that succeeded with data, keeps those of the reads
+    /// that failed or answered with no data (without refreshing them, so they still expire
+    /// `stale_after` past their last publish), removes those of reads the poll no longer
+    /// makes, and holds them all through a rate-limit pause. After a failed poll only the
+    /// pause's hold applies: what earlier polls read is not confirmed by it, so reads served
+    /// from them publish nothing and every value ages towards its staleness.
     fn publish(
         &mut self,
         store: &SnapshotStore,
@@ -449,7 +473,7 @@ impl Reads {
             .map(|read| Slot::Data(read.read.slot_number()))
             .collect();
         store.retain_data(key, &made);
-        for read in &mut self.reads {
+        for read in self.reads.iter_mut().filter(|read| !read.no_data) {
             if let Ok((families, _)) = &mut read.result {
                 let slot = Slot::Data(read.read.slot_number());
                 store.publish(key, slot, std::mem::take(families), Some(expires_at));
@@ -535,6 +559,7 @@ mod tests {
                         reason: "bucket_misaligned",
                         detail: "test".into(),
                     }],
+                    ..Converted::default()
                 }),
             )),
             dropped: Vec::new(),
@@ -634,7 +659,7 @@ mod tests {
                     value,
                 }],
             }],
-            problems: Vec::new(),
+            ..Converted::default()
         };
         let outcome = |polled: Polled| PollOutcome {
             result: Ok(polled),
@@ -676,5 +701,72 @@ mod tests {
         let text = body(&store);
         assert!(!text.contains("b{"), "{text}");
         assert_eq!(status.get(&page()).expect("tracked").state, State::Ok);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_without_data_keeps_the_held_values_until_they_go_stale() {
+        let (applier, store, status) = applier();
+        register(&applier, 1);
+        let family = |name: &str, value: f64| Converted {
+            families: vec![Family {
+                name: name.into(),
+                help: "h".into(),
+                samples: vec![Sample {
+                    labels: vec![("campaign_id".into(), "C".into())],
+                    value,
+                }],
+            }],
+            ..Converted::default()
+        };
+        // stale_after is 60s (`success`): the rows come at 0s, empty answers after them.
+        let poll = |insights: Converted| {
+            let mut polled = Polled::default();
+            polled.push(Read::Insights, Ok(insights));
+            polled.push(Read::Name, Ok(family("meta_campaign_info", 1.0)));
+            PollOutcome {
+                result: Ok(polled),
+                ..success(1, 0.0)
+            }
+        };
+        // Never had rows: nothing to export, and nothing wrong.
+        applier.apply(poll(Converted::no_data()));
+        assert!(!body(&store).contains("meta_marketing_messages_spend"));
+
+        let spend = "meta_marketing_messages_spend{campaign_id=\"C\"} 38.87\n";
+        applier.apply(poll(family("meta_marketing_messages_spend", 38.87)));
+        assert!(body(&store).contains(spend));
+
+        for _ in 0..2 {
+            tokio::time::advance(Duration::from_secs(25)).await;
+            assert!(applier.apply(poll(Converted::no_data())));
+            let text = body(&store);
+            assert!(text.contains(spend), "held, not dropped or zeroed:\n{text}");
+        }
+        let state = status.get(&page()).expect("tracked");
+        assert_eq!(state.state, State::Ok);
+        assert!(state.failed_reads.is_empty());
+        let own = String::from_utf8(applier.metrics().encode().expect("encode")).expect("utf-8");
+        assert!(
+            own.contains("meta_messaging_exporter_polls_total{kind=\"page\",result=\"success\"} 4"),
+            "{own}"
+        );
+        assert!(
+            !own.contains("meta_messaging_exporter_read_errors_total{"),
+            "{own}"
+        );
+
+        // 61s after the rows: they are stale, although every poll since answered. The read
+        // that did publish (the name) stays, refreshed by the last poll.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let text = body(&store);
+        assert!(!text.contains("meta_marketing_messages_spend"), "{text}");
+        assert!(
+            text.contains("meta_campaign_info{campaign_id=\"C\"} 1\n"),
+            "{text}"
+        );
+
+        // Rows again: published at once.
+        applier.apply(poll(family("meta_marketing_messages_spend", 40.0)));
+        assert!(body(&store).contains("meta_marketing_messages_spend{campaign_id=\"C\"} 40\n"));
     }
 }

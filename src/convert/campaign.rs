@@ -3,9 +3,17 @@
 //! The body is `{"data":[{<field>: "<decimal string>", ..., "date_start", "date_stop"}]}`.
 //! Each requested field present in the row becomes `meta_<field>` with label `campaign_id`
 //! and the date selection (`date_preset`, or `since` and `until`), so two targets for one
-//! campaign over different dates do not collide. Rates stay in percent, as the API gives them.
-//! An empty `data` array means no activity in the range: no series, and not an error. A
-//! documented field (a count, percentage or cost) with a negative value is an unusable value.
+//! campaign over different dates do not collide.
+//!
+//! Values are exported as Meta reports them. Rates are percentages, not ratios, and are never
+//! clamped or rejected above 100: reads and clicks counted in a range can outnumber its
+//! deliveries (Meta's own example shows a read rate of 481.818182). A documented field (a
+//! count, percentage or cost) with a negative value is an unusable value.
+//!
+//! An empty `data` array is no data, not zero and not an error: Meta answers it for a range
+//! without deliveries, and since 2026-08 also for a breakdown the ad account has not opted in
+//! to. It converts to [`Converted::no_data()`], so a campaign that had rows keeps them until
+//! they go stale and one that never had any exports nothing.
 
 use serde_json::Value;
 
@@ -37,10 +45,10 @@ pub fn convert(
         };
         stop(a).cmp(&stop(b))
     });
-    let mut converted = Converted::default();
     let Some(row) = row else {
-        return Ok(converted);
+        return Ok(Converted::no_data());
     };
+    let mut converted = Converted::default();
 
     let mut labels = vec![(id_label.to_owned(), campaign_id.to_owned())];
     match dates {
@@ -111,17 +119,56 @@ mod tests {
     }
 
     #[test]
-    fn no_rows_means_no_series_and_no_error() {
+    fn no_rows_is_no_data_rather_than_zero_or_an_error() {
         let converted = convert(
             "campaign_id",
             "7",
             &CampaignDates::Preset("last_30d".into()),
             &["marketing_messages_spend".into()],
-            &json!({"data": []}),
+            &json!({"data": [], "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}),
         )
         .expect("shape");
-        assert!(converted.families.is_empty());
-        assert!(converted.problems.is_empty());
+        assert_eq!(converted, Converted::no_data());
+    }
+
+    /// Meta's "Viewing metrics" example: reads and clicks counted in the range outnumber its
+    /// deliveries, so both rates are above 100 and must come out as they are.
+    #[test]
+    fn rates_above_100_are_exported_as_meta_reports_them() {
+        let fields: Vec<String> = [
+            "marketing_messages_read_rate",
+            "marketing_messages_link_btn_click_rate",
+        ]
+        .map(String::from)
+        .into();
+        let body = json!({"data": [{
+            "marketing_messages_read_rate": "481.818182",
+            "marketing_messages_link_btn_click_rate": "107.272727",
+            "date_start": "2025-06-01",
+            "date_stop": "2025-06-30"
+        }]});
+        let converted = convert(
+            "ad_account_id",
+            "act_7",
+            &CampaignDates::Preset("last_30d".into()),
+            &fields,
+            &body,
+        )
+        .expect("shape");
+        assert!(converted.problems.is_empty(), "{:?}", converted.problems);
+        assert!(!converted.no_data);
+        let values: Vec<(&str, f64)> = converted
+            .families
+            .iter()
+            .map(|f| (f.name.as_str(), f.samples[0].value))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("meta_marketing_messages_read_rate", 481.818182),
+                ("meta_marketing_messages_link_btn_click_rate", 107.272727)
+            ]
+        );
     }
 
     /// Found by `campaign_conversion_never_panics_and_emits_one_sample_per_usable_field`: a

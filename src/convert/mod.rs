@@ -25,6 +25,21 @@ pub struct Converted {
     pub families: Vec<Family>,
     /// Values that could not be used.
     pub problems: Vec<ValueProblem>,
+    /// The response answered but said nothing about the numbers (a campaign's empty `data`):
+    /// not zero, not an error. The read's slot keeps what it holds without refreshing it, so
+    /// values from earlier answers go stale on their own schedule instead of vanishing or
+    /// turning 0. `families` and `problems` are then empty.
+    pub no_data: bool,
+}
+
+impl Converted {
+    /// An answer with no data in it: nothing to publish, and what is held is kept.
+    pub fn no_data() -> Self {
+        Self {
+            no_data: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A value in a response that could not be turned into a sample.

@@ -898,7 +898,7 @@ proptest! {
             assert_publishable(&converted)?;
         }
         if let Ok((templates, _)) = whatsapp::templates::parse_templates(&listing) {
-            let converted = Converted { families: vec![whatsapp::templates::info_family("1", &templates)], problems: Vec::new() };
+            let converted = Converted { families: vec![whatsapp::templates::info_family("1", &templates)], ..Converted::default() };
             assert_publishable(&converted)?;
         }
     }
@@ -921,7 +921,7 @@ proptest! {
                 sample.value = f64::MAX;
             }
         }
-        let converted = Converted { families, problems: Vec::new() };
+        let converted = Converted { families, ..Converted::default() };
         assert_publishable(&converted)?;
     }
 }

@@ -1,6 +1,15 @@
 //! Campaign and ad-account insights: one request with every field and the date selection
 //! ([`Read::Insights`]), plus the object's name for its info series ([`Read::Name`]), each a
 //! read of its own.
+//!
+//! An insights answer with an empty `data` array is no data ([`Converted::no_data()`]), for a
+//! campaign and an ad account alike: the read succeeded, so the poll is a success, nothing
+//! counts in `read_errors_total` and the status page shows the target as ok, but the values
+//! the read published before are kept as they were, not refreshed, and go stale
+//! `stale_after` past the last answer that had a row. Meta answers so for a range without
+//! deliveries and for breakdowns the account has not opted in to; neither is an error, and
+//! neither means 0. A debug log line (from `crate::outcome`) says when it happens. An object
+//! that never had a row exports nothing, as before.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -148,14 +157,19 @@ impl CampaignPoller {
                 return Err(self.dropped.nothing_valid(retry_after));
             }
             let mut converted = Converted::default();
+            let mut rows = false;
             for (fields, body) in answers {
                 for field in &fields {
                     self.dropped.remove(field);
                 }
                 let part = campaign::convert(object.id_label(), id, dates, &fields, &body)?;
+                rows |= !part.no_data;
                 converted.families.extend(part.families);
                 converted.problems.extend(part.problems);
             }
+            // A split request whose parts all came back empty is no data as a whole; one part
+            // with a row is an answer, and the fields it lacks are absent from it.
+            converted.no_data = !rows;
             Ok(converted)
         });
         let mut polled = Polled::single(Read::Insights, insights);

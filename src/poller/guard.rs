@@ -91,7 +91,7 @@ mod tests {
                 Read::PageInsights(n as u16),
                 Ok(Converted {
                     families,
-                    problems: Vec::new(),
+                    ..Converted::default()
                 }),
             );
         }

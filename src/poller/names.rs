@@ -107,7 +107,7 @@ pub(crate) fn push_outcome(
                 .and_then(|names| info_family(kind, id, &names, origin))
                 .into_iter()
                 .collect(),
-            problems: Vec::new(),
+            ..Converted::default()
         }),
     };
     polled.push_as(Read::Name, result, fresh);

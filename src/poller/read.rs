@@ -6,7 +6,9 @@
 //! poll returns one [`ReadOutcome`] per read it made ([`Polled`]). The outcome is applied read
 //! by read (`crate::outcome`): a read that succeeded replaces its own series, a read that
 //! failed keeps its previous series until they go stale, so one failing list never blanks the
-//! numbers another read returned.
+//! numbers another read returned. A read that succeeded with no data in its answer (a
+//! campaign's empty `data`, [`Converted::no_data()`]) keeps its previous series too, without
+//! refreshing them: they go stale as if it had failed, but nothing counts it as a failure.
 //!
 //! A secondary read that fails with a permission error (or an invalid token, or an object the
 //! token cannot see) is switched off as a state, [`ReadStates`], like the WhatsApp "not

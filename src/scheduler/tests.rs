@@ -131,7 +131,7 @@ impl TargetPoller for ScriptPoller {
                         value: 1.0,
                     }],
                 }],
-                problems: Vec::new(),
+                ..Converted::default()
             };
             Ok(Polled::single(Read::Insights, Ok(converted)))
         })

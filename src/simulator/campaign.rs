@@ -8,6 +8,11 @@
 //! rounded counts and spend, so a row is internally consistent the way a real one is (click
 //! rate = clicks / delivered x 100, cost per delivered = spend / delivered, ...). Like ads
 //! insights, a range without deliveries answers `"data": []`.
+//!
+//! [`CampaignSettings`] hold what tests script per campaign or ad account beyond that model:
+//! a read rate as Meta sometimes reports it (above 100), and empty answers whatever the dates
+//! (a breakdown the account has not opted in to). Without settings the answers are the
+//! model's.
 
 use serde_json::{json, Map, Value};
 
@@ -27,16 +32,36 @@ const CURSOR: &str = "MAZDZD";
 /// Fields that describe the row rather than measure the campaign; always present.
 const DATE_FIELDS: [&str; 2] = ["date_start", "date_stop"];
 
+/// What tests have told the simulator about one campaign or ad account.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CampaignSettings {
+    /// `marketing_messages_read_rate` as served instead of the computed one
+    /// (`set_read_rate`).
+    pub(crate) read_rate: Option<f64>,
+    /// Answer `"data": []` whatever the dates (`set_insights_empty`).
+    pub(crate) empty: bool,
+}
+
 /// Answers a campaign insights request.
-pub(crate) fn insights(context: &ReadContext<'_>) -> Result<Value, GraphError> {
+pub(crate) fn insights(
+    context: &ReadContext<'_>,
+    settings: &CampaignSettings,
+) -> Result<Value, GraphError> {
     let fields = requested_fields(context)?;
     let start = campaign_start(context.object_id);
     let dates = selected_dates(context, start)?;
     let from = calendar::midnight(dates.since).max(calendar::midnight(start));
     let to = calendar::midnight(calendar::shift_days(dates.until, 1)).min(context.now);
     let delivery = Delivery::generate(context.object_id, from, to);
-    let data: Vec<Value> = if delivery.delivered > 0 {
-        vec![delivery.row(&fields, dates)]
+    let data: Vec<Value> = if delivery.delivered > 0 && !settings.empty {
+        let mut row = delivery.row(&fields, dates);
+        if let Some(rate) = settings.read_rate {
+            let field = "marketing_messages_read_rate";
+            if fields.iter().any(|asked| asked == field) {
+                row[field] = json!(format!("{rate:.6}"));
+            }
+        }
+        vec![row]
     } else {
         Vec::new()
     };
@@ -228,7 +253,13 @@ mod tests {
     const NOW: i64 = 1_718_478_000;
 
     fn read(query: &str, now: i64) -> Result<Value, GraphError> {
-        with_context("23850001", query, now, insights)
+        read_with(query, now, &CampaignSettings::default())
+    }
+
+    fn read_with(query: &str, now: i64, settings: &CampaignSettings) -> Result<Value, GraphError> {
+        with_context("23850001", query, now, |context| {
+            insights(context, settings)
+        })
     }
 
     fn row(query: &str, now: i64) -> Map<String, Value> {
@@ -354,6 +385,45 @@ mod tests {
         .expect("valid request");
         assert_eq!(body["data"], json!([]));
         assert_eq!(body["paging"]["cursors"]["after"], CURSOR);
+    }
+
+    #[test]
+    fn a_scripted_read_rate_is_served_as_meta_writes_it_and_only_when_asked_for() {
+        let settings = CampaignSettings {
+            read_rate: Some(481.818182),
+            ..CampaignSettings::default()
+        };
+        let query = "fields=marketing_messages_read_rate,marketing_messages_delivered";
+        let body = read_with(query, NOW, &settings).expect("valid request");
+        assert_eq!(
+            body["data"][0]["marketing_messages_read_rate"],
+            "481.818182"
+        );
+        assert_eq!(
+            body["data"][0]["marketing_messages_delivered"],
+            row(query, NOW)["marketing_messages_delivered"]
+        );
+        let body = read_with("fields=marketing_messages_delivered", NOW, &settings)
+            .expect("valid request");
+        assert!(body["data"][0]
+            .get("marketing_messages_read_rate")
+            .is_none());
+    }
+
+    #[test]
+    fn an_empty_campaign_answers_no_rows_for_any_dates_but_still_checks_the_request() {
+        let settings = CampaignSettings {
+            empty: true,
+            ..CampaignSettings::default()
+        };
+        for query in ["", "date_preset=maximum", "date_preset=today"] {
+            let body = read_with(query, NOW, &settings).expect("valid request");
+            assert_eq!(body["data"], json!([]), "{query}");
+            assert_eq!(body["paging"]["cursors"]["before"], CURSOR);
+        }
+        let error =
+            read_with("date_preset=last_fortnight", NOW, &settings).expect_err("invalid preset");
+        assert_eq!(error.code, 100);
     }
 
     #[test]

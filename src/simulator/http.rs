@@ -324,7 +324,7 @@ fn answer(
     match (kind, route.edge.as_deref()) {
         (Simulated::Page, Some("insights")) => page::insights(&context),
         (Simulated::Campaign | Simulated::AdAccount, Some("insights")) => {
-            campaign::insights(&context)
+            campaign::insights(&context, &object.campaign)
         }
         (
             Simulated::Business,

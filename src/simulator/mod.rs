@@ -28,12 +28,13 @@
 //! slowly over time ([`FakeGraphApi::set_now`] freezes the clock); a fixed object answers with a
 //! scripted body. Tests can retire metrics and fields, inject faults, rotate tokens, script
 //! the WhatsApp account settings that change what Meta answers (partner billing, template
-//! analytics availability, template count, phone quality, verbatim fields and edges) and
-//! inspect every request received.
+//! analytics availability, template count, phone quality, verbatim fields and edges), script
+//! a campaign's or ad account's insights (a read rate above 100, empty answers) and inspect
+//! every request received.
 //!
 //! This module owns the public handle and the registry behind it: the objects and their tokens,
-//! the retired and extra metric names, the WhatsApp account settings, the scripted faults, the
-//! request log and the reported app usage. The submodules are private: `http` (routing,
+//! the retired and extra metric names, the WhatsApp account and campaign settings, the
+//! scripted faults, the request log and the reported app usage. The submodules are private: `http` (routing,
 //! authentication, dispatch), `faults` (Graph error bodies and injected failures), `fields` (the
 //! `fields` expression parser), `generate`
 //! (deterministic numbers), `paging` (cursor paging of list edges), and the read paths `page`,
@@ -64,6 +65,8 @@ mod tests;
 pub use debug_token::{TokenInfo, ALL_SCOPES};
 pub use faults::Fault;
 pub use templates::TemplateAnalytics;
+
+use campaign::CampaignSettings;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
@@ -299,6 +302,23 @@ impl FakeGraphApi {
         }
     }
 
+    /// Makes the insights of campaign or ad account `id` report `marketing_messages_read_rate`
+    /// as `percent` (written with six decimals, as Meta writes rates) whenever the field is
+    /// asked for and the range has a row; `None` returns to the rate computed from reads and
+    /// deliveries. Meta's own example shows 481.818182: reads counted in a range can
+    /// outnumber the deliveries in it.
+    pub fn set_read_rate(&self, id: &str, percent: Option<f64>) {
+        self.campaign(id, |settings| settings.read_rate = percent);
+    }
+
+    /// Makes the insights of campaign or ad account `id` answer `"data": []` for any dates
+    /// while `empty`, as Meta answers a synchronous insights read with a breakdown the account
+    /// has not opted in to (all versions, from 2026-08-03): no rows and no error. Requests are
+    /// still checked (fields, dates) as before. `false` returns to the generated rows.
+    pub fn set_insights_empty(&self, id: &str, empty: bool) {
+        self.campaign(id, |settings| settings.empty = empty);
+    }
+
     /// Makes WhatsApp analytics of account `waba_id` (`analytics`, `pricing_analytics` and
     /// `conversation_analytics`) cut day and month buckets at UTC midnight instead of Pacific
     /// midnight, and HALF_HOUR buckets a quarter hour off the half hour: a response whose
@@ -483,6 +503,16 @@ impl FakeGraphApi {
         self.whatsapp(waba_id, |settings| settings.partner_billed = partner_billed);
     }
 
+    /// Makes account `waba_id` bill its SERVICE messages per message from the Pacific day
+    /// 2026-10-01 on, as Meta announced, or not (the default, where every SERVICE point is
+    /// FREE_CUSTOMER_SERVICE at cost 0). From that day its `pricing_analytics` SERVICE points
+    /// are pricing type REGULAR, with the utility tier and the utility rate as their cost, and
+    /// the same volume as before; earlier buckets are unchanged. The shape is graph-api.md
+    /// 7.7's inference: Meta has not documented how the points will look.
+    pub fn set_service_billed(&self, waba_id: &str, billed: bool) {
+        self.whatsapp(waba_id, |settings| settings.service_billed = billed);
+    }
+
     /// Sets whether `template_analytics` of account `waba_id` answers (see
     /// [`TemplateAnalytics`] for the errors it answers otherwise).
     pub fn set_template_analytics(&self, waba_id: &str, state: TemplateAnalytics) {
@@ -538,6 +568,17 @@ impl FakeGraphApi {
             kind,
         };
         self.shared.registry().objects.insert(id.to_owned(), object);
+    }
+
+    /// Changes the settings of campaign or ad account `id`, creating the defaults first.
+    fn campaign(&self, id: &str, change: impl FnOnce(&mut CampaignSettings)) {
+        change(
+            self.shared
+                .registry()
+                .campaigns
+                .entry(id.to_owned())
+                .or_default(),
+        );
     }
 
     /// Changes the WhatsApp settings of account `waba_id`, creating the defaults first.
@@ -721,6 +762,7 @@ impl Shared {
             misaligned: registry.misaligned.contains(id),
             extra_metrics: registry.extra_metrics.get(id).cloned().unwrap_or_default(),
             whatsapp: registry.whatsapp.get(id).cloned().unwrap_or_default(),
+            campaign: registry.campaigns.get(id).cloned().unwrap_or_default(),
             now: registry.now(),
         })
     }
@@ -754,6 +796,8 @@ struct Registry {
     extra_metrics: HashMap<String, BTreeSet<String>>,
     /// WhatsApp account settings (`set_partner_billed`, `fixed_field`, ...).
     whatsapp: HashMap<String, WhatsAppSettings>,
+    /// Campaign and ad-account settings (`set_read_rate`, `set_insights_empty`).
+    campaigns: HashMap<String, CampaignSettings>,
     faults: HashMap<String, FaultPlan>,
     /// Extra response headers per object, e.g. `X-Business-Use-Case-Usage` or `Retry-After`.
     headers: HashMap<String, Vec<(String, String)>>,
@@ -921,6 +965,7 @@ struct ObjectSnapshot {
     misaligned: bool,
     extra_metrics: BTreeSet<String>,
     whatsapp: WhatsAppSettings,
+    campaign: CampaignSettings,
     now: i64,
 }
 
@@ -930,6 +975,8 @@ struct ObjectSnapshot {
 pub(crate) struct WhatsAppSettings {
     /// Billed through a solution partner: no cost known (`set_partner_billed`).
     pub(crate) partner_billed: bool,
+    /// SERVICE messages charged from 2026-10-01 on (`set_service_billed`).
+    pub(crate) service_billed: bool,
     /// Whether `template_analytics` answers (`set_template_analytics`).
     pub(crate) template_analytics: TemplateAnalytics,
     /// The number of APPROVED templates, if not the default three (`set_template_count`).

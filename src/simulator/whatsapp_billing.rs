@@ -6,14 +6,16 @@
 //! [`waba::account_phone_numbers`]), country (US, IN, BR) and billing class: for
 //! `pricing_analytics` (per-message billing, since 2025-07) MARKETING, UTILITY and
 //! AUTHENTICATION messages of pricing type REGULAR, UTILITY messages inside a customer-service
-//! window (FREE_CUSTOMER_SERVICE, free) and SERVICE messages (always FREE_CUSTOMER_SERVICE);
+//! window (FREE_CUSTOMER_SERVICE, at cost 0) and SERVICE messages (FREE_CUSTOMER_SERVICE at
+//! cost 0; for an account set with `set_service_billed`, REGULAR at the utility rate from
+//! [`SERVICE_BILLED_FROM`] on, the shape graph-api.md 7.7 expects after Meta's change);
 //! for `conversation_analytics` (the older per-conversation billing) conversations by
 //! category, type (REGULAR, FREE_TIER, FREE_ENTRY_POINT) and direction. Each series has its
 //! own size and rhythm ([`Activity`]), so numbers change slowly and are deterministic for a
 //! simulated instant; filters (`phone_numbers`, `country_codes`, `pricing_categories`, ...)
 //! select series, and `dimensions` says which of their values are kept on a point, the rest
 //! being summed. Cost is volume times a per-category, per-country rate ([`rate`]), zero on
-//! free types, in [`CURRENCY`].
+//! types other than REGULAR, in [`CURRENCY`].
 //!
 //! Buckets follow the `analytics` calendar ([`waba::buckets`]: UTC half hours, Pacific days and
 //! months, the bucket containing now partial), but under these fields' names HALF_HOUR,
@@ -40,6 +42,11 @@ const QUIET_SERIES: f64 = 0.2;
 const COUNTRIES: [(&str, f64); 3] = [("US", 1.0), ("IN", 0.7), ("BR", 0.4)];
 /// The traffic of the account's two phone numbers, relative to the first.
 const PHONE_WEIGHTS: [f64; 2] = [1.0, 0.45];
+
+/// 2026-10-01 00:00 in Los Angeles: from this Pacific day on, Meta charges service messages
+/// per message ("Upcoming pricing updates for Meta Business Agent, service, and utility
+/// messages"). An account set with `set_service_billed` bills its SERVICE messages from here.
+pub(crate) const SERVICE_BILLED_FROM: i64 = 1_790_838_000;
 
 /// The error for COST asked of an account billed through a solution partner.
 pub(crate) fn cost_not_available() -> GraphError {
@@ -203,7 +210,8 @@ pub(crate) fn pricing_analytics(
     let request = BreakdownRequest::parse(&PRICING, field)?;
     // Meta knows no cost for a partner-billed account: volume only, not an error.
     let with_cost = request.metrics.contains("COST") && !context.whatsapp.partner_billed;
-    request.answer(&pricing_series(context.object_id), context, with_cost)
+    let series = pricing_series(context.object_id, context.whatsapp.service_billed);
+    request.answer(&series, context, with_cost)
 }
 
 /// Answers the `conversation_analytics` field for the account being read.
@@ -223,12 +231,14 @@ pub(crate) fn conversation_analytics(
 #[derive(Debug)]
 struct Series {
     /// Its value for each of the kind's dimensions; `None` where it has none (the tier of a
-    /// free message), and then the point has no such key.
+    /// point not of type REGULAR), and then the point has no such key.
     values: [Option<String>; 5],
     activity: Activity,
     seed: Seed,
     /// The price of one message or conversation.
     rate: f64,
+    /// The buckets it has messages in: those starting in `[from, until)`.
+    active: (i64, i64),
 }
 
 impl Series {
@@ -251,37 +261,59 @@ impl Series {
             activity: Activity::new(seed, (per_day.0 * scale, per_day.1 * scale)),
             seed,
             rate: 0.0,
+            active: (i64::MIN, i64::MAX),
         }
     }
 }
 
-/// Every series of `pricing_analytics` of account `waba`.
-fn pricing_series(waba: &str) -> Vec<Series> {
+/// Every series of `pricing_analytics` of account `waba`; with `service_billed`, its SERVICE
+/// messages are REGULAR from [`SERVICE_BILLED_FROM`] on.
+fn pricing_series(waba: &str, service_billed: bool) -> Vec<Series> {
     let mut all = Vec::new();
     for (phone, number) in waba::account_phone_numbers(waba).iter().enumerate() {
         for country in COUNTRIES {
             for (category, pricing_type, per_day) in PRICING_CLASSES {
                 let class = [category, pricing_type];
-                let mut series =
-                    Series::new(waba, &PRICING, (phone, number), country, &class, per_day);
-                let billable = pricing_type == "REGULAR";
-                series.values = [
-                    Some(country.0.to_owned()),
-                    Some(number.clone()),
-                    Some(category.to_owned()),
-                    Some(pricing_type.to_owned()),
-                    billable.then(|| tier(category).to_owned()),
-                ];
-                series.rate = if billable {
-                    rate(category, country.0)
-                } else {
-                    0.0
+                let make = || {
+                    let mut series =
+                        Series::new(waba, &PRICING, (phone, number), country, &class, per_day);
+                    series.values = [
+                        Some(country.0.to_owned()),
+                        Some(number.clone()),
+                        Some(category.to_owned()),
+                        Some(pricing_type.to_owned()),
+                        None,
+                    ];
+                    series
                 };
+                let mut series = make();
+                if pricing_type == "REGULAR" {
+                    series.values[4] = Some(tier(category).to_owned());
+                    series.rate = rate(category, country.0);
+                }
+                if service_billed && category == "SERVICE" {
+                    // The same messages (same seed and activity), billed from the change on:
+                    // volume goes on as before and a cost appears.
+                    series.active.1 = SERVICE_BILLED_FROM;
+                    let mut billed = series_billed(make());
+                    billed.rate = rate("UTILITY", country.0);
+                    all.push(billed);
+                }
                 all.push(series);
             }
         }
     }
     all
+}
+
+/// `series` as a billed (REGULAR) one from [`SERVICE_BILLED_FROM`] on. Meta has not said
+/// whether billed service messages get a tier: these get the utility tier, like every other
+/// REGULAR point here.
+fn series_billed(mut series: Series) -> Series {
+    series.values[3] = Some("REGULAR".to_owned());
+    series.values[4] = Some(tier("UTILITY").to_owned());
+    series.active.0 = SERVICE_BILLED_FROM;
+    series
 }
 
 /// Every series of `conversation_analytics` of account `waba`.
@@ -475,6 +507,9 @@ impl BreakdownRequest {
             }
             let mut groups: BTreeMap<Vec<Option<&str>>, (i64, f64)> = BTreeMap::new();
             for series in &selected {
+                if !(series.active.0..series.active.1).contains(&bucket) {
+                    continue;
+                }
                 let seed = series.seed.with(self.granularity.name()).with_time(bucket);
                 if seed.with("quiet").unit() < QUIET_SERIES {
                     continue;
@@ -762,7 +797,7 @@ mod tests {
                 assert_eq!(
                     point["cost"].as_f64(),
                     Some(0.0),
-                    "free messages cost nothing"
+                    "the model charges only REGULAR messages"
                 );
             }
             if category == "SERVICE" {
@@ -825,7 +860,7 @@ mod tests {
                 "{point}"
             );
         }
-        let free = points(
+        let in_window = points(
             &pricing(
                 range,
                 "DAILY",
@@ -833,7 +868,7 @@ mod tests {
             ),
             NOW,
         );
-        assert!(free.iter().all(|p| p["cost"].as_f64() == Some(0.0)));
+        assert!(in_window.iter().all(|p| p["cost"].as_f64() == Some(0.0)));
         let marketing_us = points(
             &pricing(
                 range,
@@ -848,6 +883,58 @@ mod tests {
         }
         let volume_only = points(&pricing(range, "DAILY", ".metric_types([VOLUME])"), NOW);
         assert!(volume_only.iter().all(|p| keys(p) == ["volume"]));
+    }
+
+    #[test]
+    fn billed_service_messages_are_regular_with_a_cost_from_the_change_on() {
+        let billed = WhatsAppSettings {
+            service_billed: true,
+            ..WhatsAppSettings::default()
+        };
+        // Four Pacific days around the change, read a week later.
+        let range = (
+            SERVICE_BILLED_FROM - 2 * 24 * HOUR,
+            SERVICE_BILLED_FROM + 2 * 24 * HOUR,
+        );
+        let now = SERVICE_BILLED_FROM + 9 * 24 * HOUR;
+        let query = pricing(
+            range,
+            "DAILY",
+            r#".pricing_categories(["SERVICE"]).dimensions(["PRICING_CATEGORY","PRICING_TYPE"])"#,
+        );
+        let service = points_with(&query, now, &billed);
+        let before: Vec<&Value> = service
+            .iter()
+            .filter(|p| number(p, "start") < SERVICE_BILLED_FROM)
+            .collect();
+        let after: Vec<&Value> = service
+            .iter()
+            .filter(|p| number(p, "start") >= SERVICE_BILLED_FROM)
+            .collect();
+        assert!(!before.is_empty() && !after.is_empty(), "{service:?}");
+        for point in &before {
+            assert_eq!(point["pricing_type"], "FREE_CUSTOMER_SERVICE");
+            assert_eq!(point["cost"].as_f64(), Some(0.0));
+        }
+        for point in &after {
+            assert_eq!(point["pricing_type"], "REGULAR");
+            assert!(
+                point["cost"].as_f64().is_some_and(|cost| cost > 0.0),
+                "{point}"
+            );
+        }
+        // The same messages as without the setting, day by day: only their billing changed.
+        let volumes = |points: &[Value]| -> Vec<(i64, i64)> {
+            points
+                .iter()
+                .map(|p| (number(p, "start"), number(p, "volume")))
+                .collect()
+        };
+        let unbilled = points(&query, now);
+        assert!(unbilled
+            .iter()
+            .all(|p| p["pricing_type"] == "FREE_CUSTOMER_SERVICE"));
+        assert_eq!(volumes(&service), volumes(&unbilled));
     }
 
     #[test]

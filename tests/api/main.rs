@@ -11,6 +11,7 @@
 mod backfill;
 mod batching;
 mod binary;
+mod campaigns;
 mod continuity;
 mod discovery;
 mod exposition;

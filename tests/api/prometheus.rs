@@ -170,6 +170,9 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     // The second account is in the states the "feature unavailable" panel and alert are for.
     fake.set_partner_billed("WABA2", true);
     fake.set_template_analytics("WABA2", TemplateAnalytics::NotEnabled);
+    // Service messages charged from 2026-10-01 (the fake's now is later): the first account's
+    // SERVICE points carry a cost, which the dashboard's service panel shows.
+    fake.set_service_billed("WABA1", true);
     // A number rated RED, so WhatsAppPhoneNumberQualityRed's expression has something to match.
     fake.set_phone_quality("WABA1", Some("RED"));
     // Discovery finds a Page (with its own Page token) and a business's account; an ad

@@ -206,6 +206,53 @@ async fn a_partner_billed_account_exports_volume_without_cost_as_a_state_not_a_f
     exporter.stop().await;
 }
 
+/// 2026-10-02 10:00 PDT: the last complete Pacific day is 2026-10-01, the first on which Meta
+/// charges service messages.
+const OCTOBER_2_2026: i64 = 1_790_838_000 + 24 * 3600 + 10 * 3600;
+
+#[tokio::test(start_paused = true)]
+async fn service_messages_are_exported_with_the_cost_meta_reports_after_2026_10_01() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    fake.set_service_billed("W1", true);
+    let waba = "  - id: W1
+    phone_numbers_health: false
+";
+    let exporter = start(&fake, OCTOBER_2_2026, waba).await;
+    let scrape = polled_and_up(&exporter, "W1").await;
+    let service = |name: &str| {
+        scrape.series(
+            name,
+            &[
+                ("waba_id", "W1"),
+                ("pricing_category", "SERVICE"),
+                ("pricing_type", "REGULAR"),
+            ],
+        )
+    };
+    let volume: f64 = service("meta_whatsapp_pricing_volume")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    let cost: f64 = service("meta_whatsapp_pricing_cost")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert!(volume > 0.0 && cost > 0.0, "{}", scrape.text);
+    // A type's name says nothing about its price: no HELP text says so either.
+    for help in scrape
+        .text
+        .lines()
+        .filter(|line| line.starts_with("# HELP meta_whatsapp_"))
+    {
+        assert!(!help.to_lowercase().contains("free"), "{help}");
+    }
+    assert!(scrape
+        .text
+        .contains("# HELP meta_whatsapp_pricing_cost Cost of the WhatsApp messages"));
+    exporter.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn metas_template_example_gives_its_counts_clicks_and_cost() {
     let fake = FakeGraphApi::start().await.expect("fake");

@@ -7,8 +7,12 @@
 //! calendar, never the partial one; a combination seen anywhere in the answer but not in that
 //! bucket is 0 in it, since the API leaves quiet combinations out.
 //!
-//! Costs are absent, not zero, for accounts billed through a solution partner; [`Cost`] says
-//! what the answer showed, so the poller can record that state instead of exporting zeros.
+//! Costs are exported as Meta reports them, per combination: no pricing category or type is
+//! taken to cost nothing (`SERVICE` messages, billed under category `SERVICE`, are charged
+//! from 2026-10-01 per Meta's announcement, while its analytics page still calls them free),
+//! and both are open sets, exported under whatever name Meta sends. Costs are absent, not
+//! zero, for accounts billed through a solution partner; [`Cost`] says what the answer showed,
+//! so the poller can record that state instead of exporting zeros.
 
 use std::collections::BTreeMap;
 
@@ -70,18 +74,18 @@ fn names(field: BillingField) -> Names {
     match field {
         BillingField::Pricing => Names {
             count: "meta_whatsapp_pricing_volume",
-            count_help: "WhatsApp messages delivered in the most recent complete pricing_analytics bucket of the granularity in the label, per dimension combination (count; a combination the API omits from the bucket counts 0). Graph API WABA pricing analytics; from a background poll, not fetched at scrape time.",
+            count_help: "WhatsApp messages delivered in the most recent complete pricing_analytics bucket of the granularity in the label, per dimension combination, with pricing_category and pricing_type as Meta names them (count; a combination the API omits from the bucket counts 0). Graph API WABA pricing analytics; from a background poll, not fetched at scrape time.",
             cost: "meta_whatsapp_pricing_cost",
-            cost_help: "Approximate charge for the WhatsApp messages delivered in the most recent complete pricing_analytics bucket, in the account's currency (label currency), as Meta estimates it (not an invoice). Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.",
+            cost_help: "Cost of the WhatsApp messages delivered in the most recent complete pricing_analytics bucket, per dimension combination, in the account's currency (label currency), as Meta reports it (an estimate, not an invoice); any pricing category or type may carry a cost. Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.",
             bucket_end: "meta_whatsapp_pricing_bucket_end_timestamp_seconds",
             bucket_end_help: "End of the pricing_analytics bucket the meta_whatsapp_pricing_volume and _cost values cover (unix seconds).",
             count_key: "volume",
         },
         BillingField::Conversations => Names {
             count: "meta_whatsapp_conversations",
-            count_help: "WhatsApp conversations in the most recent complete conversation_analytics bucket of the granularity in the label, per dimension combination (count; a combination the API omits from the bucket counts 0). Graph API WABA conversation analytics; from a background poll, not fetched at scrape time.",
+            count_help: "WhatsApp conversations in the most recent complete conversation_analytics bucket of the granularity in the label, per dimension combination, with conversation_category and conversation_type as Meta names them (count; a combination the API omits from the bucket counts 0). Graph API WABA conversation analytics; from a background poll, not fetched at scrape time.",
             cost: "meta_whatsapp_conversation_cost",
-            cost_help: "Approximate charge for the WhatsApp conversations in the most recent complete conversation_analytics bucket, in the account's currency (label currency), as Meta estimates it (not an invoice). Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.",
+            cost_help: "Cost of the WhatsApp conversations in the most recent complete conversation_analytics bucket, per dimension combination, in the account's currency (label currency), as Meta reports it (an estimate, not an invoice); any conversation category or type may carry a cost. Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.",
             bucket_end: "meta_whatsapp_conversations_bucket_end_timestamp_seconds",
             bucket_end_help: "End of the conversation_analytics bucket the meta_whatsapp_conversations and _conversation_cost values cover (unix seconds).",
             count_key: "conversation",
@@ -243,7 +247,8 @@ fn data_points<'a>(
 }
 
 /// The point's value for each requested dimension; a dimension the point does not carry (the
-/// tier of a free message) is left out, as Prometheus reads an empty label as none.
+/// tier, which Meta leaves out on points not of type REGULAR) is left out, as Prometheus reads
+/// an empty label as none.
 fn combination(billing: &BillingAnalytics, point: &Value) -> Combination {
     let mut combination: Combination = Vec::with_capacity(billing.dimensions.len());
     for dimension in &billing.dimensions {
@@ -399,6 +404,58 @@ mod tests {
             .map(|(_, v)| v)
             .sum();
         assert_eq!(us_total, 0.0);
+    }
+
+    /// graph-api.md 7.7's plausible day after 2026-10-01: service messages billed as
+    /// SERVICE/REGULAR, and a pricing type Meta has not named before. Each cost comes out as
+    /// Meta reports it, whatever the category or type, and no HELP calls anything free.
+    #[test]
+    fn costs_are_exported_as_meta_reports_them_for_every_category_and_type() {
+        // 2026-12-02 00:00 PST to 2026-12-03 00:00 PST, read at noon on the 3rd.
+        let (start, end) = (1_796_198_400, 1_796_284_800);
+        let point = |category: &str, kind: &str, volume: i64, cost: f64| {
+            json!({"start": start, "end": end, "country": "BR", "pricing_category": category,
+                "pricing_type": kind, "volume": volume, "cost": cost})
+        };
+        let field = json!({"data": [{"data_points": [
+            point("SERVICE", "REGULAR", 1840, 12.51),
+            point("SERVICE", "FREE_ENTRY_POINT", 22, 0.0),
+            point("SERVICE", "FREE_CUSTOMER_SERVICE", 5, 0.04),
+            point("BUSINESS_AGENT", "PER_TOKEN", 3, 0.3),
+        ]}]});
+        let analytics = pricing(&["PRICING_CATEGORY", "PRICING_TYPE", "COUNTRY"]);
+        let (converted, cost) = run(&analytics, end + 12 * 3600, &field);
+        assert_eq!(cost, Cost::Reported);
+        assert!(converted.problems.is_empty(), "{:?}", converted.problems);
+        let volume = values(&converted.families[0]);
+        let money = values(&converted.families[1]);
+        for (key, expected) in [
+            (
+                "pricing_category=SERVICE,pricing_type=REGULAR,country=BR",
+                (1840.0, 12.51),
+            ),
+            (
+                "pricing_category=SERVICE,pricing_type=FREE_ENTRY_POINT,country=BR",
+                (22.0, 0.0),
+            ),
+            (
+                "pricing_category=SERVICE,pricing_type=FREE_CUSTOMER_SERVICE,country=BR",
+                (5.0, 0.04),
+            ),
+            (
+                "pricing_category=BUSINESS_AGENT,pricing_type=PER_TOKEN,country=BR",
+                (3.0, 0.3),
+            ),
+        ] {
+            assert_eq!((volume[key], money[key]), expected, "{key}");
+        }
+        for field in [BillingField::Pricing, BillingField::Conversations] {
+            let names = names(field);
+            for help in [names.count_help, names.cost_help, names.bucket_end_help] {
+                assert!(!help.to_lowercase().contains("free"), "{help}");
+            }
+            assert!(names.cost_help.contains("as Meta reports it"));
+        }
     }
 
     #[test]

@@ -281,7 +281,7 @@ pub fn convert(
         }
         converted.families.push(Family {
             name: "meta_whatsapp_template_cost".to_owned(),
-            help: "What the template cost in the last complete UTC day, in the account's currency (label currency), as Meta estimates it: cost_type amount_spent, cost_per_delivered or cost_per_url_button_click. Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.".to_owned(),
+            help: "What the template cost in the last complete UTC day, in the account's currency (label currency), as Meta reports it (an estimate, not an invoice): cost_type amount_spent, cost_per_delivered or cost_per_url_button_click. Absent for accounts billed through a solution partner. From a background poll, not fetched at scrape time.".to_owned(),
             samples,
         });
     }

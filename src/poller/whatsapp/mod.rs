@@ -133,6 +133,7 @@ impl WabaPoller {
         Ok(Converted {
             families: phone_numbers::families(&self.target.id, self.phone_numbers.items()),
             problems,
+            ..Converted::default()
         })
     }
 
@@ -158,6 +159,7 @@ impl WabaPoller {
                 self.templates.items(),
             )],
             problems,
+            ..Converted::default()
         })
     }
 
