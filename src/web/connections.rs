@@ -302,6 +302,11 @@ pub struct Connection {
     /// True while idle after a response, so the first byte read can start the header clock
     /// without taking the lock on every read.
     idle: AtomicBool,
+    /// True from the end of the last request until the socket has taken every byte of its
+    /// response (the next successful flush): only then may the cap close it as idle. hyper
+    /// buffers a response of up to a few hundred KiB and finishes the body, which ends the
+    /// request, before those bytes have left; closing it then would cut the response.
+    draining: AtomicBool,
     activity: Mutex<Activity>,
     changed: Notify,
 }
@@ -318,6 +323,7 @@ impl Connection {
             evicted: AtomicBool::new(false),
             io_waker: AtomicWaker::new(),
             idle: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             activity: Mutex::new(Activity {
                 served: false,
                 in_flight: 0,
@@ -391,6 +397,7 @@ impl Connection {
             activity.served = true;
         }
         self.idle.store(false, Ordering::Release);
+        self.draining.store(false, Ordering::Release);
         self.limit.busy(self.id);
         self.changed.notify_one();
         RequestGuard {
@@ -485,12 +492,22 @@ impl Connection {
                 Expiry::Graceful,
             ));
             self.idle.store(true, Ordering::Release);
+            // Evictable once the response has left: see `draining`.
+            self.draining.store(true, Ordering::Release);
         }
         drop(activity);
-        if idle {
+        self.changed.notify_one();
+    }
+
+    /// The socket took every byte written so far (a flush returned): a connection whose last
+    /// request has finished becomes idle, and so evictable, now.
+    fn flushed(self: &Arc<Self>) {
+        if !self.draining.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if self.activity().in_flight == 0 {
             self.limit.became_idle(self);
         }
-        self.changed.notify_one();
     }
 
     fn bytes_received(&self) {
@@ -667,7 +684,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedStream<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        if matches!(result, Poll::Ready(Ok(()))) {
+            self.connection.flushed();
+        }
+        result
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -730,6 +751,7 @@ async fn accept_error(error: io::Error) {
 #[cfg(test)]
 mod tests {
     use prometheus::Opts;
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
 
@@ -786,16 +808,18 @@ mod tests {
     #[tokio::test]
     async fn without_an_unserved_connection_the_longest_idle_one_makes_room() {
         let limit = limit(3);
-        let streams: Vec<_> = (0..3)
-            .map(|_| limit.admit((), PEER).expect("admitted"))
+        let mut streams: Vec<_> = (0..3)
+            .map(|_| limit.admit(tokio::io::sink(), PEER).expect("admitted"))
             .collect();
-        // All three have served a request; the second finished first, then the third; the
-        // first is still busy.
+        // All three have served a request; the second finished first, then the third, each
+        // response flushed to its socket; the first is still busy.
         let busy = streams[0].connection().request_started();
         let second = streams[1].connection().request_started();
         let third = streams[2].connection().request_started();
         drop(second);
+        streams[1].flush().await.expect("flush");
         drop(third);
+        streams[2].flush().await.expect("flush");
 
         let fourth = limit
             .admit((), PEER)
@@ -819,6 +843,34 @@ mod tests {
         drop(again);
         drop(busy);
         assert!(!streams[2].connection().is_evicted());
+    }
+
+    #[tokio::test]
+    async fn a_finished_request_whose_response_has_not_left_is_not_evicted_as_idle() {
+        // The regression: hyper finishes a response body (ending the request) while up to a
+        // few hundred KiB of it still wait in its buffer; the cap closed such a connection as
+        // idle and cut the response.
+        let limit = limit(1);
+        let mut stream = limit.admit(tokio::io::sink(), PEER).expect("admitted");
+        drop(stream.connection().request_started());
+        assert!(
+            limit.admit(tokio::io::sink(), PEER).is_none(),
+            "the newcomer is refused while the response drains"
+        );
+        assert!(!stream.connection().is_evicted());
+
+        stream
+            .write_all(b"the rest of the response")
+            .await
+            .expect("write");
+        stream.flush().await.expect("flush");
+        let _newcomer = limit
+            .admit(tokio::io::sink(), PEER)
+            .expect("admitted once the response has left");
+        assert!(
+            stream.connection().is_evicted(),
+            "idle now, so it makes room"
+        );
     }
 
     #[tokio::test]
