@@ -433,6 +433,11 @@ pub struct Caller<'a> {
 }
 
 impl Caller<'_> {
+    /// The version Graph API (non-Marketing) calls go out with.
+    pub fn graph_version(&self) -> &str {
+        self.client.version(crate::graph::Api::Graph)
+    }
+
     /// `GET` with `token`, waiting out the limiter's pauses and retrying throttles after them.
     pub async fn get(
         &self,

@@ -169,8 +169,9 @@ async fn templates_history(
     notes: &mut Vec<String>,
 ) -> Result<TemplateHistory, String> {
     let token = &target.credentials.token;
+    let request = TEMPLATES.request(&target.id, caller.graph_version());
     let pages = caller
-        .get_pages(&TEMPLATES.request(&target.id), token, MAX_PAGES)
+        .get_pages(&request, token, MAX_PAGES)
         .await
         .map_err(|error| error.to_string())?;
     let mut list = Listing::default();

@@ -149,6 +149,18 @@ pub fn upgraded(api: Api, version: &str, today: NaiveDate) -> Option<String> {
         .find(|newer| !matches!(standing(api, newer, today), Standing::Expired { .. }))
 }
 
+/// The field that holds a WhatsApp messaging limit on `version`: Meta added
+/// `whatsapp_business_manager_messaging_limit` (the business portfolio's limit) in v24.0 and
+/// tells older versions to ask `messaging_limit_tier`; a version that names a field it does
+/// not know fails the whole request (graph-api.md 7.3). A version this release cannot read is
+/// taken as a new one.
+pub fn messaging_limit_field(version: &str) -> &'static str {
+    match parse(version) {
+        Some(number) if number < (24, 0) => "messaging_limit_tier",
+        _ => "whatsapp_business_manager_messaging_limit",
+    }
+}
+
 /// The version after `version` in Meta's schedule, if this release knows one.
 pub fn successor(version: &str) -> Option<String> {
     let number = parse(version)?;
@@ -263,6 +275,19 @@ mod tests {
         assert_eq!(newest(), "v27.0");
         assert_eq!(successor("v25.0").as_deref(), Some("v26.0"));
         assert_eq!(successor("v27.0"), None);
+    }
+
+    #[test]
+    fn the_messaging_limit_field_follows_the_version() {
+        assert_eq!(messaging_limit_field("v23.0"), "messaging_limit_tier");
+        assert_eq!(messaging_limit_field("v21.0"), "messaging_limit_tier");
+        for version in ["v24.0", "v27.0", "v30.1"] {
+            assert_eq!(
+                messaging_limit_field(version),
+                "whatsapp_business_manager_messaging_limit",
+                "{version}"
+            );
+        }
     }
 
     #[test]

@@ -478,7 +478,8 @@ pub(crate) fn with_settings<T>(
     let none = HashSet::new();
     let context = ReadContext {
         object_id,
-        version: "v21.0",
+        // One that knows every field the simulator serves (the portfolio limit is v24.0+).
+        version: "v27.0",
         base_url: "http://127.0.0.1:9",
         now,
         token: TEST_TOKEN,

@@ -749,7 +749,7 @@ mod tests {
         let body = ok("metric=page_messages_sent&since=1704096000&until=1704268800&breakdown=messaging_channel", NOW);
         assert_eq!(
             body["paging"]["next"],
-            "http://127.0.0.1:9/v21.0/1001/insights?metric=page_messages_sent&period=day&since=1704268800&until=1704441600&breakdown=messaging_channel"
+            "http://127.0.0.1:9/v27.0/1001/insights?metric=page_messages_sent&period=day&since=1704268800&until=1704441600&breakdown=messaging_channel"
         );
         let previous = body["paging"]["previous"].as_str().expect("a link");
         assert!(

@@ -181,7 +181,7 @@ mod tests {
         let next = first["paging"]["next"].as_str().expect("a next link");
         assert!(
             next.starts_with(
-                "http://127.0.0.1:9/v21.0/waba-1/things?fields=id%2Cname&limit=4&after="
+                "http://127.0.0.1:9/v27.0/waba-1/things?fields=id%2Cname&limit=4&after="
             ) && next.ends_with(&format!("&access_token={TEST_TOKEN}")),
             "{next}"
         );

@@ -34,6 +34,14 @@ const RED_SHARE: f64 = 0.04;
 /// Answers the `phone_numbers` edge of the account being read.
 pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphError> {
     let requested = paging::list_fields(context, &DEFAULT_FIELDS, &KNOWN_FIELDS, NODE_TYPE)?;
+    // The portfolio's limit field exists from v24.0 (graph-api.md 7.3); an older version
+    // does not know it, which fails the whole request as any unknown field does.
+    const NEW_LIMIT: &str = "whatsapp_business_manager_messaging_limit";
+    if requested.iter().any(|field| field == NEW_LIMIT)
+        && crate::catalog::versions::messaging_limit_field(context.version) != NEW_LIMIT
+    {
+        return Err(GraphError::nonexisting_field(NEW_LIMIT, NODE_TYPE));
+    }
     let numbers = waba::account_phone_numbers(context.object_id);
     let items = numbers
         .iter()

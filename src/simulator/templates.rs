@@ -593,7 +593,7 @@ mod tests {
         let next = first["paging"]["next"].as_str().expect("a next link");
         assert!(
             next.starts_with(&format!(
-                "http://127.0.0.1:9/v21.0/{WABA}/message_templates?"
+                "http://127.0.0.1:9/v27.0/{WABA}/message_templates?"
             )) && next.contains(&format!("access_token={TEST_TOKEN}")),
             "{next}"
         );

@@ -134,6 +134,37 @@ async fn campaign_insights_are_served_on_the_insights_edge_of_a_campaign() {
 }
 
 #[tokio::test]
+async fn the_portfolio_limit_field_is_unknown_before_v24_and_the_old_one_answers() {
+    let api = simulator().await;
+    let new = "whatsapp_business_manager_messaging_limit";
+    let reply = get(
+        &api,
+        &format!("/v23.0/{WABA}/phone_numbers?fields=id,{new}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.json()["error"]["code"], 100);
+    assert!(reply.text.contains(new), "{}", reply.text);
+    let reply = get(
+        &api,
+        &format!("/v23.0/{WABA}/phone_numbers?fields=id,messaging_limit_tier"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["data"][0]["messaging_limit_tier"], "TIER_10K");
+    let reply = get(
+        &api,
+        &format!("/v24.0/{WABA}/phone_numbers?fields=id,{new}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["data"][1][new], "TIER_2K");
+}
+
+#[tokio::test]
 async fn waba_analytics_are_served_on_the_node_itself() {
     let api = simulator().await;
     let fields = "analytics.start(1717225200).end(1718478000).granularity(DAY).phone_numbers([%2216315551000%22])";

@@ -251,3 +251,67 @@ async fn error_2635_fails_only_that_campaigns_poll_names_the_key_and_is_not_retr
     assert_eq!(insights, 1);
     exporter.stop().await;
 }
+
+/// The limits of W1's two phone numbers, and the `fields` its phone-number list asked for.
+async fn phone_number_limits(version: &str) -> (Vec<f64>, Vec<String>) {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    let preamble = preamble(&fake).replacen(
+        "graph_api:\n",
+        &format!("graph_api:\n  version: {version}\n"),
+        1,
+    );
+    let yaml = format!("{preamble}whatsapp_business_accounts:\n  - id: W1\n    interval: 1h\n");
+    let exporter = TestExporter::start(&yaml).await;
+    let scrape = exporter
+        .wait_for("both numbers' limits", |s| {
+            s.series("meta_whatsapp_phone_number_messaging_limit", &[])
+                .len()
+                == 2
+        })
+        .await;
+    let mut limits: Vec<f64> = scrape
+        .series("meta_whatsapp_phone_number_messaging_limit", &[])
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect();
+    limits.sort_by(f64::total_cmp);
+    let fields = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/W1/phone_numbers"))
+        .map(|request| request.query.clone())
+        .collect();
+    exporter.stop().await;
+    (limits, fields)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_phone_number_list_asks_the_limit_field_of_the_configured_version() {
+    // Before v24.0 the limit is `messaging_limit_tier`; the new field would fail the list.
+    let (limits, queries) = phone_number_limits("v23.0").await;
+    assert_eq!(
+        limits,
+        [1_000.0, 10_000.0],
+        "the old spelling, which had no 2K tier"
+    );
+    assert!(!queries.is_empty());
+    for query in &queries {
+        assert!(query.contains("messaging_limit_tier"), "{query}");
+        assert!(
+            !query.contains("whatsapp_business_manager_messaging_limit"),
+            "{query}"
+        );
+    }
+    for version in ["v24.0", DEFAULT_VERSION] {
+        let (limits, queries) = phone_number_limits(version).await;
+        assert_eq!(limits, [2_000.0, 10_000.0], "{version}");
+        for query in &queries {
+            assert!(
+                query.contains("whatsapp_business_manager_messaging_limit"),
+                "{query}"
+            );
+            assert!(!query.contains("messaging_limit_tier"), "{query}");
+        }
+    }
+}

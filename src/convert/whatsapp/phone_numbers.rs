@@ -1,8 +1,9 @@
 //! A WABA's phone numbers (`GET /{waba}/phone_numbers`) to health gauges: which numbers there
 //! are, each one's quality rating as a state set, and its messaging limit.
 //!
-//! A falling quality rating is what cuts a number's messaging limit, so the rating is exported
-//! as a state set (one series per rating, 1 for the current one): an alert on
+//! The rating is what people alert on (since 2025-10-07 it no longer lowers the messaging limit,
+//! which belongs to the business portfolio, but it gates the limit's scaling and high
+//! throughput), so it is exported as a state set (one series per rating, 1 for the current one): an alert on
 //! `rating="RED"` then needs no knowledge of the other values, and a change shows as one series
 //! going to 0 and another to 1.
 
@@ -155,12 +156,12 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
         },
         Family {
             name: "meta_whatsapp_phone_number_quality_rating".to_owned(),
-            help: "Quality rating of the phone number as a state set: 1 for the current rating (GREEN, YELLOW, RED, UNKNOWN), 0 for the others. A falling rating lowers the number's messaging limit. From the phone number list, read at most hourly in the background.".to_owned(),
+            help: "Quality rating of the phone number as a state set: 1 for the current rating (GREEN, YELLOW, RED, UNKNOWN), 0 for the others. Since 2025-10-07 it no longer lowers the messaging limit, but the portfolio's limit scales only with high-quality messages and 1,000 messages/s throughput needs YELLOW or better. From the phone number list, read at most hourly in the background.".to_owned(),
             samples: ratings,
         },
         Family {
             name: "meta_whatsapp_phone_number_messaging_limit".to_owned(),
-            help: "Unique customers the phone number may start business-initiated conversations with in a rolling 24 hours (+Inf when unlimited). From the phone number list, read at most hourly in the background.".to_owned(),
+            help: "Unique customers the phone number may message outside a customer service window in a rolling 24 hours (+Inf when unlimited). Since 2025-10-07 this is the business portfolio's limit, which every number of the portfolio repeats: never sum it across numbers. From the phone number list, read at most hourly in the background.".to_owned(),
             samples: limits,
         },
     ]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::config::WabaTarget;
 use crate::convert::{ShapeError, ValueProblem};
-use crate::graph::{Endpoint, GraphRequest};
+use crate::graph::{Api, Endpoint, GraphRequest};
 use crate::poller::{single_item_error, PollContext, PollError};
 
 /// How long a list is used before it is read again.
@@ -25,21 +25,26 @@ pub struct ListEdge {
     pub edge: &'static str,
     /// The `fields` parameter.
     pub fields: &'static str,
+    /// Whether the messaging-limit field is asked for too, in the spelling of the version
+    /// the request goes out with.
+    pub messaging_limit: bool,
     /// What the list is of, for problems.
     pub what: &'static str,
 }
 
 impl ListEdge {
-    /// The first page's request for `waba_id`.
-    pub fn request(&self, waba_id: &str) -> GraphRequest {
+    /// The first page's request for `waba_id` on Graph API `version`.
+    pub fn request(&self, waba_id: &str, version: &str) -> GraphRequest {
+        let mut fields = self.fields.to_owned();
+        if self.messaging_limit {
+            fields.push(',');
+            fields.push_str(crate::catalog::versions::messaging_limit_field(version));
+        }
         GraphRequest::whatsapp_edge(
             self.endpoint,
             waba_id,
             self.edge,
-            vec![
-                ("fields", self.fields.to_owned()),
-                ("limit", PAGE_SIZE.to_owned()),
-            ],
+            vec![("fields", fields), ("limit", PAGE_SIZE.to_owned())],
         )
     }
 }
@@ -49,6 +54,7 @@ pub const TEMPLATES: ListEdge = ListEdge {
     endpoint: Endpoint::WhatsappTemplates,
     edge: "message_templates",
     fields: "id,name,language,category,status",
+    messaging_limit: false,
     what: "message template",
 };
 
@@ -56,7 +62,8 @@ pub const TEMPLATES: ListEdge = ListEdge {
 pub const PHONE_NUMBERS: ListEdge = ListEdge {
     endpoint: Endpoint::WhatsappPhoneNumbers,
     edge: "phone_numbers",
-    fields: "id,display_phone_number,verified_name,quality_rating,whatsapp_business_manager_messaging_limit",
+    fields: "id,display_phone_number,verified_name,quality_rating",
+    messaging_limit: true,
     what: "phone number",
 };
 
@@ -103,7 +110,7 @@ impl<T> Listing<T> {
         if !self.due(now) {
             return Ok(Vec::new());
         }
-        let request = edge.request(&waba.id);
+        let request = edge.request(&waba.id, context.client.version(Api::Graph));
         let pages = context
             .client
             .get_pages(&request, &waba.credentials.token, MAX_PAGES)
