@@ -89,6 +89,13 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
         Fault::whatsapp_permission_denied(),
     );
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
+    // The partner-billed account writes its portfolio's limit the other way Meta does (2000
+    // rather than TIER_2K); the other accounts answer the simulator's TIER_10K.
+    fake.fixed_field(
+        "104000000000002",
+        "whatsapp_business_manager_messaging_limit",
+        serde_json::json!("2000"),
+    );
     // Token health: the demo app checks every token in use, the discovered Page tokens too;
     // the second Page's token loses its data access in five days, which the status page shows
     // as a warning.

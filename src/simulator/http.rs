@@ -435,6 +435,17 @@ fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphE
             ("conversation_analytics", Simulated::Waba) => {
                 whatsapp_billing::conversation_analytics(context, field)?
             }
+            // The business portfolio's limit, in the field the version knows (v24.0 added the
+            // new one, graph-api.md 7.3); the other one is unknown on that version. Override
+            // per account with `fixed_field`, e.g. the `2000` spelling.
+            (
+                name @ ("whatsapp_business_manager_messaging_limit" | "messaging_limit_tier"),
+                Simulated::Waba,
+            ) if crate::catalog::versions::messaging_limit_field(context.version) == name
+                || name == "messaging_limit_tier" =>
+            {
+                json!(waba::PORTFOLIO_LIMIT)
+            }
             (name, kind) => return Err(GraphError::nonexisting_field(name, kind.node_type())),
         };
         body.insert(field.name.clone(), value);

@@ -22,6 +22,10 @@ use super::generate::{self, Activity, Seed};
 use super::http::ReadContext;
 use crate::calendar;
 
+/// The business portfolio's messaging limit every simulated account reports on its node
+/// (`whatsapp_business_manager_messaging_limit`, or `messaging_limit_tier` before v24.0).
+pub(crate) const PORTFOLIO_LIMIT: &str = "TIER_10K";
+
 /// The share of buckets without traffic.
 const QUIET_SHARE: f64 = 0.25;
 /// The most buckets one answer may hold; a year of half hours is 17,520.

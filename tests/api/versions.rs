@@ -315,3 +315,100 @@ async fn the_phone_number_list_asks_the_limit_field_of_the_configured_version() 
         }
     }
 }
+
+const PORTFOLIO: &str = "meta_whatsapp_messaging_limit";
+const PORTFOLIO_USERS: &str = "meta_whatsapp_messaging_limit_users";
+
+#[tokio::test(start_paused = true)]
+async fn the_portfolio_limit_comes_from_the_node_read_in_either_spelling_and_by_version() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    for waba in ["W1", "W2", "W3"] {
+        fake.simulate_waba(waba, TOKEN);
+    }
+    // W1 answers as the simulator does (TIER_10K); W2 in the webhook spelling; W3 has a
+    // portfolio that never messaged anyone.
+    fake.fixed_field(
+        "W2",
+        "whatsapp_business_manager_messaging_limit",
+        serde_json::json!("2000"),
+    );
+    fake.fixed_field(
+        "W3",
+        "whatsapp_business_manager_messaging_limit",
+        serde_json::json!("TIER_NOT_SET"),
+    );
+    let accounts: String = ["W1", "W2", "W3"]
+        .iter()
+        .map(|id| format!("  - id: {id}\n    interval: 1h\n    phone_numbers_health: false\n"))
+        .collect();
+    let yaml = format!("{}whatsapp_business_accounts:\n{accounts}", preamble(&fake));
+    let exporter = TestExporter::start(&yaml).await;
+    let scrape = exporter
+        .wait_for("three portfolio limits", |s| {
+            s.series(PORTFOLIO, &[]).len() == 3
+        })
+        .await;
+    for (waba, tier, users) in [
+        ("W1", "TIER_10K", Some(10_000.0)),
+        ("W2", "2000", Some(2_000.0)),
+        ("W3", "TIER_NOT_SET", None),
+    ] {
+        assert_eq!(
+            scrape.value(PORTFOLIO, &[("waba_id", waba), ("tier", tier)]),
+            Some(1.0),
+            "{waba}"
+        );
+        assert_eq!(
+            scrape.value(PORTFOLIO_USERS, &[("waba_id", waba)]),
+            users,
+            "{waba}"
+        );
+    }
+    // No call of its own: the limit rides in the node read.
+    let node_reads: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/W1"))
+        .map(|request| request.query.clone())
+        .collect();
+    assert_eq!(node_reads.len(), 1, "{node_reads:?}");
+    assert!(
+        node_reads[0].contains("analytics.start"),
+        "{}",
+        node_reads[0]
+    );
+    assert!(
+        node_reads[0].contains("whatsapp_business_manager_messaging_limit"),
+        "{}",
+        node_reads[0]
+    );
+    exporter.stop().await;
+
+    // v23.0 asks the old field, which the account answers as well.
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    let preamble = preamble(&fake).replacen("graph_api:\n", "graph_api:\n  version: v23.0\n", 1);
+    let yaml = format!("{preamble}whatsapp_business_accounts:\n  - id: W1\n    interval: 1h\n    phone_numbers_health: false\n");
+    let exporter = TestExporter::start(&yaml).await;
+    let scrape = exporter
+        .wait_for("the portfolio limit", |s| {
+            !s.series(PORTFOLIO, &[]).is_empty()
+        })
+        .await;
+    assert_eq!(
+        scrape.value(PORTFOLIO_USERS, &[("waba_id", "W1")]),
+        Some(10_000.0)
+    );
+    let node = fake
+        .requests()
+        .iter()
+        .find(|request| request.path.ends_with("/W1"))
+        .map(|request| request.query.clone())
+        .expect("a node read");
+    assert!(node.contains("messaging_limit_tier"), "{node}");
+    assert!(
+        !node.contains("whatsapp_business_manager_messaging_limit"),
+        "{node}"
+    );
+    exporter.stop().await;
+}

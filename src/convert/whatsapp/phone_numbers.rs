@@ -47,6 +47,8 @@ pub fn parse_phone_numbers(
             .filter(|value| !value.is_null());
         let messaging_limit = match limit {
             None => None,
+            // A number never used has no limit yet: nothing to export, nothing wrong.
+            Some(value) if is_not_set(value) => None,
             Some(value) => match messaging_limit(value) {
                 Some(limit) => Some(limit),
                 None => {
@@ -72,10 +74,17 @@ pub fn parse_phone_numbers(
     Ok((numbers, problems))
 }
 
+/// `TIER_NOT_SET`: Meta's value for a number (or portfolio) that has never been used.
+pub(crate) fn is_not_set(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|text| text.trim() == "TIER_NOT_SET")
+}
+
 /// The unique-customer limit of a tier: `TIER_250` is 250, `TIER_2K` 2,000, `TIER_100K`
 /// 100,000, `TIER_UNLIMITED` infinite; a plain number, or an object with `value` or `limit`,
 /// is taken as it is.
-fn messaging_limit(value: &Value) -> Option<f64> {
+pub(crate) fn messaging_limit(value: &Value) -> Option<f64> {
     match value {
         Value::String(text) => {
             let tier = text.trim().strip_prefix("TIER_").unwrap_or(text.trim());

@@ -29,7 +29,7 @@ use crate::convert::whatsapp::templates::{self, TemplateInfo, TemplateSelection}
 use crate::convert::whatsapp::{self, Selection};
 use crate::convert::{Converted, ShapeError};
 use crate::exposition::{Family, Sample};
-use crate::graph::{Endpoint, GraphError, GraphRequest};
+use crate::graph::{Api, Endpoint, GraphError, GraphRequest};
 
 /// Template ids Meta takes in one `template_analytics` call.
 const TEMPLATES_PER_CALL: usize = 10;
@@ -170,7 +170,15 @@ impl WabaPoller {
         let with_cost = !self.unavailable.excludes(Feature::Cost, now);
         let answer = context
             .client
-            .get(&node::request(&self.target, now, with_cost), &token)
+            .get(
+                &node::request(
+                    &self.target,
+                    now,
+                    with_cost,
+                    context.client.version(Api::Graph),
+                ),
+                &token,
+            )
             .await;
         match answer {
             Ok(body) => Ok(body),
@@ -179,7 +187,15 @@ impl WabaPoller {
             {
                 context
                     .client
-                    .get(&node::request(&self.target, now, false), &token)
+                    .get(
+                        &node::request(
+                            &self.target,
+                            now,
+                            false,
+                            context.client.version(Api::Graph),
+                        ),
+                        &token,
+                    )
                     .await
                     .map_err(single_item_error)
             }
@@ -237,6 +253,9 @@ impl WabaPoller {
                 }
             }
         }
+        let (limit, problems) = crate::convert::whatsapp::limits::convert(&self.target.id, body);
+        converted.families.extend(limit);
+        converted.problems.extend(problems);
         converted.families.push(account_info(
             &self.target.id,
             body.get("name").and_then(Value::as_str),

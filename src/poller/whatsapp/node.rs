@@ -6,10 +6,17 @@ use crate::config::{BillingAnalytics, BillingField, WabaTarget};
 use crate::convert::whatsapp::last_complete_bucket;
 use crate::graph::GraphRequest;
 
-/// The node read of `target` at `now`; `with_cost` is false once the account is known to have
-/// no costs (billed through a solution partner).
-pub fn request(target: &WabaTarget, now: i64, with_cost: bool) -> GraphRequest {
-    ranged_request(target, now, now, with_cost)
+/// The node read of `target` at `now` on Graph API `version`; `with_cost` is false once the
+/// account is known to have no costs (billed through a solution partner). It also asks for the
+/// business portfolio's messaging limit, in the field `version` has for it: a current state,
+/// so only polls ask, never a backfill.
+pub fn request(target: &WabaTarget, now: i64, with_cost: bool, version: &str) -> GraphRequest {
+    let mut request = ranged_request(target, now, now, with_cost);
+    if let Some((_, fields)) = request.query.iter_mut().find(|(name, _)| *name == "fields") {
+        fields.push(',');
+        fields.push_str(crate::catalog::versions::messaging_limit_field(version));
+    }
+    request
 }
 
 /// The node read from the start of the bucket that was the last complete one at `from` (each
@@ -124,27 +131,28 @@ mod tests {
 
     #[test]
     fn one_read_carries_every_field_with_its_window_dimensions_and_filters() {
-        let request = request(&target(), 4000, true);
+        let request = request(&target(), 4000, true, "v27.0");
         assert_eq!(request.path, "9");
         assert_eq!(
             request.query[0].1,
             "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),\
              pricing_analytics.start(1800).end(4000).granularity(HALF_HOUR).dimensions([\"PRICING_CATEGORY\",\"COUNTRY\"]).pricing_types([\"REGULAR\"]),\
              conversation_analytics.start(1800).end(4000).granularity(HALF_HOUR).metric_types([\"CONVERSATION\",\"COST\"]).dimensions([\"CONVERSATION_TYPE\"]),\
-             name,currency"
+             name,currency,whatsapp_business_manager_messaging_limit"
         );
     }
 
     #[test]
     fn an_account_without_costs_is_not_asked_for_conversation_cost() {
-        let request = request(&target(), 4000, false);
+        let request = request(&target(), 4000, false, "v27.0");
         assert!(!request.query[0].1.contains("metric_types"));
         let mut bare = target();
         bare.pricing = None;
         bare.conversations = None;
         assert_eq!(
-            super::request(&bare, 4000, true).query[0].1,
-            "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),name,currency"
+            super::request(&bare, 4000, true, "v23.0").query[0].1,
+            "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),name,currency,messaging_limit_tier",
+            "before v24.0 the limit is asked as messaging_limit_tier"
         );
     }
 }
