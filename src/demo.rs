@@ -89,6 +89,9 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
         Fault::whatsapp_permission_denied(),
     );
     fake.set_template_analytics("104000000000002", TemplateAnalytics::NotEnabled);
+    // One number under two Messaging accounts (the WABA split): the partner-billed account
+    // lists the support line's first number too, whose own series the support line exports.
+    fake.share_phone_number("104000000000001", "104000000000002");
     // The partner-billed account writes its portfolio's limit the other way Meta does (2000
     // rather than TIER_2K); the other accounts answer the simulator's TIER_10K.
     fake.fixed_field(

@@ -913,7 +913,8 @@ proptest! {
                 numbers.extend(page_numbers);
             }
         }
-        let mut families = whatsapp::phone_numbers::families("1", &numbers);
+        let owned = numbers.iter().map(|number| number.id.clone()).collect();
+        let mut families = whatsapp::phone_numbers::families("1", &numbers, &owned);
         // +Inf is the documented value of an unlimited number, and the only non-finite one.
         for sample in &mut families[2].samples {
             if !sample.value.is_finite() {

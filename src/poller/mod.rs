@@ -56,6 +56,8 @@ pub struct PollContext<'a> {
     pub redactor: &'a crate::redact::Redactor,
     /// The series a target and each of its metrics may export.
     pub limits: guard::SeriesLimits,
+    /// Which account exports the series of a phone number several accounts list.
+    pub phone_numbers: &'a whatsapp::shared_numbers::PhoneNumberOwners,
 }
 
 /// Why a poll produced nothing.

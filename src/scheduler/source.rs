@@ -4,6 +4,7 @@
 //! Production uses [`GraphSource`]; scheduler tests use a scripted source on tokio's paused
 //! clock, so timing is tested without HTTP.
 
+use crate::poller::whatsapp::shared_numbers::PhoneNumberOwners;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct GraphSource {
     clock: Arc<dyn Clock>,
     settings: Mutex<SourceSettings>,
     redactor: ArcSwap<Redactor>,
+    /// Kept over reloads: claims lapse by themselves.
+    phone_numbers: PhoneNumberOwners,
 }
 
 /// The config values polls read at each poll, so a reload reaches running targets.
@@ -65,6 +68,7 @@ impl GraphSource {
             clock,
             settings: Mutex::new(settings),
             redactor: ArcSwap::from_pointee(Redactor::default()),
+            phone_numbers: PhoneNumberOwners::default(),
         }
     }
 
@@ -128,6 +132,7 @@ impl TargetPoller for GraphPoller {
                 names_interval: settings.names_interval,
                 redactor: &redactor,
                 limits: settings.limits,
+                phone_numbers: &self.source.phone_numbers,
             };
             self.poller.poll(&context).await
         })

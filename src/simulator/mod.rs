@@ -539,6 +539,16 @@ impl FakeGraphApi {
         });
     }
 
+    /// Makes account `also_listed_by` list the first phone number of account `owner` as well,
+    /// with the same phone number id: one number under two Messaging accounts, as after the
+    /// WABA split (graph-api.md 7.8).
+    pub fn share_phone_number(&self, owner: &str, also_listed_by: &str) {
+        let owner = owner.to_owned();
+        self.whatsapp(also_listed_by, |settings| {
+            settings.shares_number_of = Some(owner);
+        });
+    }
+
     /// Makes the node field `field` of account `waba_id` (e.g. `pricing_analytics`) answer
     /// exactly `value`, whatever its modifiers, while the other fields stay simulated: for
     /// feeding Meta's documented example responses to the exporter. Replaces an earlier value.
@@ -983,6 +993,8 @@ pub(crate) struct WhatsAppSettings {
     pub(crate) approved_templates: Option<usize>,
     /// The second phone number's quality rating, if overridden (`set_phone_quality`).
     pub(crate) phone_quality: Option<String>,
+    /// Another account whose first phone number this one lists too (`share_phone_number`).
+    pub(crate) shares_number_of: Option<String>,
     /// Node fields answered verbatim (`fixed_field`).
     pub(crate) fixed_fields: HashMap<String, Value>,
     /// Edges answered verbatim (`fixed_edge`).

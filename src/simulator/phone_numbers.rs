@@ -43,7 +43,7 @@ pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphErr
         return Err(GraphError::nonexisting_field(NEW_LIMIT, NODE_TYPE));
     }
     let numbers = waba::account_phone_numbers(context.object_id);
-    let items = numbers
+    let mut items: Vec<Value> = numbers
         .iter()
         .enumerate()
         .map(|(position, number)| {
@@ -59,6 +59,22 @@ pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphErr
             Value::Object(item)
         })
         .collect();
+    // A number shared with another account: its id and name are that account's.
+    if let Some(owner) = &context.whatsapp.shares_number_of {
+        if let Some(number) = waba::account_phone_numbers(owner).first() {
+            let mut item = Map::new();
+            item.insert("id".to_owned(), json!(phone_number_id(owner, number)));
+            for field in &requested {
+                let value = match field.as_str() {
+                    "id" => json!(phone_number_id(owner, number)),
+                    "verified_name" => json!(format!("Simulated Business {owner}")),
+                    _ => property(context, 0, number, field),
+                };
+                item.insert(field.clone(), value);
+            }
+            items.push(Value::Object(item));
+        }
+    }
     paging::page(context, "phone_numbers", items)
 }
 

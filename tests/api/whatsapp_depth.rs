@@ -624,3 +624,82 @@ async fn at_the_default_settings_an_account_makes_five_calls_an_hour_ten_with_te
     assert_eq!(calls("W2", "/message_templates"), 1);
     exporter.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_number_two_accounts_list_has_one_set_of_its_own_series() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    fake.simulate_waba("W2", TOKEN);
+    // W2 lists W1's first number too: one number under two Messaging accounts.
+    fake.share_phone_number("W1", "W2");
+    let accounts = "  - id: W2\n    interval: 15m\n  - id: W1\n    interval: 15m\n";
+    let exporter = start(&fake, JUNE_2_2025, accounts).await;
+    let scrape = exporter
+        .wait_for("both accounts' numbers", |s| {
+            s.series("meta_whatsapp_phone_number_info", &[]).len() == 5
+        })
+        .await;
+    // Give both accounts a second poll, so whichever read first has seen the other's claim.
+    tokio::time::sleep(Duration::from_secs(16 * 60)).await;
+    let scrape_after = exporter.scrape().await;
+    let shared: Vec<String> = scrape
+        .series("meta_whatsapp_phone_number_info", &[("waba_id", "W2")])
+        .into_iter()
+        .map(|(labels, _)| labels["phone_number_id"].clone())
+        .filter(|id| {
+            !scrape
+                .series(
+                    "meta_whatsapp_phone_number_info",
+                    &[("waba_id", "W1"), ("phone_number_id", id)],
+                )
+                .is_empty()
+        })
+        .collect();
+    assert_eq!(
+        shared.len(),
+        1,
+        "one number is listed by both: {}",
+        scrape.text
+    );
+    let id = shared[0].as_str();
+    for family in [
+        "meta_whatsapp_phone_number_quality_rating",
+        "meta_whatsapp_phone_number_messaging_limit",
+        "meta_whatsapp_phone_number_throughput",
+    ] {
+        let series = scrape_after.series(family, &[("phone_number_id", id)]);
+        assert!(!series.is_empty(), "{family}");
+        let owners: std::collections::BTreeSet<String> = series
+            .iter()
+            .filter_map(|(labels, _)| labels.get("waba_id").cloned())
+            .collect();
+        assert!(
+            owners.len() <= 1 && owners.iter().all(|owner| owner == "W1"),
+            "{family}: {owners:?}"
+        );
+    }
+    // One state set: each level once, the current one 1.
+    let levels = scrape_after.series(
+        "meta_whatsapp_phone_number_throughput",
+        &[("phone_number_id", id)],
+    );
+    assert_eq!(levels.len(), 3, "{levels:?}");
+    assert_eq!(
+        scrape_after.value(
+            "meta_whatsapp_phone_number_throughput",
+            &[("phone_number_id", id), ("level", "STANDARD")]
+        ),
+        Some(1.0)
+    );
+    // The account's other numbers keep their series.
+    assert_eq!(
+        scrape_after
+            .series(
+                "meta_whatsapp_phone_number_messaging_limit",
+                &[("waba_id", "W2")]
+            )
+            .len(),
+        2
+    );
+    exporter.stop().await;
+}

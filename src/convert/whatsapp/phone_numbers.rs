@@ -30,6 +30,8 @@ pub struct PhoneNumber {
     /// Unique customers a business-initiated conversation may reach in a rolling 24 hours;
     /// infinite for an unlimited number.
     pub messaging_limit: Option<f64>,
+    /// `throughput.level`, e.g. `STANDARD` (80 messages/s) or `HIGH` (1,000), as given.
+    pub throughput: Option<String>,
 }
 
 /// Reads one page of the phone-number list.
@@ -68,6 +70,12 @@ pub fn parse_phone_numbers(
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             messaging_limit,
+            throughput: entry
+                .get("throughput")
+                .and_then(|throughput| throughput.get("level"))
+                .and_then(Value::as_str)
+                .map(|level| level.trim().to_owned())
+                .filter(|level| !level.is_empty() && level.len() <= 40),
             id,
         });
     }
@@ -108,8 +116,17 @@ pub(crate) fn messaging_limit(value: &Value) -> Option<f64> {
     }
 }
 
-/// The info, quality-rating and messaging-limit families of the account's numbers.
-pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
+/// The levels Meta documents, each always exported (0 or 1) for a number that has one.
+const THROUGHPUT_LEVELS: [&str; 3] = ["STANDARD", "HIGH", "NOT_APPLICABLE"];
+
+/// The info families of the account's numbers, and the quality-rating, messaging-limit and
+/// throughput families of the numbers in `owned`: a number several accounts list is exported
+/// by one of them ([`crate::poller::whatsapp::shared_numbers`]).
+pub fn families(
+    waba_id: &str,
+    numbers: &[PhoneNumber],
+    owned: &std::collections::HashSet<String>,
+) -> Vec<Family> {
     let id_labels = |number: &PhoneNumber| {
         vec![
             ("waba_id".to_owned(), waba_id.to_owned()),
@@ -119,6 +136,7 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
     let mut info = Vec::with_capacity(numbers.len());
     let mut ratings = Vec::with_capacity(numbers.len() * RATINGS.len());
     let mut limits = Vec::with_capacity(numbers.len());
+    let mut throughput = Vec::new();
     // A number listed twice (pages shifting while they are read) is exported once: two series
     // with one label set would make Prometheus reject the whole scrape.
     let mut seen = std::collections::BTreeSet::new();
@@ -134,6 +152,9 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
         labels.push(("verified_name".to_owned(), number.verified_name.clone()));
         labels.retain(|(_, value)| !value.is_empty());
         info.push(Sample { labels, value: 1.0 });
+        if !owned.contains(&number.id) {
+            continue;
+        }
 
         // A missing rating is Meta's UNKNOWN; a rating Meta adds later gets its own series, so
         // it is seen rather than folded into one of the four.
@@ -156,6 +177,23 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
                 value: limit,
             });
         }
+        // Throughput is the number's own, shared by every account listing it: labelled by
+        // the number alone. An open set like the rating; no series when Meta gives none.
+        if let Some(current) = number.throughput.as_deref() {
+            let mut levels: Vec<&str> = THROUGHPUT_LEVELS.to_vec();
+            if !levels.contains(&current) {
+                levels.push(current);
+            }
+            for level in levels {
+                throughput.push(Sample {
+                    labels: vec![
+                        ("phone_number_id".to_owned(), number.id.clone()),
+                        ("level".to_owned(), level.to_owned()),
+                    ],
+                    value: if level == current { 1.0 } else { 0.0 },
+                });
+            }
+        }
     }
     vec![
         Family {
@@ -172,6 +210,11 @@ pub fn families(waba_id: &str, numbers: &[PhoneNumber]) -> Vec<Family> {
             name: "meta_whatsapp_phone_number_messaging_limit".to_owned(),
             help: "Unique customers the phone number may message outside a customer service window in a rolling 24 hours (+Inf when unlimited). Since 2025-10-07 this is the business portfolio's limit, which every number of the portfolio repeats: never sum it across numbers. From the phone number list, read at most hourly in the background.".to_owned(),
             samples: limits,
+        },
+        Family {
+            name: "meta_whatsapp_phone_number_throughput".to_owned(),
+            help: "Messaging throughput level of the phone number as a state set: 1 for the current level (STANDARD: 80 messages/s, HIGH: 1,000; NOT_APPLICABLE; any level Meta adds gets its own series), 0 for the others. By phone number alone: every account listing the number shares it. From the phone number list, read at most hourly in the background.".to_owned(),
+            samples: throughput,
         },
     ]
 }
@@ -222,13 +265,76 @@ mod tests {
         ], "paging": {"cursors": {"after": "x"}}})
     }
 
+    fn all(numbers: &[PhoneNumber]) -> std::collections::HashSet<String> {
+        numbers.iter().map(|number| number.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_number_another_account_exports_keeps_only_its_info_here() {
+        let (numbers, _) = parse_phone_numbers(&page()).expect("shape");
+        let owned = ["111".to_owned()].into_iter().collect();
+        let families = families("W", &numbers, &owned);
+        assert_eq!(families[0].samples.len(), 3, "every listed number's info");
+        let ids = |family: &Family| {
+            let mut ids: Vec<String> = family
+                .samples
+                .iter()
+                .filter_map(|s| s.labels.iter().find(|(k, _)| k == "phone_number_id"))
+                .map(|(_, v)| v.clone())
+                .collect();
+            ids.dedup();
+            ids
+        };
+        for family in &families[1..] {
+            assert!(ids(family).iter().all(|id| id == "111"), "{}", family.name);
+        }
+    }
+
+    #[test]
+    fn throughput_is_a_state_set_by_number_alone_and_an_open_one() {
+        let page = json!({"data": [
+            {"id": "1", "throughput": {"level": "STANDARD"}},
+            {"id": "2", "throughput": {"level": "ULTRA"}},
+            {"id": "3"}
+        ]});
+        let (numbers, problems) = parse_phone_numbers(&page).expect("shape");
+        assert!(problems.is_empty());
+        let families = families("W", &numbers, &all(&numbers));
+        let throughput = &families[3];
+        assert_eq!(throughput.name, "meta_whatsapp_phone_number_throughput");
+        let level = |id: &str, level: &str| {
+            throughput
+                .samples
+                .iter()
+                .find(|s| {
+                    s.labels
+                        == [
+                            ("phone_number_id".to_owned(), id.to_owned()),
+                            ("level".to_owned(), level.to_owned()),
+                        ]
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(level("1", "STANDARD"), Some(1.0));
+        assert_eq!(level("1", "HIGH"), Some(0.0));
+        assert_eq!(level("1", "NOT_APPLICABLE"), Some(0.0));
+        assert_eq!(
+            level("2", "ULTRA"),
+            Some(1.0),
+            "a level Meta adds is its own state"
+        );
+        assert_eq!(level("2", "STANDARD"), Some(0.0));
+        assert_eq!(level("3", "STANDARD"), None, "no level given, no series");
+        assert_eq!(throughput.samples.len(), 3 + 4);
+    }
+
     #[test]
     fn numbers_give_info_a_rating_state_set_and_their_limit() {
         let (numbers, problems) = parse_phone_numbers(&page()).expect("shape");
         assert_eq!(numbers.len(), 3);
         let reasons: Vec<&str> = problems.iter().map(|p| p.reason).collect();
         assert_eq!(reasons, ["missing_id", "unknown_messaging_limit"]);
-        let families = families("W", &numbers);
+        let families = families("W", &numbers, &all(&numbers));
         assert_eq!(families[0].samples.len(), 3);
         assert!(families[0].samples[0].labels.contains(&(
             "display_phone_number".to_owned(),
@@ -259,7 +365,7 @@ mod tests {
     #[test]
     fn a_number_without_a_rating_is_unknown_and_a_bad_page_is_a_shape_error() {
         let (numbers, _) = parse_phone_numbers(&json!({"data": [{"id": 5}]})).expect("shape");
-        let families = families("W", &numbers);
+        let families = families("W", &numbers, &all(&numbers));
         let unknown = families[1]
             .samples
             .iter()

@@ -62,7 +62,7 @@ pub const TEMPLATES: ListEdge = ListEdge {
 pub const PHONE_NUMBERS: ListEdge = ListEdge {
     endpoint: Endpoint::WhatsappPhoneNumbers,
     edge: "phone_numbers",
-    fields: "id,display_phone_number,verified_name,quality_rating",
+    fields: "id,display_phone_number,verified_name,quality_rating,throughput",
     messaging_limit: true,
     what: "phone number",
 };

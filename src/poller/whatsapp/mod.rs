@@ -12,6 +12,7 @@
 
 pub(crate) mod listing;
 pub(crate) mod node;
+pub mod shared_numbers;
 pub(crate) mod unavailable;
 
 use std::sync::Arc;
@@ -130,8 +131,17 @@ impl WabaPoller {
                 phone_numbers::parse_phone_numbers,
             )
             .await?;
+        let numbers = self.phone_numbers.items();
+        let keep_for =
+            2 * i64::try_from(self.target.schedule.interval.as_secs()).unwrap_or(i64::MAX / 4);
+        let owned = context.phone_numbers.claim(
+            &self.target.id,
+            numbers.iter().map(|number| number.id.as_str()),
+            now,
+            keep_for,
+        );
         Ok(Converted {
-            families: phone_numbers::families(&self.target.id, self.phone_numbers.items()),
+            families: phone_numbers::families(&self.target.id, numbers, &owned),
             problems,
             ..Converted::default()
         })
