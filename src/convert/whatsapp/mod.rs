@@ -20,6 +20,7 @@
 //! days) and [`phone_numbers`] (quality rating and messaging limit).
 
 pub mod billing;
+pub mod health;
 pub mod limits;
 #[cfg(any(test, feature = "demo"))]
 pub mod meta_examples;
