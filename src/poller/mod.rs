@@ -57,7 +57,9 @@ pub struct PollContext<'a> {
     /// The series a target and each of its metrics may export.
     pub limits: guard::SeriesLimits,
     /// Which account exports the series of a phone number several accounts list.
-    pub phone_numbers: &'a whatsapp::shared_numbers::PhoneNumberOwners,
+    pub phone_numbers: &'a whatsapp::shared::SharedOwners,
+    /// Which account exports a `health_status` entity several accounts report.
+    pub health_entities: &'a whatsapp::shared::SharedOwners,
 }
 
 /// Why a poll produced nothing.

@@ -4,7 +4,7 @@
 //! Production uses [`GraphSource`]; scheduler tests use a scripted source on tokio's paused
 //! clock, so timing is tested without HTTP.
 
-use crate::poller::whatsapp::shared_numbers::PhoneNumberOwners;
+use crate::poller::whatsapp::shared::SharedOwners;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,7 +46,8 @@ pub struct GraphSource {
     settings: Mutex<SourceSettings>,
     redactor: ArcSwap<Redactor>,
     /// Kept over reloads: claims lapse by themselves.
-    phone_numbers: PhoneNumberOwners,
+    phone_numbers: SharedOwners,
+    health_entities: SharedOwners,
 }
 
 /// The config values polls read at each poll, so a reload reaches running targets.
@@ -68,7 +69,8 @@ impl GraphSource {
             clock,
             settings: Mutex::new(settings),
             redactor: ArcSwap::from_pointee(Redactor::default()),
-            phone_numbers: PhoneNumberOwners::default(),
+            phone_numbers: SharedOwners::default(),
+            health_entities: SharedOwners::default(),
         }
     }
 
@@ -133,6 +135,7 @@ impl TargetPoller for GraphPoller {
                 redactor: &redactor,
                 limits: settings.limits,
                 phone_numbers: &self.source.phone_numbers,
+                health_entities: &self.source.health_entities,
             };
             self.poller.poll(&context).await
         })

@@ -446,6 +446,7 @@ fn read_node(kind: Simulated, context: &ReadContext<'_>) -> Result<Value, GraphE
             {
                 json!(waba::PORTFOLIO_LIMIT)
             }
+            ("health_status", Simulated::Waba) => waba::health_status(context.object_id),
             (name, kind) => return Err(GraphError::nonexisting_field(name, kind.node_type())),
         };
         body.insert(field.name.clone(), value);

@@ -26,6 +26,25 @@ use crate::calendar;
 /// (`whatsapp_business_manager_messaging_limit`, or `messaging_limit_tier` before v24.0).
 pub(crate) const PORTFOLIO_LIMIT: &str = "TIER_10K";
 
+/// The business portfolio and the app every simulated account's `health_status` names, as
+/// Meta names them in every account's answer.
+pub(crate) const HEALTH_BUSINESS_ID: &str = "506914307656634";
+pub(crate) const HEALTH_APP_ID: &str = "634974688087057";
+
+/// `health_status` of account `waba` on its node (graph-api.md 7.2): the WABA, the business
+/// portfolio and the app, all AVAILABLE. Other states are scripted with `fixed_field`, e.g.
+/// Meta's examples.
+pub(crate) fn health_status(waba: &str) -> Value {
+    serde_json::json!({
+        "can_send_message": "AVAILABLE",
+        "entities": [
+            {"entity_type": "WABA", "id": waba, "can_send_message": "AVAILABLE"},
+            {"entity_type": "BUSINESS", "id": HEALTH_BUSINESS_ID, "can_send_message": "AVAILABLE"},
+            {"entity_type": "APP", "id": HEALTH_APP_ID, "can_send_message": "AVAILABLE", "can_receive_call_sip": "AVAILABLE"}
+        ]
+    })
+}
+
 /// The share of buckets without traffic.
 const QUIET_SHARE: f64 = 0.25;
 /// The most buckets one answer may hold; a year of half hours is 17,520.

@@ -703,3 +703,70 @@ async fn a_number_two_accounts_list_has_one_set_of_its_own_series() {
     );
     exporter.stop().await;
 }
+
+const HEALTH: &str = "meta_whatsapp_health_status";
+
+#[tokio::test(start_paused = true)]
+async fn health_status_of_the_node_read_gives_state_sets_and_the_shared_entities_once() {
+    let fake = FakeGraphApi::start().await.expect("fake");
+    fake.simulate_waba("W1", TOKEN);
+    fake.simulate_waba("W2", TOKEN);
+    // W2 answers the blocked example of graph-api.md 7.2 for itself.
+    fake.fixed_field(
+        "W2",
+        "health_status",
+        serde_json::json!({"can_send_message": "BLOCKED", "entities": [
+          {"entity_type": "WABA", "id": "W2", "can_send_message": "BLOCKED",
+           "errors": [{"error_code": 141006, "error_description": "There is an error with the payment method.",
+                       "possible_solution": "There was an error with your payment method. Please add a new payment method to the account."}]},
+          {"entity_type": "BUSINESS", "id": "506914307656634", "can_send_message": "AVAILABLE"},
+          {"entity_type": "APP", "id": "634974688087057", "can_send_message": "AVAILABLE"}]}),
+    );
+    let accounts = "  - id: W2\n    interval: 15m\n  - id: W1\n    interval: 15m\n";
+    let exporter = start(&fake, JUNE_2_2025, accounts).await;
+    // A second poll of each, so whichever read first has seen the other's claims.
+    tokio::time::sleep(Duration::from_secs(16 * 60)).await;
+    let scrape = exporter.scrape().await;
+    let state = |entity: &str, state: &str| {
+        scrape.value(HEALTH, &[("entity_id", entity), ("state", state)])
+    };
+    assert_eq!(state("W1", "AVAILABLE"), Some(1.0), "{}", scrape.text);
+    assert_eq!(state("W2", "BLOCKED"), Some(1.0));
+    assert_eq!(state("W2", "AVAILABLE"), Some(0.0));
+    assert_eq!(state("W2", "LIMITED"), Some(0.0));
+    // The business and the app are in both answers, and exported once: one state set each.
+    for entity in ["506914307656634", "634974688087057"] {
+        assert_eq!(
+            scrape.series(HEALTH, &[("entity_id", entity)]).len(),
+            3,
+            "{entity}"
+        );
+    }
+    assert_eq!(
+        scrape.value(
+            "meta_whatsapp_health_error",
+            &[
+                ("entity_type", "WABA"),
+                ("entity_id", "W2"),
+                ("error_code", "141006")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        scrape
+            .text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .all(|line| !line.contains("payment method")),
+        "no words in labels"
+    );
+    // No call of its own: one node read per account per poll.
+    let node_reads = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/W1") && request.query.contains("health_status"))
+        .count();
+    assert_eq!(node_reads, 2, "two polls, two node reads");
+    exporter.stop().await;
+}

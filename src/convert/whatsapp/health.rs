@@ -7,7 +7,9 @@
 //! and this exporter reports messaging. Entity types and values are open sets: AVAILABLE,
 //! LIMITED and BLOCKED are always exported (0 or 1), a value Meta adds gets its own series.
 //! Error codes become `error_code` labels (small integers); descriptions, possible solutions
-//! and `additional_info` are free text and go to [`Entity::notes`], never into labels.
+//! and `additional_info` are free text and go to [`Entity::notes`], never into labels. The
+//! WABA's node read asks for it (no call of its own); the phone-number list's per-number
+//! entities are not read yet.
 
 use serde_json::Value;
 
@@ -33,6 +35,13 @@ pub struct Entity {
     /// What Meta says in words: each error's description and possible solution, and
     /// `additional_info`; for the status page and the log.
     pub notes: Vec<String>,
+}
+
+impl Entity {
+    /// The entity's key among those several accounts report: type and id.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.entity_type, self.id)
+    }
 }
 
 /// The entities of a `health_status` value, with problems for the parts that cannot be read.

@@ -121,7 +121,7 @@ const THROUGHPUT_LEVELS: [&str; 3] = ["STANDARD", "HIGH", "NOT_APPLICABLE"];
 
 /// The info families of the account's numbers, and the quality-rating, messaging-limit and
 /// throughput families of the numbers in `owned`: a number several accounts list is exported
-/// by one of them ([`crate::poller::whatsapp::shared_numbers`]).
+/// by one of them ([`crate::poller::whatsapp::shared`]).
 pub fn families(
     waba_id: &str,
     numbers: &[PhoneNumber],

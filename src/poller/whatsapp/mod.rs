@@ -12,9 +12,11 @@
 
 pub(crate) mod listing;
 pub(crate) mod node;
-pub mod shared_numbers;
+pub mod shared;
 pub(crate) mod unavailable;
 
+use self::shared::SharedOwners;
+use crate::convert::whatsapp::health;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -85,9 +87,15 @@ impl WabaPoller {
                 let currency = body.get("currency").and_then(Value::as_str);
                 self.currency = currency.map(str::to_owned);
                 let mut converted = Converted::default();
-                self.convert_node(&body, currency, now, &mut converted)
-                    .map(|()| converted)
-                    .map_err(PollError::from)
+                self.convert_node(
+                    &body,
+                    currency,
+                    now,
+                    context.health_entities,
+                    &mut converted,
+                )
+                .map(|()| converted)
+                .map_err(PollError::from)
             }
             Err(error) => Err(error),
         };
@@ -115,6 +123,12 @@ impl WabaPoller {
         Ok(polled)
     }
 
+    /// How long a claim on a shared number or entity lasts: two of the account's intervals,
+    /// so one late poll does not hand it over.
+    fn claim_for(&self) -> i64 {
+        2 * i64::try_from(self.target.schedule.interval.as_secs()).unwrap_or(i64::MAX / 4)
+    }
+
     /// The phone-number list (read again when due) and its health series.
     async fn read_phone_numbers(
         &mut self,
@@ -132,13 +146,11 @@ impl WabaPoller {
             )
             .await?;
         let numbers = self.phone_numbers.items();
-        let keep_for =
-            2 * i64::try_from(self.target.schedule.interval.as_secs()).unwrap_or(i64::MAX / 4);
         let owned = context.phone_numbers.claim(
             &self.target.id,
             numbers.iter().map(|number| number.id.as_str()),
             now,
-            keep_for,
+            self.claim_for(),
         );
         Ok(Converted {
             families: phone_numbers::families(&self.target.id, numbers, &owned),
@@ -226,6 +238,7 @@ impl WabaPoller {
         body: &Value,
         currency: Option<&str>,
         now: i64,
+        owners: &SharedOwners,
         converted: &mut Converted,
     ) -> Result<(), ShapeError> {
         if !body.is_object() {
@@ -266,6 +279,24 @@ impl WabaPoller {
         let (limit, problems) = crate::convert::whatsapp::limits::convert(&self.target.id, body);
         converted.families.extend(limit);
         converted.problems.extend(problems);
+        if let Some(health) = body.get("health_status").filter(|value| !value.is_null()) {
+            let (entities, problems) = health::parse(health);
+            converted.problems.extend(problems);
+            // The business portfolio and the app are in every account's answer: each entity
+            // is exported by one account, as a phone number is.
+            let keys: Vec<String> = entities.iter().map(health::Entity::key).collect();
+            let owned = owners.claim(
+                &self.target.id,
+                keys.iter().map(String::as_str),
+                now,
+                self.claim_for(),
+            );
+            converted.families.extend(health::families(
+                entities
+                    .iter()
+                    .filter(|entity| owned.contains(&entity.key())),
+            ));
+        }
         converted.families.push(account_info(
             &self.target.id,
             body.get("name").and_then(Value::as_str),

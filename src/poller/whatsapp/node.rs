@@ -8,13 +8,15 @@ use crate::graph::GraphRequest;
 
 /// The node read of `target` at `now` on Graph API `version`; `with_cost` is false once the
 /// account is known to have no costs (billed through a solution partner). It also asks for the
-/// business portfolio's messaging limit, in the field `version` has for it: a current state,
-/// so only polls ask, never a backfill.
+/// business portfolio's messaging limit, in the field `version` has for it, and
+/// `health_status`: current states, so only polls ask, never a backfill.
 pub fn request(target: &WabaTarget, now: i64, with_cost: bool, version: &str) -> GraphRequest {
     let mut request = ranged_request(target, now, now, with_cost);
     if let Some((_, fields)) = request.query.iter_mut().find(|(name, _)| *name == "fields") {
         fields.push(',');
         fields.push_str(crate::catalog::versions::messaging_limit_field(version));
+        // Answers for the WABA, its business portfolio and the app (graph-api.md 7.2).
+        fields.push_str(",health_status");
     }
     request
 }
@@ -138,7 +140,7 @@ mod tests {
             "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),\
              pricing_analytics.start(1800).end(4000).granularity(HALF_HOUR).dimensions([\"PRICING_CATEGORY\",\"COUNTRY\"]).pricing_types([\"REGULAR\"]),\
              conversation_analytics.start(1800).end(4000).granularity(HALF_HOUR).metric_types([\"CONVERSATION\",\"COST\"]).dimensions([\"CONVERSATION_TYPE\"]),\
-             name,currency,whatsapp_business_manager_messaging_limit"
+             name,currency,whatsapp_business_manager_messaging_limit,health_status"
         );
     }
 
@@ -151,7 +153,7 @@ mod tests {
         bare.conversations = None;
         assert_eq!(
             super::request(&bare, 4000, true, "v23.0").query[0].1,
-            "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),name,currency,messaging_limit_tier",
+            "analytics.start(1800).end(4000).granularity(HALF_HOUR).phone_numbers([\"15551234\"]).country_codes([\"US\",\"BR\"]),name,currency,messaging_limit_tier,health_status",
             "before v24.0 the limit is asked as messaging_limit_tier"
         );
     }

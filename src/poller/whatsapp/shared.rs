@@ -1,4 +1,5 @@
-//! Which WhatsApp account exports a phone number's own series when several list it.
+//! Which WhatsApp account exports a phone number's own series, or a health entity's, when
+//! several report it.
 //!
 //! Since the WABA split (graph-api.md 7.8) one phone number can sit under several Messaging
 //! accounts, and each of them lists it on `/{waba}/phone_numbers`. The number's quality,
@@ -10,6 +11,10 @@
 //! fails its list read or is removed stops renewing its claim, and the next one takes over
 //! once it lapses (its own held series go stale meanwhile). The accounts that do not own a
 //! number still export its info series, which shows where the number is listed.
+//!
+//! `health_status` works the same way: the business portfolio and the app are in every
+//! account's answer. Each kind of object has its own [`SharedOwners`], since a claim call
+//! releases what the account no longer reports.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -17,9 +22,9 @@ use std::sync::{Mutex, PoisonError};
 /// The live claims: phone number id to the accounts listing it and when each claim lapses
 /// (unix seconds).
 #[derive(Debug, Default)]
-pub struct PhoneNumberOwners(Mutex<HashMap<String, BTreeMap<String, i64>>>);
+pub struct SharedOwners(Mutex<HashMap<String, BTreeMap<String, i64>>>);
 
-impl PhoneNumberOwners {
+impl SharedOwners {
     /// Claims `numbers` for account `waba` at `now` until `now + keep_for`, drops lapsed
     /// claims, and returns the numbers `waba` exports.
     pub fn claim<'a>(
@@ -62,7 +67,7 @@ impl PhoneNumberOwners {
 mod tests {
     use super::*;
 
-    fn owned(owners: &PhoneNumberOwners, waba: &str, numbers: &[&str], now: i64) -> Vec<String> {
+    fn owned(owners: &SharedOwners, waba: &str, numbers: &[&str], now: i64) -> Vec<String> {
         let mut owned: Vec<String> = owners
             .claim(waba, numbers.iter().copied(), now, 1800)
             .into_iter()
@@ -73,7 +78,7 @@ mod tests {
 
     #[test]
     fn a_number_two_accounts_list_is_exported_by_the_lowest_id_whoever_comes_first() {
-        let owners = PhoneNumberOwners::default();
+        let owners = SharedOwners::default();
         // W2 reads first and owns both of its numbers for now.
         assert_eq!(owned(&owners, "W2", &["PN1", "PN9"], 0), ["PN1", "PN9"]);
         // W1 lists PN1 too: it is W1's from now on, and W2 keeps PN9.
@@ -83,7 +88,7 @@ mod tests {
 
     #[test]
     fn an_owner_that_stops_renewing_hands_the_number_over_once_its_claim_lapses() {
-        let owners = PhoneNumberOwners::default();
+        let owners = SharedOwners::default();
         owned(&owners, "W1", &["PN1"], 0);
         assert!(owned(&owners, "W2", &["PN1"], 100).is_empty());
         // W1 fails its list reads: at 1800 its claim still holds, after it W2 takes over.
@@ -95,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_number_an_account_no_longer_lists_is_released_at_once() {
-        let owners = PhoneNumberOwners::default();
+        let owners = SharedOwners::default();
         owned(&owners, "W1", &["PN1"], 0);
         owned(&owners, "W1", &[], 10);
         assert_eq!(owned(&owners, "W2", &["PN1"], 20), ["PN1"]);
