@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{self, Config};
-use crate::simulator::{FakeGraphApi, Fault, TemplateAnalytics, TokenInfo};
+use crate::simulator::{self, FakeGraphApi, Fault, TemplateAnalytics, TokenInfo};
 
 /// The token the simulated objects accept. Not a secret: it only opens the simulator.
 const DEMO_TOKEN: &str = "demo-token";
@@ -94,25 +94,18 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     fake.share_phone_number("104000000000001", "104000000000002");
     // Health (health_status on the node read): the partner-billed account is LIMITED, as in
     // Meta's example, and the client's account BLOCKED by its payment method.
-    fake.fixed_field(
-        "104000000000002",
-        "health_status",
-        serde_json::json!({"can_send_message": "LIMITED", "entities": [
-            {"entity_type": "WABA", "id": "104000000000002", "can_send_message": "LIMITED",
-             "additional_info": ["Your display name has not been approved yet. Your message limit will increase after the display name is approved."]},
-            {"entity_type": "BUSINESS", "id": "506914307656634", "can_send_message": "AVAILABLE"},
-            {"entity_type": "APP", "id": "634974688087057", "can_send_message": "AVAILABLE"}]}),
-    );
-    fake.fixed_field(
-        "104000000000003",
-        "health_status",
-        serde_json::json!({"can_send_message": "BLOCKED", "entities": [
-            {"entity_type": "WABA", "id": "104000000000003", "can_send_message": "BLOCKED",
-             "errors": [{"error_code": 141006, "error_description": "There is an error with the payment method.",
-                         "possible_solution": "There was an error with your payment method. Please add a new payment method to the account."}]},
-            {"entity_type": "BUSINESS", "id": "506914307656634", "can_send_message": "AVAILABLE"},
-            {"entity_type": "APP", "id": "634974688087057", "can_send_message": "AVAILABLE"}]}),
-    );
+    for (waba, health) in [
+        (
+            "104000000000002",
+            simulator::health_limited("104000000000002"),
+        ),
+        (
+            "104000000000003",
+            simulator::health_blocked("104000000000003"),
+        ),
+    ] {
+        fake.fixed_field(waba, "health_status", health);
+    }
     // The partner-billed account writes its portfolio's limit the other way Meta does (2000
     // rather than TIER_2K); the other accounts answer the simulator's TIER_10K.
     fake.fixed_field(

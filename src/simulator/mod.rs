@@ -65,6 +65,7 @@ mod tests;
 pub use debug_token::{TokenInfo, ALL_SCOPES};
 pub use faults::Fault;
 pub use templates::TemplateAnalytics;
+pub use waba::{health_blocked, health_limited};
 
 use campaign::CampaignSettings;
 

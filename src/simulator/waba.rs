@@ -31,6 +31,27 @@ pub(crate) const PORTFOLIO_LIMIT: &str = "TIER_10K";
 pub(crate) const HEALTH_BUSINESS_ID: &str = "506914307656634";
 pub(crate) const HEALTH_APP_ID: &str = "634974688087057";
 
+/// Meta's LIMITED example (graph-api.md 7.2) as the WABA `waba` would answer it: the account
+/// itself LIMITED, with Meta's `additional_info`.
+pub fn health_limited(waba: &str) -> Value {
+    json!({"can_send_message": "LIMITED", "entities": [
+        {"entity_type": "WABA", "id": waba, "can_send_message": "LIMITED",
+         "additional_info": ["Your display name has not been approved yet. Your message limit will increase after the display name is approved."]},
+        {"entity_type": "BUSINESS", "id": HEALTH_BUSINESS_ID, "can_send_message": "AVAILABLE"},
+        {"entity_type": "APP", "id": HEALTH_APP_ID, "can_send_message": "AVAILABLE"}]})
+}
+
+/// The blocked example of graph-api.md 7.2 (Meta's codes and texts, as passed through by a
+/// partner) for WABA `waba`: BLOCKED by error 141006, its payment method.
+pub fn health_blocked(waba: &str) -> Value {
+    json!({"can_send_message": "BLOCKED", "entities": [
+        {"entity_type": "WABA", "id": waba, "can_send_message": "BLOCKED",
+         "errors": [{"error_code": 141006, "error_description": "There is an error with the payment method.",
+                     "possible_solution": "There was an error with your payment method. Please add a new payment method to the account."}]},
+        {"entity_type": "BUSINESS", "id": HEALTH_BUSINESS_ID, "can_send_message": "AVAILABLE"},
+        {"entity_type": "APP", "id": HEALTH_APP_ID, "can_send_message": "AVAILABLE"}]})
+}
+
 /// `health_status` of account `waba` on its node (graph-api.md 7.2): the WABA, the business
 /// portfolio and the app, all AVAILABLE. Other states are scripted with `fixed_field`, e.g.
 /// Meta's examples.

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use meta_messaging_exporter::simulator::{
-    FakeGraphApi, Fault, TemplateAnalytics, TokenInfo, ALL_SCOPES,
+    health_blocked, health_limited, FakeGraphApi, Fault, TemplateAnalytics, TokenInfo, ALL_SCOPES,
 };
 use serde_json::{json, Value};
 
@@ -177,15 +177,12 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
     fake.set_phone_quality("WABA1", Some("RED"));
     // WABA2 is BLOCKED and the discovered account LIMITED (health_status), so both health
     // rules have series to match.
-    for (waba, state) in [("WABA2", "BLOCKED"), ("WABA_DISCOVERED", "LIMITED")] {
-        fake.fixed_field(
-            waba,
-            "health_status",
-            json!({"can_send_message": state, "entities": [
-                {"entity_type": "WABA", "id": waba, "can_send_message": state,
-                 "errors": [{"error_code": 141006, "error_description": "There is an error with the payment method."}]}]}),
-        );
-    }
+    fake.fixed_field("WABA2", "health_status", health_blocked("WABA2"));
+    fake.fixed_field(
+        "WABA_DISCOVERED",
+        "health_status",
+        health_limited("WABA_DISCOVERED"),
+    );
     // Discovery finds a Page (with its own Page token) and a business's account; an ad
     // account is listed. Token health checks every token: the discovered Page's token expires
     // in three days, loses data access in five and lacks read_insights, and PAGE_REVOKED's own

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use meta_messaging_exporter::clock::FixedClock;
 use meta_messaging_exporter::convert::whatsapp::meta_examples;
-use meta_messaging_exporter::simulator::{FakeGraphApi, Fault, TemplateAnalytics};
+use meta_messaging_exporter::simulator::{health_blocked, FakeGraphApi, Fault, TemplateAnalytics};
 use serde_json::json;
 
 use crate::helpers::{preamble, Scrape, TestExporter, TOKEN};
@@ -712,16 +712,7 @@ async fn health_status_of_the_node_read_gives_state_sets_and_the_shared_entities
     fake.simulate_waba("W1", TOKEN);
     fake.simulate_waba("W2", TOKEN);
     // W2 answers the blocked example of graph-api.md 7.2 for itself.
-    fake.fixed_field(
-        "W2",
-        "health_status",
-        serde_json::json!({"can_send_message": "BLOCKED", "entities": [
-          {"entity_type": "WABA", "id": "W2", "can_send_message": "BLOCKED",
-           "errors": [{"error_code": 141006, "error_description": "There is an error with the payment method.",
-                       "possible_solution": "There was an error with your payment method. Please add a new payment method to the account."}]},
-          {"entity_type": "BUSINESS", "id": "506914307656634", "can_send_message": "AVAILABLE"},
-          {"entity_type": "APP", "id": "634974688087057", "can_send_message": "AVAILABLE"}]}),
-    );
+    fake.fixed_field("W2", "health_status", health_blocked("W2"));
     let accounts = "  - id: W2\n    interval: 15m\n  - id: W1\n    interval: 15m\n";
     let exporter = start(&fake, JUNE_2_2025, accounts).await;
     // A second poll of each, so whichever read first has seen the other's claims.
