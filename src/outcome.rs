@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Origin;
+use crate::convert::whatsapp::health::Entity as HealthEntity;
 use crate::convert::ValueProblem;
 use crate::exposition::{encode, EncodedFamily};
 use crate::graph::GraphError;
@@ -77,6 +78,9 @@ pub struct PollOutcome {
     pub dropped: Vec<String>,
     /// What the target's account does not offer, left out of its requests.
     pub unavailable: Vec<Unavailable>,
+    /// The WhatsApp health entities the target exports that cannot send freely, with Meta's
+    /// words, for the status page.
+    pub health: Vec<HealthEntity>,
     /// How long values stay served after this poll's success.
     pub stale_after: Duration,
     /// When the next poll comes.
@@ -168,6 +172,7 @@ impl Applier {
             result,
             dropped,
             unavailable,
+            health,
             stale_after,
             next,
         } = outcome;
@@ -199,6 +204,7 @@ impl Applier {
                 .count();
             status.dropped.clone_from(&dropped);
             status.unavailable = unavailable;
+            status.health = health;
             status.last_poll = Some(started_unix);
             status.last_duration = Some(duration);
             status.next_poll = due_unix;
@@ -564,6 +570,7 @@ mod tests {
             )),
             dropped: Vec::new(),
             unavailable: Vec::new(),
+            health: Vec::new(),
             stale_after: Duration::from_secs(60),
             next: NextPoll::At {
                 due: Instant::now() + Duration::from_secs(20),

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::config::Origin;
+use crate::convert::whatsapp::health::Entity as HealthEntity;
 use crate::exposition::{Family, Sample};
 use crate::poller::{Unavailable, UnavailableScope};
 use crate::self_metrics::PREFIX;
@@ -108,6 +109,8 @@ pub struct TargetStatus {
     pub backoff_reason: Option<&'static str>,
     /// What the target's account does not offer (WhatsApp template analytics, costs).
     pub unavailable: Vec<Unavailable>,
+    /// The WhatsApp health entities it exports that cannot send freely or carry Meta's words.
+    pub health: Vec<HealthEntity>,
     /// Which poll task owns this entry; writes from any other are ignored.
     pub generation: u64,
     /// Value-problem reasons already logged for this target, so a response shape that
@@ -134,6 +137,7 @@ impl TargetStatus {
             backoff: Duration::ZERO,
             backoff_reason: None,
             unavailable: Vec::new(),
+            health: Vec::new(),
             generation: 0,
             logged_problems: BTreeSet::new(),
         }

@@ -169,7 +169,7 @@ async fn templates_history(
     notes: &mut Vec<String>,
 ) -> Result<TemplateHistory, String> {
     let token = &target.credentials.token;
-    let request = TEMPLATES.request(&target.id, caller.graph_version());
+    let request = TEMPLATES.request(&target.id, caller.graph_version(), &[]);
     let pages = caller
         .get_pages(&request, token, MAX_PAGES)
         .await

@@ -26,6 +26,8 @@ pub enum Endpoint {
     WhatsappTemplateAnalytics,
     /// `GET /{waba-id}/phone_numbers`
     WhatsappPhoneNumbers,
+    /// `GET /{phone-number-id}?fields=health_status`, where the list refuses the field
+    WhatsappPhoneNumberHealth,
     /// `GET /act_{id}/insights`
     AdAccountInsights,
     /// `GET /{id}?fields=name[,currency]` of a Page, campaign or ad account
@@ -48,6 +50,7 @@ impl Endpoint {
             Endpoint::WhatsappTemplates => "whatsapp_message_templates",
             Endpoint::WhatsappTemplateAnalytics => "whatsapp_template_analytics",
             Endpoint::WhatsappPhoneNumbers => "whatsapp_phone_numbers",
+            Endpoint::WhatsappPhoneNumberHealth => "whatsapp_phone_number_health",
             Endpoint::AdAccountInsights => "ad_account_insights",
             Endpoint::ObjectNames => "object_names",
             Endpoint::DiscoveryPages => "discovery_pages",
@@ -74,6 +77,7 @@ impl Endpoint {
                 | Endpoint::WhatsappTemplates
                 | Endpoint::WhatsappTemplateAnalytics
                 | Endpoint::WhatsappPhoneNumbers
+                | Endpoint::WhatsappPhoneNumberHealth
         )
     }
 }
@@ -180,6 +184,18 @@ impl GraphRequest {
             object_id: waba_id.to_owned(),
             path: format!("{waba_id}/{edge}"),
             query,
+        }
+    }
+
+    /// `GET /{phone-number-id}?fields=<fields>` of a number of account `waba_id`: the call
+    /// counts against that account's WhatsApp budget and is logged as its.
+    pub fn whatsapp_phone_number(waba_id: &str, phone_number_id: &str, fields: &str) -> Self {
+        Self {
+            endpoint: Endpoint::WhatsappPhoneNumberHealth,
+            api: Endpoint::WhatsappPhoneNumberHealth.api(),
+            object_id: waba_id.to_owned(),
+            path: phone_number_id.to_owned(),
+            query: vec![("fields", fields.to_owned())],
         }
     }
 

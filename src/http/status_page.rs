@@ -199,7 +199,34 @@ tr.row-disabled{{background:#fff5f5}}
             .iter()
             .map(|cut| format!("<br><small>series limit: {}</small>", esc(cut)))
             .collect();
-        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}{solo}{cut}");
+        // WhatsApp health in Meta's words, which never go into labels.
+        let health: String = status
+            .health
+            .iter()
+            .map(|entity| {
+                let codes = if entity.error_codes.is_empty() {
+                    String::new()
+                } else {
+                    let codes: Vec<String> =
+                        entity.error_codes.iter().map(i64::to_string).collect();
+                    format!(" (error {})", codes.join(", "))
+                };
+                let words = if entity.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", entity.notes.join(" "))
+                };
+                format!(
+                    "<br><small>health: {} {} is {}{}</small>",
+                    esc(&entity.entity_type),
+                    esc(&entity.id),
+                    esc(&entity.can_send_message),
+                    esc(&format!("{codes}{words}"))
+                )
+            })
+            .collect();
+        let dropped =
+            format!("{dropped}{unavailable}{refused}{failed_reads}{health}{solo}{cut}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",
@@ -377,6 +404,29 @@ mod tests {
         );
         assert!(
             page.contains("not offered by Meta for this account, not asked for: template_analytics (not enabled)"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn health_in_metas_words_is_on_the_page_escaped() {
+        let blocked = TargetStatus {
+            health: vec![crate::convert::whatsapp::health::Entity {
+                entity_type: "WABA".to_owned(),
+                id: "W1".to_owned(),
+                can_send_message: "BLOCKED".to_owned(),
+                error_codes: vec![141006],
+                notes: vec!["There is an error with the <payment> method.".to_owned()],
+            }],
+            ..status(TargetState::Ok)
+        };
+        let page = render(
+            &[(key(TargetKind::WhatsappBusinessAccount, "W1"), blocked)],
+            None,
+            "/metrics",
+        );
+        assert!(
+            page.contains("health: WABA W1 is BLOCKED (error 141006): There is an error with the &lt;payment&gt; method."),
             "{page}"
         );
     }

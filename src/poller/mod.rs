@@ -253,6 +253,15 @@ impl Poller {
         }
     }
 
+    /// The WhatsApp health entities the target exports that cannot send freely or carry
+    /// Meta's words, for the status page.
+    pub fn health(&self) -> Vec<crate::convert::whatsapp::health::Entity> {
+        match self {
+            Poller::Waba(poller) => poller.health(),
+            Poller::Page(_) | Poller::Campaign(_) => Vec::new(),
+        }
+    }
+
     /// Items the API rejected as invalid and not yet answered for since, for status and
     /// metrics.
     pub fn dropped(&self) -> Vec<String> {

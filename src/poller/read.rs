@@ -2,7 +2,7 @@
 //!
 //! A poll of one target makes several reads: a Page's metric groups and its name, a
 //! campaign's insights and its name, a WhatsApp account's node read, template list, template
-//! analytics and phone-number list. Each [`Read`] is answered and converted on its own, and a
+//! analytics, phone-number list and (where the list refuses it) its numbers' own health. Each [`Read`] is answered and converted on its own, and a
 //! poll returns one [`ReadOutcome`] per read it made ([`Polled`]). The outcome is applied read
 //! by read (`crate::outcome`): a read that succeeded replaces its own series, a read that
 //! failed keeps its previous series until they go stale, so one failing list never blanks the
@@ -42,6 +42,9 @@ pub enum Read {
     TemplateAnalytics,
     /// The WhatsApp account's phone-number list and its health fields.
     PhoneNumbers,
+    /// Each phone number's own `health_status`, read number by number where the list refuses
+    /// the field.
+    PhoneNumberHealth,
     /// The object's name for its info series.
     Name,
 }
@@ -56,6 +59,7 @@ impl Read {
             Read::TemplateList => "template_list",
             Read::TemplateAnalytics => "template_analytics",
             Read::PhoneNumbers => "phone_numbers",
+            Read::PhoneNumberHealth => "phone_number_health",
             Read::Name => "name",
         }
     }
@@ -69,6 +73,7 @@ impl Read {
             Read::TemplateAnalytics => 4,
             Read::PhoneNumbers => 5,
             Read::Name => 6,
+            Read::PhoneNumberHealth => 7,
             Read::PageInsights(group) => 64 + u32::from(group),
         }
     }

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 
 use crate::clock::Clock;
+use crate::convert::whatsapp::health::Entity as HealthEntity;
 use crate::graph::GraphClient;
 use crate::poller::guard::SeriesLimits;
 use crate::poller::{PollContext, PollError, Polled, Poller, Unavailable};
@@ -32,6 +33,10 @@ pub trait TargetPoller: Send {
     fn dropped(&self) -> Vec<String>;
     /// What the target's account does not offer, left out of its requests.
     fn unavailable(&self) -> Vec<Unavailable> {
+        Vec::new()
+    }
+    /// The WhatsApp health entities the target exports that need attention, with Meta's words.
+    fn health(&self) -> Vec<HealthEntity> {
         Vec::new()
     }
     /// Uses the credentials and name of `target` from the next request on (a rotated token, a
@@ -147,6 +152,10 @@ impl TargetPoller for GraphPoller {
 
     fn unavailable(&self) -> Vec<Unavailable> {
         self.poller.unavailable()
+    }
+
+    fn health(&self) -> Vec<HealthEntity> {
+        self.poller.health()
     }
 
     fn update(&mut self, target: &Target) {

@@ -132,6 +132,7 @@ pub(super) async fn run(
             result,
             dropped: poller.dropped(),
             unavailable: poller.unavailable(),
+            health: poller.health(),
             stale_after: schedule.stale_after,
             next,
         });

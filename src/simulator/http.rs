@@ -274,9 +274,16 @@ fn answer(
         // Graph serves it as a GET too; the exporter only ever asks inside batch calls.
         return debug_token::read(shared, token, &query);
     }
-    let object = shared
-        .snapshot(&route.object_id)
-        .ok_or_else(|| GraphError::unsupported_request(method.as_str(), &route.object_id))?;
+    // A phone number is a node of its own, answered with its account's settings.
+    let (object, phone_number) = match shared.snapshot(&route.object_id) {
+        Some(object) => (object, None),
+        None => {
+            let (object, number) = shared.phone_number(&route.object_id).ok_or_else(|| {
+                GraphError::unsupported_request(method.as_str(), &route.object_id)
+            })?;
+            (object, Some(number))
+        }
+    };
     if object.token != token {
         return Err(GraphError::invalid_token());
     }
@@ -300,7 +307,9 @@ fn answer(
         ObjectKind::Simulated(kind) => kind,
     };
     let context = ReadContext {
-        object_id: &route.object_id,
+        object_id: phone_number
+            .as_ref()
+            .map_or(&route.object_id, |number| &number.waba_id),
         version: &route.version,
         base_url: &shared.base_url,
         now: object.now,
@@ -314,6 +323,15 @@ fn answer(
         name: &object.name,
         max_page_size: object.max_page_size,
     };
+    if let Some(number) = &phone_number {
+        return match route.edge.as_deref() {
+            None => phone_numbers::node(&context, number.position, &number.digits),
+            Some(edge) => Err(GraphError::nonexisting_field(
+                edge,
+                phone_numbers::NODE_TYPE,
+            )),
+        };
+    }
     if let Some(body) = route
         .edge
         .as_deref()

@@ -65,7 +65,7 @@ mod tests;
 pub use debug_token::{TokenInfo, ALL_SCOPES};
 pub use faults::Fault;
 pub use templates::TemplateAnalytics;
-pub use waba::{health_blocked, health_limited};
+pub use waba::{health_blocked, health_limited, phone_health_limited};
 
 use campaign::CampaignSettings;
 
@@ -540,6 +540,22 @@ impl FakeGraphApi {
         });
     }
 
+    /// Scripts the `health_status` entity of the second phone number of account `waba_id`,
+    /// e.g. [`phone_health_limited`]: its `can_send_message` and whatever else it carries
+    /// (`additional_info`, `errors`); the simulator adds `entity_type` and `id`. `None`
+    /// returns to AVAILABLE. The number answers it on the list and on its own node.
+    pub fn set_phone_health(&self, waba_id: &str, entity: Option<Value>) {
+        self.whatsapp(waba_id, |settings| settings.phone_health = entity);
+    }
+
+    /// Makes the `phone_numbers` edge of account `waba_id` refuse `health_status` with
+    /// Graph's "nonexisting field" error (code 100), as an edge that does not carry the
+    /// field would; each number's own node still answers it. Every other field of the list
+    /// is served as before.
+    pub fn refuse_list_health(&self, waba_id: &str) {
+        self.whatsapp(waba_id, |settings| settings.list_refuses_health = true);
+    }
+
     /// Makes account `also_listed_by` list the first phone number of account `owner` as well,
     /// with the same phone number id: one number under two Messaging accounts, as after the
     /// WABA split (graph-api.md 7.8).
@@ -760,6 +776,32 @@ impl Shared {
 
     /// What a read of object `id` needs from the registry, copied out so that the lock is
     /// released before any numbers are generated.
+    /// Phone number `id` of a simulated account, with the account's snapshot: in Graph a
+    /// phone number is a node of its own.
+    fn phone_number(&self, id: &str) -> Option<(ObjectSnapshot, PhoneNumberNode)> {
+        let number = {
+            let registry = self.registry();
+            registry
+                .objects
+                .iter()
+                .filter(|(_, object)| {
+                    matches!(object.kind, ObjectKind::Simulated(Simulated::Waba))
+                })
+                .find_map(|(waba_id, _)| {
+                    waba::account_phone_numbers(waba_id)
+                        .into_iter()
+                        .enumerate()
+                        .find(|(_, digits)| phone_numbers::phone_number_id(waba_id, digits) == id)
+                        .map(|(position, digits)| PhoneNumberNode {
+                            waba_id: waba_id.clone(),
+                            position,
+                            digits,
+                        })
+                })
+        }?;
+        Some((self.snapshot(&number.waba_id)?, number))
+    }
+
     fn snapshot(&self, id: &str) -> Option<ObjectSnapshot> {
         let registry = self.registry();
         let object = registry.objects.get(id)?;
@@ -777,6 +819,14 @@ impl Shared {
             now: registry.now(),
         })
     }
+}
+
+/// Where a phone number read as a node sits: its account and its place in the account's list.
+#[derive(Debug)]
+struct PhoneNumberNode {
+    waba_id: String,
+    position: usize,
+    digits: String,
 }
 
 /// What the server does with one arriving request.
@@ -994,6 +1044,10 @@ pub(crate) struct WhatsAppSettings {
     pub(crate) approved_templates: Option<usize>,
     /// The second phone number's quality rating, if overridden (`set_phone_quality`).
     pub(crate) phone_quality: Option<String>,
+    /// The second phone number's own health entity, if scripted (`set_phone_health`).
+    pub(crate) phone_health: Option<Value>,
+    /// The phone-number list refuses `health_status` (`refuse_list_health`).
+    pub(crate) list_refuses_health: bool,
     /// Another account whose first phone number this one lists too (`share_phone_number`).
     pub(crate) shares_number_of: Option<String>,
     /// Node fields answered verbatim (`fixed_field`).

@@ -8,6 +8,14 @@
 //! polls and changes from one day to the next), unless a test fixes it with
 //! `FakeGraphApi::set_phone_quality`. Only the requested fields appear, plus `id`, as in
 //! Graph; the list is paged like every list edge.
+//!
+//! Each number also answers `health_status` (graph-api.md 7.2), on the list and as a node of
+//! its own (`GET /{phone-number-id}?fields=health_status`, [`node`]): its own PHONE_NUMBER
+//! entity (AVAILABLE, or what `FakeGraphApi::set_phone_health` scripts for the second
+//! number) followed by its account's WABA, business and app entities, with the overall value
+//! the worst of them. An account made with `FakeGraphApi::refuse_list_health` refuses the
+//! field on the list edge, as an account whose edge does not know it would, while its
+//! numbers' own nodes still answer it.
 
 use serde_json::{json, Map, Value};
 
@@ -19,7 +27,7 @@ use super::waba;
 use crate::calendar;
 
 /// The node type Graph names in "nonexisting field" errors.
-const NODE_TYPE: &str = "WhatsAppBusinessPhoneNumber";
+pub(crate) const NODE_TYPE: &str = "WhatsAppBusinessPhoneNumber";
 /// Graph's default fields for this edge.
 const DEFAULT_FIELDS: [&str; 4] = [
     "display_phone_number",
@@ -34,6 +42,9 @@ const RED_SHARE: f64 = 0.04;
 /// Answers the `phone_numbers` edge of the account being read.
 pub(crate) fn phone_numbers(context: &ReadContext<'_>) -> Result<Value, GraphError> {
     let requested = paging::list_fields(context, &DEFAULT_FIELDS, &KNOWN_FIELDS, NODE_TYPE)?;
+    if context.whatsapp.list_refuses_health && requested.iter().any(|f| f == "health_status") {
+        return Err(GraphError::nonexisting_field("health_status", NODE_TYPE));
+    }
     // The portfolio's limit field exists from v24.0 (graph-api.md 7.3); an older version
     // does not know it, which fails the whole request as any unknown field does.
     const NEW_LIMIT: &str = "whatsapp_business_manager_messaging_limit";
@@ -83,8 +94,64 @@ pub(crate) fn phone_number_id(waba: &str, number: &str) -> String {
     Seed::of(&[waba, "phone_number_id", number]).object_id(15)
 }
 
+/// Answers `GET /{phone-number-id}` for the number at `position` of the account `context`
+/// is about (its `object_id` is the account's): the requested fields of [`KNOWN_FIELDS`],
+/// plus `id`, as the list would give them.
+pub(crate) fn node(
+    context: &ReadContext<'_>,
+    position: usize,
+    number: &str,
+) -> Result<Value, GraphError> {
+    let requested = paging::list_fields(context, &["id"], &KNOWN_FIELDS, NODE_TYPE)?;
+    let mut body = Map::new();
+    body.insert(
+        "id".to_owned(),
+        json!(phone_number_id(context.object_id, number)),
+    );
+    for field in &requested {
+        body.insert(field.clone(), property(context, position, number, field));
+    }
+    Ok(Value::Object(body))
+}
+
+/// `health_status` of the number at `position`: its own entity, then its account's.
+fn health_status(context: &ReadContext<'_>, position: usize, number: &str) -> Value {
+    let id = phone_number_id(context.object_id, number);
+    let mut own = match (&context.whatsapp.phone_health, position) {
+        (Some(scripted), 1) => scripted.clone(),
+        _ => json!({"can_send_message": "AVAILABLE", "can_receive_call_sip": "AVAILABLE"}),
+    };
+    if let Some(own) = own.as_object_mut() {
+        own.insert("entity_type".to_owned(), json!("PHONE_NUMBER"));
+        own.insert("id".to_owned(), json!(id));
+    }
+    let account = context
+        .whatsapp
+        .fixed_fields
+        .get("health_status")
+        .cloned()
+        .unwrap_or_else(|| waba::health_status(context.object_id));
+    let mut entities = vec![own];
+    entities.extend(
+        account
+            .get("entities")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let worst = ["BLOCKED", "LIMITED"]
+        .into_iter()
+        .find(|state| {
+            entities
+                .iter()
+                .any(|entity| entity.get("can_send_message") == Some(&json!(state)))
+        })
+        .unwrap_or("AVAILABLE");
+    json!({"can_send_message": worst, "entities": entities})
+}
+
 /// The fields this simulation serves.
-const KNOWN_FIELDS: [&str; 10] = [
+const KNOWN_FIELDS: [&str; 11] = [
     "id",
     "display_phone_number",
     "verified_name",
@@ -95,6 +162,7 @@ const KNOWN_FIELDS: [&str; 10] = [
     "name_status",
     "platform_type",
     "throughput",
+    "health_status",
 ];
 
 /// Field `field` of the number at `position` (0 for the first) in the account's list.
@@ -115,6 +183,7 @@ fn property(context: &ReadContext<'_>, position: usize, number: &str, field: &st
         "name_status" => json!("APPROVED"),
         "platform_type" => json!("CLOUD_API"),
         "throughput" => json!({ "level": "STANDARD" }),
+        "health_status" => health_status(context, position, number),
         _ => Value::Null,
     }
 }

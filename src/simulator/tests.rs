@@ -165,6 +165,79 @@ async fn the_portfolio_limit_field_is_unknown_before_v24_and_the_old_one_answers
 }
 
 #[tokio::test]
+async fn each_number_answers_its_own_health_on_the_list_and_on_its_node() {
+    let api = simulator().await;
+    api.set_phone_health(WABA, Some(super::phone_health_limited()));
+    let list = get(
+        &api,
+        &format!("/v24.0/{WABA}/phone_numbers?fields=id,health_status"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let numbers = list.json()["data"].as_array().cloned().expect("data");
+    let own = |number: &Value| number["health_status"]["entities"][0].clone();
+    assert_eq!(own(&numbers[0])["entity_type"], "PHONE_NUMBER");
+    assert_eq!(own(&numbers[0])["id"], numbers[0]["id"]);
+    assert_eq!(own(&numbers[0])["can_send_message"], "AVAILABLE");
+    assert_eq!(own(&numbers[1])["can_send_message"], "LIMITED");
+    assert!(own(&numbers[1])["additional_info"][0].is_string());
+    // The overall value is the worst entity's; the account's entities follow the number's.
+    assert_eq!(numbers[1]["health_status"]["can_send_message"], "LIMITED");
+    assert_eq!(numbers[0]["health_status"]["can_send_message"], "AVAILABLE");
+    assert_eq!(
+        numbers[0]["health_status"]["entities"][1]["entity_type"],
+        "WABA"
+    );
+
+    // The node of the second number answers the same, with the account's token only.
+    let id = numbers[1]["id"].as_str().expect("an id");
+    let node = get(
+        &api,
+        &format!("/v24.0/{id}?fields=health_status"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(node.status, 200, "{}", node.text);
+    assert_eq!(node.json()["id"], id);
+    assert_eq!(node.json()["health_status"], numbers[1]["health_status"]);
+    let stranger = get(
+        &api,
+        &format!("/v24.0/{id}?fields=health_status"),
+        Some("other"),
+    )
+    .await;
+    assert_eq!(stranger.error_codes().0, 190, "{}", stranger.text);
+    let edge = get(&api, &format!("/v24.0/{id}/insights"), Some(TOKEN)).await;
+    assert_eq!(edge.error_codes().0, 100, "{}", edge.text);
+
+    // An edge that refuses the field names it; the rest of the list still answers.
+    api.refuse_list_health(WABA);
+    let refused = get(
+        &api,
+        &format!("/v24.0/{WABA}/phone_numbers?fields=id,health_status"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(refused.error_codes().0, 100, "{}", refused.text);
+    assert!(refused.text.contains("(health_status)"), "{}", refused.text);
+    let rest = get(
+        &api,
+        &format!("/v24.0/{WABA}/phone_numbers?fields=id,quality_rating"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    let node = get(
+        &api,
+        &format!("/v24.0/{id}?fields=health_status"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(node.status, 200, "{}", node.text);
+}
+
+#[tokio::test]
 async fn waba_analytics_are_served_on_the_node_itself() {
     let api = simulator().await;
     let fields = "analytics.start(1717225200).end(1718478000).granularity(DAY).phone_numbers([%2216315551000%22])";

@@ -31,14 +31,24 @@ pub(crate) const PORTFOLIO_LIMIT: &str = "TIER_10K";
 pub(crate) const HEALTH_BUSINESS_ID: &str = "506914307656634";
 pub(crate) const HEALTH_APP_ID: &str = "634974688087057";
 
+/// The `additional_info` of Meta's LIMITED example.
+const DISPLAY_NAME_PENDING: &str = "Your display name has not been approved yet. Your message limit will increase after the display name is approved.";
+
 /// Meta's LIMITED example (graph-api.md 7.2) as the WABA `waba` would answer it: the account
 /// itself LIMITED, with Meta's `additional_info`.
 pub fn health_limited(waba: &str) -> Value {
     json!({"can_send_message": "LIMITED", "entities": [
         {"entity_type": "WABA", "id": waba, "can_send_message": "LIMITED",
-         "additional_info": ["Your display name has not been approved yet. Your message limit will increase after the display name is approved."]},
+         "additional_info": [DISPLAY_NAME_PENDING]},
         {"entity_type": "BUSINESS", "id": HEALTH_BUSINESS_ID, "can_send_message": "AVAILABLE"},
         {"entity_type": "APP", "id": HEALTH_APP_ID, "can_send_message": "AVAILABLE"}]})
+}
+
+/// The PHONE_NUMBER entity of Meta's LIMITED example (graph-api.md 7.2), without its id:
+/// for `FakeGraphApi::set_phone_health`.
+pub fn phone_health_limited() -> Value {
+    json!({"can_send_message": "LIMITED", "can_receive_call_sip": "AVAILABLE",
+           "additional_info": [DISPLAY_NAME_PENDING]})
 }
 
 /// The blocked example of graph-api.md 7.2 (Meta's codes and texts, as passed through by a

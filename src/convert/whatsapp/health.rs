@@ -8,8 +8,8 @@
 //! LIMITED and BLOCKED are always exported (0 or 1), a value Meta adds gets its own series.
 //! Error codes become `error_code` labels (small integers); descriptions, possible solutions
 //! and `additional_info` are free text and go to [`Entity::notes`], never into labels. The
-//! WABA's node read asks for it (no call of its own); the phone-number list's per-number
-//! entities are not read yet.
+//! WABA's node read asks for it (no call of its own) and so does the phone-number list, where
+//! each number's answer carries its own PHONE_NUMBER entity ([`own_entity`]).
 
 use serde_json::Value;
 
@@ -119,12 +119,45 @@ pub fn parse(health: &Value) -> (Vec<Entity>, Vec<ValueProblem>) {
     (entities, problems)
 }
 
+/// The entity of type `entity_type` and id `id` in a `health_status` value (a phone number's
+/// own, in its answer beside its account's), with problems for what cannot be read. `None`,
+/// with a problem, when the answer does not carry it.
+pub fn own_entity(
+    health: &Value,
+    entity_type: &str,
+    id: &str,
+) -> (Option<Entity>, Vec<ValueProblem>) {
+    let (entities, mut problems) = parse(health);
+    let own = entities
+        .into_iter()
+        .find(|entity| entity.entity_type == entity_type && entity.id == id);
+    if own.is_none() {
+        problems.push(ValueProblem {
+            reason: "invalid_health_status",
+            detail: format!("health_status of {id} has no {entity_type} entity for it"),
+        });
+    }
+    (own, problems)
+}
+
+/// Whether the entity's state is worth words: not AVAILABLE, or with something Meta says.
+pub fn needs_attention(entity: &Entity) -> bool {
+    entity.can_send_message != "AVAILABLE" || !entity.error_codes.is_empty() || !entity.notes.is_empty()
+}
+
 /// `meta_whatsapp_health_status{entity_type, entity_id, state}` and
-/// `meta_whatsapp_health_error{entity_type, entity_id, error_code}` of `entities`.
+/// `meta_whatsapp_health_error{entity_type, entity_id, error_code}` of `entities`, each
+/// entity once.
 pub fn families<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<Family> {
     let mut status = Vec::new();
     let mut errors = Vec::new();
-    for entity in entities {
+    // An entity named twice (a list whose pages shifted while read) is exported once: two
+    // series with one label set would make Prometheus reject the whole scrape.
+    let mut seen = std::collections::HashSet::new();
+    for entity in entities
+        .into_iter()
+        .filter(|entity| seen.insert(entity.key()))
+    {
         let labels = || {
             vec![
                 ("entity_type".to_owned(), entity.entity_type.clone()),

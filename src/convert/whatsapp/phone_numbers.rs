@@ -32,6 +32,8 @@ pub struct PhoneNumber {
     pub messaging_limit: Option<f64>,
     /// `throughput.level`, e.g. `STANDARD` (80 messages/s) or `HIGH` (1,000), as given.
     pub throughput: Option<String>,
+    /// Its own `health_status` entity, when the list carries the field.
+    pub health: Option<super::health::Entity>,
 }
 
 /// Reads one page of the phone-number list.
@@ -62,7 +64,16 @@ pub fn parse_phone_numbers(
                 }
             },
         };
+        let health = match entry.get("health_status").filter(|value| !value.is_null()) {
+            None => None,
+            Some(value) => {
+                let (own, found) = super::health::own_entity(value, "PHONE_NUMBER", &id);
+                problems.extend(found);
+                own
+            }
+        };
         numbers.push(PhoneNumber {
+            health,
             display_phone_number: text("display_phone_number"),
             verified_name: text("verified_name"),
             quality_rating: entry

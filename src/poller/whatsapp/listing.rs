@@ -33,12 +33,17 @@ pub struct ListEdge {
 }
 
 impl ListEdge {
-    /// The first page's request for `waba_id` on Graph API `version`.
-    pub fn request(&self, waba_id: &str, version: &str) -> GraphRequest {
+    /// The first page's request for `waba_id` on Graph API `version`, asking for
+    /// `extra_fields` too (a field the edge may refuse, such as `health_status`).
+    pub fn request(&self, waba_id: &str, version: &str, extra_fields: &[&str]) -> GraphRequest {
         let mut fields = self.fields.to_owned();
         if self.messaging_limit {
             fields.push(',');
             fields.push_str(crate::catalog::versions::messaging_limit_field(version));
+        }
+        for field in extra_fields {
+            fields.push(',');
+            fields.push_str(field);
         }
         GraphRequest::whatsapp_edge(
             self.endpoint,
@@ -58,7 +63,8 @@ pub const TEMPLATES: ListEdge = ListEdge {
     what: "message template",
 };
 
-/// The account's phone numbers, with what their health needs.
+/// The account's phone numbers, with what their quality and limits need (`health_status` is
+/// asked for as an extra field, since an edge may refuse it).
 pub const PHONE_NUMBERS: ListEdge = ListEdge {
     endpoint: Endpoint::WhatsappPhoneNumbers,
     edge: "phone_numbers",
@@ -96,12 +102,13 @@ impl<T> Listing<T> {
         &self.items
     }
 
-    /// Reads the list of `edge` for `waba` again, every page, when it is due, and returns the
-    /// problems found in it; `parse` reads one page. A failed read fails the poll and keeps the
-    /// old list.
+    /// Reads the list of `edge` for `waba` again (with `extra_fields`), every page, when it is
+    /// due, and returns the problems found in it; `parse` reads one page. A failed read fails
+    /// the poll and keeps the old list.
     pub async fn refresh(
         &mut self,
         edge: &ListEdge,
+        extra_fields: &[&str],
         context: &PollContext<'_>,
         waba: &WabaTarget,
         now: i64,
@@ -110,7 +117,7 @@ impl<T> Listing<T> {
         if !self.due(now) {
             return Ok(Vec::new());
         }
-        let request = edge.request(&waba.id, context.client.version(Api::Graph));
+        let request = edge.request(&waba.id, context.client.version(Api::Graph), extra_fields);
         let pages = context
             .client
             .get_pages(&request, &waba.credentials.token, MAX_PAGES)

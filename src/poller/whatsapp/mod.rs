@@ -9,15 +9,26 @@
 //! that fails keeps its previous series while the account's analytics and pricing publish, and
 //! template analytics go on with the last template list read. A list refused for a permission
 //! (`#200`) is switched off for a day as a state ([`ReadStates`]).
+//!
+//! `health_status` rides on reads the poll makes anyway: the node read answers for the WABA,
+//! the business portfolio and the app, the phone-number list for each number. Where the list
+//! refuses it, the numbers are read on their own nodes, hourly ([`number_health`]). What Meta
+//! says in words goes to the log and the status page ([`health_notes`]).
 
+pub(crate) mod health_notes;
 pub(crate) mod listing;
 pub(crate) mod node;
+pub(crate) mod number_health;
 pub mod shared;
 pub(crate) mod unavailable;
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use self::health_notes::HealthNotes;
+use self::number_health::NumberHealth;
 use self::shared::SharedOwners;
 use crate::convert::whatsapp::health;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -49,6 +60,10 @@ pub struct WabaPoller {
     /// The currency of the last account read, for template costs when the account read of a
     /// poll fails.
     currency: Option<String>,
+    /// The numbers' own health where the list does not carry it.
+    number_health: NumberHealth,
+    /// Meta's words about the health of what the account exports.
+    health_notes: HealthNotes,
 }
 
 impl WabaPoller {
@@ -60,6 +75,8 @@ impl WabaPoller {
             unavailable: Unavailability::default(),
             reads: ReadStates::default(),
             currency: None,
+            number_health: NumberHealth::default(),
+            health_notes: HealthNotes::default(),
         }
     }
 
@@ -77,6 +94,12 @@ impl WabaPoller {
         let mut states = self.unavailable.list();
         states.extend(self.reads.list());
         states
+    }
+
+    /// The entities the account exports that cannot send freely or carry Meta's words, for
+    /// the status page.
+    pub(super) fn health(&self) -> Vec<health::Entity> {
+        self.health_notes.attention()
     }
 
     pub(super) async fn poll(&mut self, context: &PollContext<'_>) -> Result<Polled, PollError> {
@@ -117,7 +140,22 @@ impl WabaPoller {
         if self.target.phone_numbers_health && !self.reads.excludes(Read::PhoneNumbers, now) {
             let fresh = self.phone_numbers.due(now);
             let numbers = self.read_phone_numbers(context, now).await;
-            polled.push_as(Read::PhoneNumbers, numbers, fresh);
+            let owned = numbers.as_ref().ok().map(|(_, owned)| owned.clone());
+            polled.push_as(Read::PhoneNumbers, numbers.map(|(converted, _)| converted), fresh);
+            if let Some(owned) = owned.filter(|_| self.number_health.reads_numbers()) {
+                let (health, fresh) = self
+                    .number_health
+                    .read(context, &self.target, &owned, now)
+                    .await;
+                if health.is_ok() {
+                    self.health_notes.observe(
+                        &self.target.id,
+                        Read::PhoneNumberHealth,
+                        self.number_health.entities(),
+                    );
+                }
+                polled.push_as(Read::PhoneNumberHealth, health, fresh);
+            }
         }
         self.reads.observe_poll(&self.target.id, &polled, now);
         Ok(polled)
@@ -129,22 +167,38 @@ impl WabaPoller {
         2 * i64::try_from(self.target.schedule.interval.as_secs()).unwrap_or(i64::MAX / 4)
     }
 
-    /// The phone-number list (read again when due) and its health series.
+    /// The phone-number list (read again when due) and its health series, with the numbers
+    /// this account exports. The list is asked for `health_status` unless it refused it; a
+    /// refusal is answered by reading the list again without it, in the same poll.
     async fn read_phone_numbers(
         &mut self,
         context: &PollContext<'_>,
         now: i64,
-    ) -> Result<Converted, PollError> {
-        let problems = self
+    ) -> Result<(Converted, HashSet<String>), PollError> {
+        let due = self.phone_numbers.due(now);
+        let with_health = self.number_health.on_list(now);
+        let extra: &[&str] = if with_health { &["health_status"] } else { &[] };
+        let parse = phone_numbers::parse_phone_numbers;
+        let refreshed = self
             .phone_numbers
-            .refresh(
-                &PHONE_NUMBERS,
-                context,
-                &self.target,
-                now,
-                phone_numbers::parse_phone_numbers,
-            )
-            .await?;
+            .refresh(&PHONE_NUMBERS, extra, context, &self.target, now, parse)
+            .await;
+        let problems = match refreshed {
+            Err(error)
+                if with_health
+                    && self
+                        .number_health
+                        .refused_by_list(&self.target.id, &error, now) =>
+            {
+                self.phone_numbers
+                    .refresh(&PHONE_NUMBERS, &[], context, &self.target, now, parse)
+                    .await?
+            }
+            other => other?,
+        };
+        if due && with_health {
+            self.number_health.carried_by_list();
+        }
         let numbers = self.phone_numbers.items();
         let owned = context.phone_numbers.claim(
             &self.target.id,
@@ -152,11 +206,23 @@ impl WabaPoller {
             now,
             self.claim_for(),
         );
-        Ok(Converted {
-            families: phone_numbers::families(&self.target.id, numbers, &owned),
-            problems,
-            ..Converted::default()
-        })
+        let healths: Vec<&health::Entity> = numbers
+            .iter()
+            .filter(|number| owned.contains(&number.id))
+            .filter_map(|number| number.health.as_ref())
+            .collect();
+        self.health_notes
+            .observe(&self.target.id, Read::PhoneNumbers, healths.iter().copied());
+        let mut families = phone_numbers::families(&self.target.id, numbers, &owned);
+        families.extend(health::families(healths));
+        Ok((
+            Converted {
+                families,
+                problems,
+                ..Converted::default()
+            },
+            owned,
+        ))
     }
 
     /// The template list (read again when due) and its info series.
@@ -169,6 +235,7 @@ impl WabaPoller {
             .templates
             .refresh(
                 &TEMPLATES,
+                &[],
                 context,
                 &self.target,
                 now,
@@ -291,11 +358,13 @@ impl WabaPoller {
                 now,
                 self.claim_for(),
             );
-            converted.families.extend(health::families(
-                entities
-                    .iter()
-                    .filter(|entity| owned.contains(&entity.key())),
-            ));
+            let exported: Vec<&health::Entity> = entities
+                .iter()
+                .filter(|entity| owned.contains(&entity.key()))
+                .collect();
+            self.health_notes
+                .observe(&self.target.id, Read::Account, exported.iter().copied());
+            converted.families.extend(health::families(exported));
         }
         converted.families.push(account_info(
             &self.target.id,
