@@ -106,6 +106,12 @@ pub async fn start() -> anyhow::Result<(FakeGraphApi, Config)> {
     ] {
         fake.fixed_field(waba, "health_status", health);
     }
+    // Each number's own health rides on the phone-number list: the support line's second
+    // number is LIMITED, as in Meta's example (its display name awaits approval). The
+    // partner-billed account's list does not carry the field, so its numbers are read on
+    // their own nodes, hourly.
+    fake.set_phone_health("104000000000001", Some(simulator::phone_health_limited()));
+    fake.refuse_list_health("104000000000002");
     // The partner-billed account writes its portfolio's limit the other way Meta does (2000
     // rather than TIER_2K); the other accounts answer the simulator's TIER_10K.
     fake.fixed_field(

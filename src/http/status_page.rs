@@ -225,8 +225,7 @@ tr.row-disabled{{background:#fff5f5}}
                 )
             })
             .collect();
-        let dropped =
-            format!("{dropped}{unavailable}{refused}{failed_reads}{health}{solo}{cut}");
+        let dropped = format!("{dropped}{unavailable}{refused}{failed_reads}{health}{solo}{cut}");
         let _ = writeln!(
             page,
             "<tr class=\"row-{class}\"><td>{kind}</td><td class=\"id\">{id}{origin}</td><td><span class=\"badge {class}\">{state_text}</span></td><td>{interval}</td><td class=\"time\">{last_success}</td><td class=\"time\">{next_poll}</td><td class=\"time\">{last_poll}</td><td class=\"code\">{code}</td><td class=\"error\">{error}{dropped}</td></tr>",

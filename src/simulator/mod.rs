@@ -784,9 +784,7 @@ impl Shared {
             registry
                 .objects
                 .iter()
-                .filter(|(_, object)| {
-                    matches!(object.kind, ObjectKind::Simulated(Simulated::Waba))
-                })
+                .filter(|(_, object)| matches!(object.kind, ObjectKind::Simulated(Simulated::Waba)))
                 .find_map(|(waba_id, _)| {
                     waba::account_phone_numbers(waba_id)
                         .into_iter()

@@ -34,3 +34,4 @@ mod versions;
 mod web;
 mod whatsapp;
 mod whatsapp_depth;
+mod whatsapp_health;

@@ -18,7 +18,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use meta_messaging_exporter::simulator::{
-    health_blocked, health_limited, FakeGraphApi, Fault, TemplateAnalytics, TokenInfo, ALL_SCOPES,
+    health_blocked, health_limited, phone_health_limited, FakeGraphApi, Fault, TemplateAnalytics,
+    TokenInfo, ALL_SCOPES,
 };
 use serde_json::{json, Value};
 
@@ -183,6 +184,10 @@ async fn prometheus_scrapes_the_exporter_and_runs_every_dashboard_and_alert_expr
         "health_status",
         health_limited("WABA_DISCOVERED"),
     );
+    // A number LIMITED on its own (Meta's example), from WABA1's phone-number list; WABA2's
+    // list does not carry the field, so its numbers are read on their own nodes.
+    fake.set_phone_health("WABA1", Some(phone_health_limited()));
+    fake.refuse_list_health("WABA2");
     // Discovery finds a Page (with its own Page token) and a business's account; an ad
     // account is listed. Token health checks every token: the discovered Page's token expires
     // in three days, loses data access in five and lacks read_insights, and PAGE_REVOKED's own

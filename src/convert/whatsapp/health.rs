@@ -142,7 +142,9 @@ pub fn own_entity(
 
 /// Whether the entity's state is worth words: not AVAILABLE, or with something Meta says.
 pub fn needs_attention(entity: &Entity) -> bool {
-    entity.can_send_message != "AVAILABLE" || !entity.error_codes.is_empty() || !entity.notes.is_empty()
+    entity.can_send_message != "AVAILABLE"
+        || !entity.error_codes.is_empty()
+        || !entity.notes.is_empty()
 }
 
 /// `meta_whatsapp_health_status{entity_type, entity_id, state}` and

@@ -37,10 +37,7 @@ impl HealthNotes {
         let mut reported = BTreeMap::new();
         for entity in entities {
             let key = entity.key();
-            let state = (
-                entity.can_send_message.clone(),
-                entity.error_codes.clone(),
-            );
+            let state = (entity.can_send_message.clone(), entity.error_codes.clone());
             let before = self.logged.get(&key);
             if before != Some(&state) {
                 log_change(waba_id, entity, before.is_some());
@@ -50,11 +47,8 @@ impl HealthNotes {
         }
         self.current.insert(read, reported);
         let current = &self.current;
-        self.logged.retain(|key, _| {
-            current
-                .values()
-                .any(|entities| entities.contains_key(key))
-        });
+        self.logged
+            .retain(|key, _| current.values().any(|entities| entities.contains_key(key)));
     }
 
     /// The entities that cannot send freely or carry Meta's words, for the status page.
@@ -124,7 +118,11 @@ mod tests {
         assert_eq!(ids, ["WABA:W", "PHONE_NUMBER:1"]);
         // The list reads again without number 1's trouble: the page forgets it, the account
         // read's entity stays.
-        notes.observe("W", Read::PhoneNumbers, [&entity("1", "AVAILABLE", &[], &[])]);
+        notes.observe(
+            "W",
+            Read::PhoneNumbers,
+            [&entity("1", "AVAILABLE", &[], &[])],
+        );
         let ids: Vec<String> = notes.attention().iter().map(Entity::key).collect();
         assert_eq!(ids, ["WABA:W"]);
         assert!(!notes.logged.contains_key("PHONE_NUMBER:2"));
@@ -150,10 +148,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("display name not approved"), "{text}");
-        notes.observe("W", Read::PhoneNumbers, [&entity("1", "AVAILABLE", &[], &[])]);
+        notes.observe(
+            "W",
+            Read::PhoneNumbers,
+            [&entity("1", "AVAILABLE", &[], &[])],
+        );
         assert!(log.text().contains("can send messages again"));
         // First seen AVAILABLE with nothing to say: not news.
-        notes.observe("W", Read::PhoneNumbers, [&entity("3", "AVAILABLE", &[], &[])]);
+        notes.observe(
+            "W",
+            Read::PhoneNumbers,
+            [&entity("3", "AVAILABLE", &[], &[])],
+        );
         assert!(!log.text().contains("entity_id=3"), "{}", log.text());
     }
 }

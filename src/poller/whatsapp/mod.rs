@@ -141,7 +141,11 @@ impl WabaPoller {
             let fresh = self.phone_numbers.due(now);
             let numbers = self.read_phone_numbers(context, now).await;
             let owned = numbers.as_ref().ok().map(|(_, owned)| owned.clone());
-            polled.push_as(Read::PhoneNumbers, numbers.map(|(converted, _)| converted), fresh);
+            polled.push_as(
+                Read::PhoneNumbers,
+                numbers.map(|(converted, _)| converted),
+                fresh,
+            );
             if let Some(owned) = owned.filter(|_| self.number_health.reads_numbers()) {
                 let (health, fresh) = self
                     .number_health
@@ -194,11 +198,14 @@ impl WabaPoller {
                     .refresh(&PHONE_NUMBERS, &[], context, &self.target, now, parse)
                     .await?
             }
-            other => other?,
+            Ok(problems) => {
+                if due && with_health {
+                    self.number_health.carried_by_list();
+                }
+                problems
+            }
+            Err(error) => return Err(error),
         };
-        if due && with_health {
-            self.number_health.carried_by_list();
-        }
         let numbers = self.phone_numbers.items();
         let owned = context.phone_numbers.claim(
             &self.target.id,
