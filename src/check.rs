@@ -113,7 +113,7 @@ pub fn describe(config: &Config) -> String {
                 if waba.phone_numbers_health {
                     let _ = writeln!(
                         out,
-                        "    - phone_numbers: quality rating and messaging limit"
+                        "    - phone_numbers: quality rating, messaging limit, throughput and health_status"
                     );
                 }
             }

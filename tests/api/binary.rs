@@ -42,7 +42,7 @@ fn the_example_config_passes_the_check_and_lists_its_targets() {
         "    - pricing_analytics DAILY by PRICING_CATEGORY,PRICING_TYPE,COUNTRY,PHONE, pricing_types REGULAR,FREE_CUSTOMER_SERVICE,FREE_ENTRY_POINT\n",
         "    - conversation_analytics DAILY by CONVERSATION_CATEGORY,CONVERSATION_TYPE,CONVERSATION_DIRECTION,COUNTRY,PHONE\n",
         "    - template_analytics of every APPROVED template: SENT,DELIVERED,READ,CLICKED,COST\n",
-        "    - phone_numbers: quality rating and messaging limit\n",
+        "    - phone_numbers: quality rating, messaging limit, throughput and health_status\n",
     ] {
         assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
     }

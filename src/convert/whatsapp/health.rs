@@ -188,7 +188,7 @@ pub fn families<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> Vec<Famil
     vec![
         Family {
             name: "meta_whatsapp_health_status".to_owned(),
-            help: "Whether the entity can send messages, as a state set: 1 for its can_send_message (AVAILABLE, LIMITED, BLOCKED; a value Meta adds gets its own series), 0 for the others. Entities: the phone number, the WABA, the business portfolio (BUSINESS) and the app, each once however many accounts report it. A SIP-only call block is not a messaging block. From health_status on the account's node read and phone-number list.".to_owned(),
+            help: "Whether the entity can send messages, as a state set: 1 for its can_send_message (AVAILABLE, LIMITED, BLOCKED; a value Meta adds gets its own series), 0 for the others. Entities: the phone number, the WABA, the business portfolio (BUSINESS) and the app, each once however many accounts report it. A SIP-only call block is not a messaging block. From health_status on the account's node read (account, portfolio, app) and the hourly phone-number list (numbers), or each number's own node where the list refuses the field; Meta's words are on the status page and in the log.".to_owned(),
             samples: status,
         },
         Family {

@@ -17,7 +17,8 @@
 //!
 //! The richer WhatsApp read paths share these rules and live beside this one: [`billing`]
 //! (`pricing_analytics`, `conversation_analytics`), [`templates`] (template analytics, UTC
-//! days) and [`phone_numbers`] (quality rating and messaging limit).
+//! days), [`phone_numbers`] (quality rating, messaging limit, throughput) and [`health`]
+//! (`health_status` of the numbers, the account, its portfolio and the app).
 
 pub mod billing;
 pub mod health;
