@@ -245,6 +245,29 @@ mod tests {
     }
 
     #[test]
+    fn metas_available_example_gives_the_numbers_own_entity_from_its_answer() {
+        // Meta's example (available), graph-api.md 7.2: the number's answer names it first.
+        let health = json!({"can_send_message": "AVAILABLE", "entities": [
+          {"entity_type": "PHONE_NUMBER", "id": "106540352242922", "can_send_message": "AVAILABLE", "can_receive_call_sip": "AVAILABLE"},
+          {"entity_type": "WABA", "id": "102290129340398", "can_send_message": "AVAILABLE"},
+          {"entity_type": "BUSINESS", "id": "506914307656634", "can_send_message": "AVAILABLE"},
+          {"entity_type": "APP", "id": "634974688087057", "can_send_message": "AVAILABLE", "can_receive_call_sip": "AVAILABLE"}]});
+        let (own, problems) = own_entity(&health, "PHONE_NUMBER", "106540352242922");
+        assert!(problems.is_empty(), "{problems:?}");
+        let own = own.expect("the number's entity");
+        assert!(!needs_attention(&own));
+        let exported = families([&own]);
+        assert_eq!(state(&exported, "106540352242922", "AVAILABLE"), Some(1.0));
+        assert_eq!(exported[0].samples.len(), 3);
+        // Another number's answer does not carry this one: nothing, and a problem saying so.
+        let (other, problems) = own_entity(&health, "PHONE_NUMBER", "1");
+        assert!(other.is_none());
+        assert_eq!(problems[0].reason, "invalid_health_status");
+        // Named twice, exported once.
+        assert_eq!(families([&own, &own])[0].samples.len(), 3);
+    }
+
+    #[test]
     fn a_blocked_waba_gives_its_error_code_and_a_sip_only_block_is_not_a_messaging_block() {
         let blocked = json!({"can_send_message": "BLOCKED", "entities": [
           {"entity_type": "WABA", "id": "102290129340398", "can_send_message": "BLOCKED",
