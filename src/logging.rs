@@ -70,14 +70,14 @@ pub fn init(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Log lines captured in unit tests.
-#[cfg(test)]
-pub(crate) mod capture {
+/// Log lines captured by tests (unit and API): what the exporter logs, checked for words and
+/// for secrets.
+pub mod capture {
     use std::sync::{Arc, Mutex, PoisonError};
 
     /// What this thread logged while the guards of [`Log::capture`] live.
     #[derive(Clone, Default)]
-    pub(crate) struct Log(Arc<Mutex<Vec<u8>>>);
+    pub struct Log(Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Log {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -97,7 +97,7 @@ pub(crate) mod capture {
         /// Captures this thread's events until the guards drop. The second one works around
         /// tracing's interest cache: with one registered dispatcher, a callsite first hit on
         /// another test's thread (which has none) is cached as never enabled.
-        pub(crate) fn capture(&self) -> (tracing::subscriber::DefaultGuard, tracing::Dispatch) {
+        pub fn capture(&self) -> (tracing::subscriber::DefaultGuard, tracing::Dispatch) {
             let writer = self.clone();
             let subscriber = tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::DEBUG)
@@ -109,7 +109,7 @@ pub(crate) mod capture {
         }
 
         /// Everything captured so far.
-        pub(crate) fn text(&self) -> String {
+        pub fn text(&self) -> String {
             String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
                 .into_owned()
         }

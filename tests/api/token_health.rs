@@ -3,12 +3,13 @@
 //! token appears; without them nothing is asked and no token series appear. On tokio's paused
 //! clock and a fixed wall clock.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use meta_messaging_exporter::app::Options;
 use meta_messaging_exporter::clock::FixedClock;
 use meta_messaging_exporter::config;
+use meta_messaging_exporter::logging::capture::Log;
 use meta_messaging_exporter::secret::AccessToken;
 use meta_messaging_exporter::simulator::{FakeGraphApi, RecordedRequest, TokenInfo, ALL_SCOPES};
 
@@ -118,45 +119,6 @@ fn lines_of(scrape: &Scrape, prefix: &str) -> Vec<String> {
         .collect();
     lines.sort();
     lines
-}
-
-/// Log lines written while the guard lives, on this (current-thread) runtime's thread.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    /// Captures this thread's events until the returned guards drop. The second guard works
-    /// around tracing's interest cache: with a single registered dispatcher, a callsite first
-    /// hit by another test's thread (which has none) is cached as never enabled; with two
-    /// registered, every registered one is asked.
-    fn capture(&self) -> (tracing::subscriber::DefaultGuard, tracing::Dispatch) {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-        (tracing::subscriber::set_default(subscriber), second)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
 }
 
 /// Asserts that no token and not the app secret appear in `text`.

@@ -39,6 +39,15 @@ impl Run {
         run
     }
 
+    /// The first scrape with the health of `count` numbers.
+    async fn numbers_health(&self, count: usize) -> Scrape {
+        self.exporter
+            .wait_for("the numbers' health", |s| {
+                s.series(HEALTH, &[("entity_type", "PHONE_NUMBER")]).len() == 3 * count
+            })
+            .await
+    }
+
     /// Lets `seconds` pass on both clocks (and the fake's), a minute at a time.
     async fn pass(&self, fake: &FakeGraphApi, seconds: i64) {
         let mut left = seconds;
@@ -94,12 +103,7 @@ async fn metas_limited_example_on_the_list_gives_the_numbers_state_set_and_its_w
     fake.simulate_waba("W1", TOKEN);
     fake.set_phone_health("W1", Some(phone_health_limited()));
     let run = Run::start(&fake, "  - id: W1\n    interval: 15m\n").await;
-    let scrape = run
-        .exporter
-        .wait_for("the numbers' health", |s| {
-            s.series(HEALTH, &[("entity_type", "PHONE_NUMBER")]).len() == 6
-        })
-        .await;
+    let scrape = run.numbers_health(2).await;
     let ids = numbers(&scrape, "W1");
     assert_eq!(ids.len(), 2, "{}", scrape.text);
     assert_eq!(state(&scrape, &ids[0], "AVAILABLE"), Some(1.0));
@@ -154,12 +158,7 @@ async fn where_the_list_refuses_the_field_each_number_is_read_on_its_node_hourly
     fake.set_phone_health("W1", Some(phone_health_limited()));
     let run = Run::start(&fake, "  - id: W1\n    interval: 15m\n").await;
     let up = |s: &Scrape| s.value("meta_messaging_exporter_target_up", &[("target_id", "W1")]);
-    let scrape = run
-        .exporter
-        .wait_for("the numbers' health", |s| {
-            s.series(HEALTH, &[("entity_type", "PHONE_NUMBER")]).len() == 6
-        })
-        .await;
+    let scrape = run.numbers_health(2).await;
     assert_eq!(
         up(&scrape),
         Some(1.0),
@@ -210,12 +209,7 @@ async fn a_number_whose_own_read_fails_keeps_its_state_and_the_others_go_on() {
     fake.set_phone_health("W1", Some(phone_health_limited()));
     let accounts = "  - id: W1\n    interval: 15m\n  - id: W2\n    interval: 15m\n";
     let run = Run::start(&fake, accounts).await;
-    let scrape = run
-        .exporter
-        .wait_for("the numbers' health", |s| {
-            s.series(HEALTH, &[("entity_type", "PHONE_NUMBER")]).len() == 12
-        })
-        .await;
+    let scrape = run.numbers_health(4).await;
     let ids = numbers(&scrape, "W1");
     // The limited number's node starts failing; the other number recovers from nothing.
     fake.fail_always(&ids[1], Fault::invalid_request());
