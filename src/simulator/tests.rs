@@ -52,6 +52,13 @@ async fn get(api: &FakeGraphApi, path_and_query: &str, token: Option<&str>) -> R
     send(api, reqwest::Method::GET, path_and_query, token).await
 }
 
+/// The body of a GET with [`TOKEN`] that must answer 200.
+async fn answered(api: &FakeGraphApi, path_and_query: &str) -> Value {
+    let reply = get(api, path_and_query, Some(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{path_and_query}: {}", reply.text);
+    reply.json()
+}
+
 async fn send(
     api: &FakeGraphApi,
     method: reqwest::Method,
@@ -168,14 +175,12 @@ async fn the_portfolio_limit_field_is_unknown_before_v24_and_the_old_one_answers
 async fn each_number_answers_its_own_health_on_the_list_and_on_its_node() {
     let api = simulator().await;
     api.set_phone_health(WABA, Some(super::phone_health_limited()));
-    let list = get(
+    let list = answered(
         &api,
         &format!("/v24.0/{WABA}/phone_numbers?fields=id,health_status"),
-        Some(TOKEN),
     )
     .await;
-    assert_eq!(list.status, 200, "{}", list.text);
-    let numbers = list.json()["data"].as_array().cloned().expect("data");
+    let numbers = list["data"].as_array().cloned().expect("data");
     let own = |number: &Value| number["health_status"]["entities"][0].clone();
     assert_eq!(own(&numbers[0])["entity_type"], "PHONE_NUMBER");
     assert_eq!(own(&numbers[0])["id"], numbers[0]["id"]);

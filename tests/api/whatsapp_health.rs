@@ -82,6 +82,16 @@ fn state(scrape: &Scrape, id: &str, state: &str) -> Option<f64> {
     )
 }
 
+/// Asserts that number `id` is in `expected`, showing the scrape if not.
+fn assert_state(scrape: &Scrape, id: &str, expected: &str) {
+    assert_eq!(
+        state(scrape, id, expected),
+        Some(1.0),
+        "{id} {expected}: {}",
+        scrape.text
+    );
+}
+
 /// Requests for phone number `id`'s own node.
 fn node_reads(fake: &FakeGraphApi, id: &str) -> usize {
     fake.requests()
@@ -139,12 +149,7 @@ async fn metas_limited_example_on_the_list_gives_the_numbers_state_set_and_its_w
     fake.set_phone_health("W1", None);
     run.pass(&fake, 3600).await;
     let scrape = run.exporter.scrape().await;
-    assert_eq!(
-        state(&scrape, &ids[1], "AVAILABLE"),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    assert_state(&scrape, &ids[1], "AVAILABLE");
     let (_, page) = run.exporter.get("/").await;
     assert!(!page.contains(DISPLAY_NAME), "{page}");
     run.exporter.stop().await;
@@ -166,12 +171,7 @@ async fn where_the_list_refuses_the_field_each_number_is_read_on_its_node_hourly
         scrape.text
     );
     let ids = numbers(&scrape, "W1");
-    assert_eq!(
-        state(&scrape, &ids[1], "LIMITED"),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    assert_state(&scrape, &ids[1], "LIMITED");
     assert_eq!(state(&scrape, &ids[0], "AVAILABLE"), Some(1.0));
     // The refused read and the same list without the field, then one read of each number.
     assert_eq!(list_reads(&fake, "W1"), 2);
@@ -189,12 +189,7 @@ async fn where_the_list_refuses_the_field_each_number_is_read_on_its_node_hourly
     );
     assert_eq!(list_reads(&fake, "W1"), 4);
     let scrape = run.exporter.scrape().await;
-    assert_eq!(
-        state(&scrape, &ids[1], "LIMITED"),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    assert_state(&scrape, &ids[1], "LIMITED");
     let (_, page) = run.exporter.get("/").await;
     assert!(page.contains(DISPLAY_NAME), "{page}");
     run.exporter.stop().await;
@@ -253,12 +248,7 @@ async fn a_number_whose_own_read_fails_keeps_its_state_and_the_others_go_on() {
     fake.set_phone_health("W1", None);
     run.pass(&fake, 15 * 60).await;
     let scrape = run.exporter.scrape().await;
-    assert_eq!(
-        state(&scrape, &ids[1], "AVAILABLE"),
-        Some(1.0),
-        "{}",
-        scrape.text
-    );
+    assert_state(&scrape, &ids[1], "AVAILABLE");
     run.exporter.stop().await;
 }
 
