@@ -81,6 +81,8 @@ pub struct PollOutcome {
     /// The WhatsApp health entities the target exports that cannot send freely, with Meta's
     /// words, for the status page.
     pub health: Vec<HealthEntity>,
+    /// The object's name, when known.
+    pub name: Option<String>,
     /// How long values stay served after this poll's success.
     pub stale_after: Duration,
     /// When the next poll comes.
@@ -173,6 +175,7 @@ impl Applier {
             dropped,
             unavailable,
             health,
+            name,
             stale_after,
             next,
         } = outcome;
@@ -205,6 +208,9 @@ impl Applier {
             status.dropped.clone_from(&dropped);
             status.unavailable = unavailable;
             status.health = health;
+            if name.is_some() {
+                status.name = name;
+            }
             status.last_poll = Some(started_unix);
             status.last_duration = Some(duration);
             status.next_poll = due_unix;
@@ -571,6 +577,7 @@ mod tests {
             dropped: Vec::new(),
             unavailable: Vec::new(),
             health: Vec::new(),
+            name: None,
             stale_after: Duration::from_secs(60),
             next: NextPoll::At {
                 due: Instant::now() + Duration::from_secs(20),

@@ -111,6 +111,8 @@ pub struct TargetStatus {
     pub unavailable: Vec<Unavailable>,
     /// The WhatsApp health entities it exports that cannot send freely or carry Meta's words.
     pub health: Vec<HealthEntity>,
+    /// The object's name (a Page's, a campaign's, an account's), once known.
+    pub name: Option<String>,
     /// Which poll task owns this entry; writes from any other are ignored.
     pub generation: u64,
     /// Value-problem reasons already logged for this target, so a response shape that
@@ -138,6 +140,7 @@ impl TargetStatus {
             backoff_reason: None,
             unavailable: Vec::new(),
             health: Vec::new(),
+            name: None,
             generation: 0,
             logged_problems: BTreeSet::new(),
         }

@@ -8,11 +8,12 @@
 //! send ([`ReloadRequest`]); how connections are accepted, limited and timed out is
 //! [`crate::web`]'s.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,7 +35,7 @@ pub mod status_page;
 /// Content type of the text exposition format.
 pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub use self::status_page::status_page;
+pub use self::status_page::{status_page, TargetFilter};
 
 /// A request to reload, answered with the outcome. `POST /-/reload` sends it; [`crate::app`]
 /// owns the channel's other end and does the reload, so this module needs nothing from it.
@@ -209,18 +210,27 @@ async fn reload(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    let now = state.clock.now_unix();
+/// `GET /`: the status page, filtered by its query string (`state`, `kind`, `q`, `page`); an
+/// unknown state or kind, or a bad page number, is a 400 that names the parameter.
+async fn landing(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let filter = match TargetFilter::from_query(&query) {
+        Ok(filter) => filter,
+        Err(problem) => return (StatusCode::BAD_REQUEST, format!("{problem}\n")).into_response(),
+    };
     let discovery = state.discovery.snapshot();
-    Html(status_page(
-        &state.status.snapshot(),
-        discovery.as_deref(),
-        now,
-        &state.telemetry_path,
-        &state.tokens.report(),
-        state.shard,
-        &state.limiter.solo().list(),
-    ))
+    let inputs = status_page::PageInputs {
+        targets: &state.status.snapshot(),
+        discovery: discovery.as_deref(),
+        now: state.clock.now_unix(),
+        telemetry_path: &state.telemetry_path,
+        tokens: &state.tokens.report(),
+        shard: state.shard,
+        solo: &state.limiter.solo().list(),
+    };
+    Html(status_page(&inputs, &filter)).into_response()
 }
 
 #[cfg(test)]

@@ -101,6 +101,11 @@ impl CampaignPoller {
         self.reads.list()
     }
 
+    /// The campaign's or ad account's name, as last read.
+    pub(super) fn name(&self) -> Option<String> {
+        self.names.known_name().map(str::to_owned)
+    }
+
     pub(super) fn dropped(&self) -> Vec<String> {
         self.dropped.names()
     }

@@ -253,6 +253,15 @@ impl Poller {
         }
     }
 
+    /// The object's name as far as Meta or discovery said, for the status page.
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Poller::Waba(poller) => poller.name(),
+            Poller::Page(poller) => poller.name(),
+            Poller::Campaign(poller) => poller.name(),
+        }
+    }
+
     /// The WhatsApp health entities the target exports that cannot send freely or carry
     /// Meta's words, for the status page.
     pub fn health(&self) -> Vec<crate::convert::whatsapp::health::Entity> {

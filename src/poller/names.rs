@@ -52,6 +52,11 @@ impl NameLookup {
         }
     }
 
+    /// The name last read, if any.
+    pub fn known_name(&self) -> Option<&str> {
+        self.known.as_ref().and_then(|known| known.name.as_deref())
+    }
+
     /// The names of `object_id`, read again first when the last read is older than the names
     /// interval, and the outcome of that read when one was made. A failed read keeps what was
     /// known and waits a whole interval before the next try, so a token without access to the

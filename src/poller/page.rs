@@ -76,6 +76,15 @@ impl PagePoller {
         self.reads.list()
     }
 
+    /// The Page's name: discovery's, or the last one read.
+    pub(super) fn name(&self) -> Option<String> {
+        self.target
+            .name
+            .as_deref()
+            .or_else(|| self.names.known_name())
+            .map(str::to_owned)
+    }
+
     pub(super) fn dropped(&self) -> Vec<String> {
         self.dropped.names()
     }

@@ -39,6 +39,10 @@ pub trait TargetPoller: Send {
     fn health(&self) -> Vec<HealthEntity> {
         Vec::new()
     }
+    /// The object's name, as far as Meta or discovery said.
+    fn name(&self) -> Option<String> {
+        None
+    }
     /// Uses the credentials and name of `target` from the next request on (a rotated token, a
     /// renamed discovered Page); the settings are the same.
     fn update(&mut self, target: &Target);
@@ -154,8 +158,24 @@ impl TargetPoller for GraphPoller {
         self.poller.unavailable()
     }
 
+    /// Meta's words can echo a token (a name or a note written by whoever holds it): they
+    /// reach the status page redacted, as labels do.
     fn health(&self) -> Vec<HealthEntity> {
-        self.poller.health()
+        let redactor = self.source.redactor.load();
+        let mut entities = self.poller.health();
+        for entity in &mut entities {
+            for text in std::iter::once(&mut entity.id).chain(&mut entity.notes) {
+                *text = redactor.redact(text).into_owned();
+            }
+        }
+        entities
+    }
+
+    fn name(&self) -> Option<String> {
+        let redactor = self.source.redactor.load();
+        self.poller
+            .name()
+            .map(|name| redactor.redact(&name).into_owned())
     }
 
     fn update(&mut self, target: &Target) {

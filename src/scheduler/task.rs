@@ -133,6 +133,7 @@ pub(super) async fn run(
             dropped: poller.dropped(),
             unavailable: poller.unavailable(),
             health: poller.health(),
+            name: poller.name(),
             stale_after: schedule.stale_after,
             next,
         });

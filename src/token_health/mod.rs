@@ -15,7 +15,6 @@
 //!   and the checking loop it runs;
 //! - [`debug_token`]: reading a `debug_token` answer into [`TokenInfo`];
 //! - [`scopes`]: the permissions each target kind needs ([`required_scopes`]);
-//! - [`page`]: the "Tokens" section of the status page.
 //!
 //! A token itself never leaves [`TokenUse`]: the board knows only its [`TokenId`] (the whole
 //! digest, so tokens whose labels match are two rows), and the families and the page show its
@@ -23,7 +22,6 @@
 
 pub mod checker;
 pub mod debug_token;
-pub mod page;
 pub mod scopes;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -154,13 +154,13 @@ async fn the_landing_page_health_and_readiness_answer() {
     let exporter = TestExporter::start(&yaml).await;
     let (status, body) = exporter.get("/").await;
     assert_eq!(status, 200);
-    assert!(body.contains("<a href=\"/metrics\">Metrics</a>"), "{body}");
+    assert!(body.contains("<a href=\"./metrics\">Metrics</a>"), "{body}");
     assert!(
-        body.contains("<strong>1 target:</strong> <span class=\"badge ok\">0 ok</span><span class=\"badge partial\">0 partial</span><span class=\"badge failing\">0 failing</span><span class=\"badge disabled\">0 disabled</span><span class=\"badge pending\">1 pending</span>"),
+        body.contains("<strong>1 target:</strong> <a class=\"badge failing\" href=\"?state=failing\">0 failing</a><a class=\"badge disabled\" href=\"?state=disabled\">0 disabled</a><a class=\"badge partial\" href=\"?state=partial\">0 partial</a><a class=\"badge pending\" href=\"?state=pending\">1 pending</a><a class=\"badge ok\" href=\"?state=ok\">0 ok</a>"),
         "{body}"
     );
     assert!(
-        body.contains("<tr class=\"row-pending\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge pending\">pending</span></td><td>1h</td>"),
+        body.contains("<tr class=\"row-pending\"><td>page</td><td class=\"id\">PAGE1</td><td><span class=\"badge pending\">pending</span></td><td>1 h</td>"),
         "{body}"
     );
     assert_eq!(
@@ -169,5 +169,15 @@ async fn the_landing_page_health_and_readiness_answer() {
     );
     assert_eq!(exporter.get("/-/ready").await, (200, "Ready\n".to_owned()));
     assert_eq!(exporter.get("/nope").await.0, 404);
+    // A filter the page does not know is a 400 that names it.
+    let (status, body) = exporter.get("/?state=broken").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("state=\"broken\" is not a target state"),
+        "{body}"
+    );
+    let (status, body) = exporter.get("/?kind=page&q=PAGE").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("1 target match the filter"), "{body}");
     exporter.stop().await;
 }

@@ -14,7 +14,8 @@ use crate::helpers::{preamble, TestExporter, TOKEN};
 const BINARY: &str = env!("CARGO_BIN_EXE_meta-messaging-exporter");
 
 #[tokio::test(start_paused = true)]
-async fn a_token_echoed_into_a_page_template_and_phone_name_is_redacted_from_metrics() {
+async fn a_token_echoed_into_a_page_template_and_phone_name_is_redacted_from_metrics_and_the_page()
+{
     let fake = FakeGraphApi::start().await.expect("fake");
     fake.simulate_page("P1", TOKEN);
     fake.set_name("P1", &format!("Shop {TOKEN}"));
@@ -30,7 +31,10 @@ async fn a_token_echoed_into_a_page_template_and_phone_name_is_redacted_from_met
         "phone_numbers",
         json!({"data": [{"id": "PN1", "display_phone_number": "+1 555-0100",
             "verified_name": format!("Support {TOKEN}"), "quality_rating": "GREEN",
-            "whatsapp_business_manager_messaging_limit": "TIER_1K"}]}),
+            "whatsapp_business_manager_messaging_limit": "TIER_1K",
+            "health_status": {"can_send_message": "LIMITED", "entities": [
+                {"entity_type": "PHONE_NUMBER", "id": "PN1", "can_send_message": "LIMITED",
+                 "additional_info": [format!("Ask {TOKEN} to approve the display name.")]}]}}]}),
     );
     let yaml = format!(
         "{}pages:\n  - id: P1\n    interval: 1m\n    metrics: [page_messages_sent]\nwhatsapp_business_accounts:\n  - id: W1\n    interval: 1m\n    templates: {{}}\n",
@@ -61,7 +65,13 @@ async fn a_token_echoed_into_a_page_template_and_phone_name_is_redacted_from_met
         )
         .is_some());
     let (_, page) = exporter.get("/").await;
-    assert!(!page.contains(TOKEN));
+    assert!(!page.contains(TOKEN), "{page}");
+    // The name and Meta's words are on the page, redacted.
+    assert!(page.contains("Shop [redacted]"), "{page}");
+    assert!(
+        page.contains("health: PHONE_NUMBER PN1 is LIMITED: Ask [redacted] to approve"),
+        "{page}"
+    );
     exporter.stop().await;
 }
 

@@ -246,7 +246,7 @@ async fn every_token_in_use_gets_exactly_its_series_from_one_batch_call_with_the
         page.contains("<span class=\"badge failing\">pages_show_list, read_insights</span>"),
         "{page}"
     );
-    assert!(page.contains("<span class=\"badge failing\">soon</span> <span title=\"2026-09-24 14:13:20 UTC\">in 3days</span>"), "{page}");
+    assert!(page.contains("<span class=\"badge failing\">soon</span> <span title=\"2026-09-24 14:13:20 UTC\">in 3 days</span>"), "{page}");
     assert_no_secrets("the status page", &page);
 
     // The next check comes after token_check_interval (10m), not before.

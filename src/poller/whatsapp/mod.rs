@@ -60,6 +60,8 @@ pub struct WabaPoller {
     /// The currency of the last account read, for template costs when the account read of a
     /// poll fails.
     currency: Option<String>,
+    /// The account's name, from its last node read.
+    name: Option<String>,
     /// The numbers' own health where the list does not carry it.
     number_health: NumberHealth,
     /// Meta's words about the health of what the account exports.
@@ -75,6 +77,7 @@ impl WabaPoller {
             unavailable: Unavailability::default(),
             reads: ReadStates::default(),
             currency: None,
+            name: None,
             number_health: NumberHealth::default(),
             health_notes: HealthNotes::default(),
         }
@@ -96,6 +99,11 @@ impl WabaPoller {
         states
     }
 
+    /// The account's name, from its last node read.
+    pub(super) fn name(&self) -> Option<String> {
+        self.name.clone()
+    }
+
     /// The entities the account exports that cannot send freely or carry Meta's words, for
     /// the status page.
     pub(super) fn health(&self) -> Vec<health::Entity> {
@@ -109,6 +117,9 @@ impl WabaPoller {
             Ok(body) => {
                 let currency = body.get("currency").and_then(Value::as_str);
                 self.currency = currency.map(str::to_owned);
+                if let Some(name) = body.get("name").and_then(Value::as_str) {
+                    self.name = Some(name.to_owned());
+                }
                 let mut converted = Converted::default();
                 self.convert_node(
                     &body,

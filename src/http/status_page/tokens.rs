@@ -3,22 +3,21 @@
 //! It shows Meta's last answer (type, validity with Meta's message, expiry, data-access
 //! expiry, missing permissions), how many targets use the token and how its last check went;
 //! or, with token health off, which two settings turn it on. A token never appears, only its
-//! label ([`crate::secret::TokenId::label`]); every text from Meta is HTML-escaped. The page's own styles (badges, table)
-//! apply, so the section needs none of its own.
+//! label ([`crate::secret::TokenId::label`]); every text from Meta is HTML-escaped. The
+//! page's own styles (badges, table) apply, so the section needs none of its own. The data is
+//! [`crate::token_health`]'s; only its HTML lives here, with the rest of the page's.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Expiry, TokenReport, TokenState};
-use crate::http::status_page::when;
+use super::format::{duration, esc, when};
+use crate::token_health::{Expiry, TokenReport, TokenState};
 
 /// An expiry this close is shown as a warning.
 pub const WARN_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The section, from `<h2>` to the end of its table.
 pub fn section(report: &TokenReport, now: i64) -> String {
-    let esc =
-        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     let mut html = String::from("<h2>Tokens</h2>\n");
     let Some(interval) = report.interval else {
         html.push_str("<p class=\"muted\">Token health is off. Set <code>graph_api.app_id</code> and <code>graph_api.app_secret</code> to check every token in use with Meta's <code>debug_token</code>.</p>\n");
@@ -27,7 +26,7 @@ pub fn section(report: &TokenReport, now: i64) -> String {
     let _ = write!(
         html,
         "<p class=\"muted\">Checked with Meta's <code>debug_token</code> at start, when a token appears, and every {interval}; last successful check: {last}.",
-        interval = humantime::format_duration(interval),
+        interval = duration(interval),
         last = report
             .last_success
             .map_or_else(|| "never".to_owned(), |at| when(at, now)),
@@ -52,8 +51,6 @@ pub fn section(report: &TokenReport, now: i64) -> String {
 }
 
 fn row(html: &mut String, token: &TokenState, now: i64) {
-    let esc =
-        |text: &str| html_escape::encode_text(&crate::printable::printable(text)).into_owned();
     let missing = token.missing_scopes();
     let (kind, valid, expires, data_access) = match &token.info {
         None => (
@@ -200,9 +197,9 @@ mod tests {
             last_error: None,
         };
         let html = section(&report, NOW);
-        assert!(html.contains("every 1h; last successful check: <span title=\"2026-09-21 14:12:20 UTC\">1m ago</span>"), "{html}");
+        assert!(html.contains("every 1 h; last successful check: <span title=\"2026-09-21 14:12:20 UTC\">1 minute ago</span>"), "{html}");
         let first = crate::secret::AccessToken::new("first").id().label();
-        assert!(html.contains(&format!("<tr><td class=\"id\">{first}</td><td>PAGE</td><td><span class=\"badge ok\">valid</span></td><td class=\"time\">never</td><td class=\"time\"><span class=\"badge failing\">soon</span> <span title=\"2026-09-26 14:13:20 UTC\">in 5days</span></td><td><span class=\"badge failing\">pages_read_engagement, pages_show_list</span></td><td>2</td>")), "{html}");
+        assert!(html.contains(&format!("<tr><td class=\"id\">{first}</td><td>PAGE</td><td><span class=\"badge ok\">valid</span></td><td class=\"time\">never</td><td class=\"time\"><span class=\"badge failing\">soon</span> <span title=\"2026-09-26 14:13:20 UTC\">in 5 days</span></td><td><span class=\"badge failing\">pages_read_engagement, pages_show_list</span></td><td>2</td>")), "{html}");
         assert!(html.contains("<span class=\"badge disabled\">invalid</span> Session &lt;b&gt;expired&lt;/b&gt;</td><td class=\"time\"><span class=\"badge disabled\">expired</span>"), "{html}");
         assert!(
             html.contains("<span class=\"badge pending\">not checked yet</span>"),
