@@ -11,10 +11,12 @@
 //! deploy/README.md ("Memory and CPU") gives the figures measured this way. The simulator
 //! serves until Ctrl-C.
 //!
-//! `--hang-share`, `--error-share` and `--throttle-share` give that share of the Pages a
-//! fault for good (a stalled answer, Graph's 500, a Page rate limit), spread evenly over the
-//! tokens, and `--faults-out` writes which Pages got which: `benches/fault_soak.py` measures
-//! what the healthy ones keep.
+//! `--hang-share`, `--error-share`, `--throttle-share`, `--invalid-token-share` and
+//! `--partial-share` give that share of the Pages a fault for good (a stalled answer, Graph's
+//! 500, a Page rate limit, a token Meta refuses, a failing name read beside answering
+//! insights), spread evenly over the tokens, and `--faults-out` writes which Pages got which:
+//! `benches/fault_soak.py` measures what the healthy ones keep, `.ci/status-page.py` renders
+//! the status page of 10,000 targets in every state.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -95,6 +97,13 @@ struct Args {
     /// Share of the Pages that are always rate limited (code 80001, the Page's own limit).
     #[arg(long, default_value_t = 0.0)]
     throttle_share: f64,
+    /// Share of the Pages whose token Meta no longer accepts (code 190): disabled targets.
+    #[arg(long, default_value_t = 0.0)]
+    invalid_token_share: f64,
+    /// Share of the Pages whose name read always answers Graph's 500 while their insights
+    /// answer: partial polls.
+    #[arg(long, default_value_t = 0.0)]
+    partial_share: f64,
     /// Where to write, as JSON, which Pages got which fault.
     #[arg(long)]
     faults_out: Option<PathBuf>,
@@ -106,6 +115,8 @@ enum PageFault {
     Hang,
     Error,
     Throttle,
+    InvalidToken,
+    Partial,
 }
 
 impl PageFault {
@@ -114,6 +125,8 @@ impl PageFault {
             Self::Hang => "hang",
             Self::Error => "error",
             Self::Throttle => "throttle",
+            Self::InvalidToken => "invalid_token",
+            Self::Partial => "partial",
         }
     }
 
@@ -122,6 +135,16 @@ impl PageFault {
             Self::Hang => Fault::Stall(Duration::from_secs(3600)),
             Self::Error => Fault::transient(),
             Self::Throttle => Fault::throttled(80001),
+            Self::InvalidToken => Fault::invalid_token(),
+            Self::Partial => Fault::transient(),
+        }
+    }
+
+    /// Gives Page `id` this fault for good: its name read alone for a partial one.
+    fn apply(self, fake: &FakeGraphApi, id: &str) {
+        match self {
+            Self::Partial => fake.fail_query_always(id, "fields=name", self.fault()),
+            _ => fake.fail_always(id, self.fault()),
         }
     }
 }
@@ -136,6 +159,8 @@ fn page_fault(args: &Args, n: usize) -> Option<PageFault> {
         (args.hang_share, PageFault::Hang),
         (args.error_share, PageFault::Error),
         (args.throttle_share, PageFault::Throttle),
+        (args.invalid_token_share, PageFault::InvalidToken),
+        (args.partial_share, PageFault::Partial),
     ] {
         bound += share;
         if position < bound {
@@ -149,12 +174,17 @@ fn page_fault(args: &Args, n: usize) -> Option<PageFault> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.tokens >= 1, "--tokens must be at least 1");
+    let shares = [
+        args.hang_share,
+        args.error_share,
+        args.throttle_share,
+        args.invalid_token_share,
+        args.partial_share,
+    ];
     anyhow::ensure!(
-        [args.hang_share, args.error_share, args.throttle_share]
-            .iter()
-            .all(|share| (0.0..=1.0).contains(share))
-            && args.hang_share + args.error_share + args.throttle_share <= 1.0,
-        "--hang-share, --error-share and --throttle-share are shares between 0 and 1 that add up to at most 1"
+        shares.iter().all(|share| (0.0..=1.0).contains(share))
+            && shares.iter().sum::<f64>() <= 1.0,
+        "--hang-share, --error-share, --throttle-share, --invalid-token-share and --partial-share are shares between 0 and 1 that add up to at most 1"
     );
     let mut faults: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     let fake = FakeGraphApi::start()
@@ -177,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         };
         fake.simulate_page(&id, &token);
         if let Some(fault) = page_fault(&args, n) {
-            fake.fail_always(&id, fault.fault());
+            fault.apply(&fake, &id);
             faults.entry(fault.name()).or_default().push(id.clone());
         }
         let _ = write!(

@@ -23,7 +23,7 @@ th,td{border-bottom:1px solid #d1d9e0;padding:.4em .5em;text-align:left;vertical
 th{background:#f6f8fa;font-weight:600}\
 table.counts{width:auto;margin-bottom:1em}table.counts td,table.counts th{padding:.25em .8em;text-align:right}\
 table.counts td:first-child,table.counts th:first-child{text-align:left}\
-table.targets{table-layout:fixed}th.kind{width:8em}th.target{width:13em}th.state{width:9em}th.interval{width:6em}th.time{width:9.5em}\
+table.targets{table-layout:fixed}th.kind{width:7em}th.target{width:11em}th.state{width:7.5em}th.interval{width:5em}th.time{width:8.5em}\
 td.id,.code{font-family:ui-monospace,monospace}.name{font-family:system-ui,sans-serif}\
 td small{color:#59636e}form.filter{margin:1em 0}form.filter label{margin-right:.6em}\
 .ok{background:#dafbe1;color:#116329}.failing{background:#fff1c2;color:#7d4e00}\
